@@ -1,0 +1,138 @@
+package config
+
+import (
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/veltrix/veltrix/pkg/diag"
+)
+
+// Config is a loaded, schema-checked configuration: the settings (app, kafka,
+// processing, http) with defaults and environment overrides applied, plus the
+// templates and rules from the main file and every included file.
+//
+// Steps are kept as YAML nodes with their source file: the topology package
+// parses and compiles them with the step kinds' specs, so each error it finds
+// still knows its line.
+type Config struct {
+	File string `yaml:"-"` // path of the main file as given
+
+	App        App        `yaml:"app"`
+	Kafka      Kafka      `yaml:"kafka"`
+	Processing Processing `yaml:"processing"`
+	HTTP       HTTP       `yaml:"http"`
+	Include    []string   `yaml:"include" doc:"globs of rule and template files, relative to the main file"`
+
+	Templates []*Template `yaml:"-"` // in file order
+	Rules     []*Rule     `yaml:"-"` // in file order
+}
+
+// App identifies the application.
+type App struct {
+	ID       string `yaml:"id" default:"veltrix" doc:"consumer group id, transactional id prefix and internal topic prefix"`
+	StateDir string `yaml:"state_dir" default:"./data/state" doc:"directory of the local Pebble state stores"`
+}
+
+// Kafka says how to reach the cluster.
+type Kafka struct {
+	Brokers []string `yaml:"brokers" default:"localhost:9092" doc:"seed brokers, host:port"`
+	TLS     TLS      `yaml:"tls"`
+	SASL    SASL     `yaml:"sasl"`
+}
+
+// TLS configures TLS to the brokers.
+type TLS struct {
+	Enabled            bool   `yaml:"enabled" default:"false" doc:"dial the brokers with TLS"`
+	CAFile             string `yaml:"ca_file" doc:"PEM file of CAs to trust (system roots when empty)"`
+	CertFile           string `yaml:"cert_file" doc:"PEM client certificate for mutual TLS"`
+	KeyFile            string `yaml:"key_file" doc:"PEM client key for mutual TLS"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify" default:"false" doc:"do not verify the brokers' certificates (testing only)"`
+}
+
+// SASL configures SASL authentication.
+type SASL struct {
+	Mechanism string `yaml:"mechanism" enum:",PLAIN,SCRAM-SHA-256,SCRAM-SHA-512" doc:"empty (no SASL), PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"`
+	Username  string `yaml:"username"`
+	Password  string `yaml:"password"`
+}
+
+// Guarantees.
+const (
+	ExactlyOnce = "exactly_once"
+	AtLeastOnce = "at_least_once"
+)
+
+// Processing tunes the engine.
+type Processing struct {
+	Guarantee      string        `yaml:"guarantee" default:"exactly_once" enum:"exactly_once,at_least_once" doc:"exactly_once (Kafka transactions) or at_least_once"`
+	CommitInterval time.Duration `yaml:"commit_interval" default:"100ms" min:"1ms" doc:"how often outputs, state and offsets are committed"`
+	MaxPollRecords int           `yaml:"max_poll_records" default:"10000" min:"1" doc:"records taken from the client per poll; bounds the work buffered between polls"`
+}
+
+// HTTP configures the HTTP server.
+type HTTP struct {
+	Listen string `yaml:"listen" default:"127.0.0.1:8080" doc:"address of /metrics, /healthz, /readyz and /v1; empty disables the server"`
+}
+
+// Error policies of a rule.
+const (
+	OnErrorFail = "fail"
+	OnErrorSkip = "skip"
+	OnErrorDLQ  = "dlq"
+)
+
+// Template is a named, parameterised list of steps.
+type Template struct {
+	Name        string
+	Description string
+	Params      []*Param // in declaration order
+	Steps       []*yaml.Node
+	Pos         diag.Pos // of the template's name
+}
+
+// Param types.
+const (
+	ParamString   = "string"
+	ParamNumber   = "number"
+	ParamInt      = "int"
+	ParamBool     = "bool"
+	ParamDuration = "duration"
+	ParamTopic    = "topic"
+	ParamList     = "list"
+	ParamExpr     = "expr"
+)
+
+// Param declares one typed template parameter.
+type Param struct {
+	Name        string
+	Type        string
+	Description string
+	Default     *Value // nil: the parameter is required
+	Min, Max    *float64
+	Enum        []string
+	Pattern     string
+	Pos         diag.Pos
+}
+
+// Value is a parameter value checked against its declared type: string, topic
+// and expr are string; number is float64; int is int64; bool is bool; duration
+// is time.Duration; list is []any of JSON-like values.
+type Value struct {
+	V   any
+	Pos diag.Pos
+}
+
+// Rule reads one or more topics and runs steps over each event: its own
+// inline steps, or a template's steps with parameters.
+type Rule struct {
+	Name     string
+	From     []string
+	Steps    []*yaml.Node      // inline steps (empty when Template is set)
+	Template string            // template name, if any
+	With     map[string]*Value // template arguments, checked against the template's params
+	OnError  string            // fail, skip or dlq (default dlq)
+	DLQ      string            // DLQ topic (default <app.id>.dlq)
+	Pos      diag.Pos          // of the rule's entry
+	FromPos  []diag.Pos        // of each From topic
+}

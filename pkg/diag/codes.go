@@ -1,0 +1,55 @@
+package diag
+
+// The code catalog. Each code has a section in docs/errors.md (a test keeps the
+// two in step). Ranges: VX1xxx files and schema, VX2xxx templates and
+// parameters, VX3xxx expressions and steps, VX4xxx cluster checks, VX5xxx
+// failures of single events at run time, VX9xxx internal.
+const (
+	// Files and YAML.
+	FileUnreadable Code = "VX1001" // a config or included file cannot be read
+	YAMLSyntax     Code = "VX1002" // the file is not valid YAML
+	IncludeInvalid Code = "VX1003" // an include pattern is malformed or matches no file
+
+	// Schema.
+	UnknownKey      Code = "VX1101" // a key the schema does not know
+	WrongType       Code = "VX1102" // a value of the wrong type
+	MissingRequired Code = "VX1103" // a required value is missing
+	InvalidValue    Code = "VX1104" // a value of the right type that is not allowed
+	EnvInvalid      Code = "VX1105" // an environment override that does not parse
+	DuplicateName   Code = "VX1106" // two rules (or templates) with one name
+	InvalidTopic    Code = "VX1107" // a topic name Kafka would reject
+
+	// Templates and parameters.
+	UnknownTemplate    Code = "VX2001" // a rule or use: names a template that does not exist
+	MissingParam       Code = "VX2002" // a required template parameter is not given
+	ParamType          Code = "VX2003" // a parameter value of the wrong type
+	UnknownParam       Code = "VX2004" // with: gives a parameter the template does not declare
+	ParamConstraint    Code = "VX2005" // a parameter value violates min, max, enum or pattern
+	TemplateCycle      Code = "VX2006" // templates that use each other in a cycle
+	InvalidParamSchema Code = "VX2007" // a parameter declaration that is itself wrong
+
+	// Expressions and steps.
+	ExprSyntax        Code = "VX3001" // a CEL expression that does not parse
+	ExprType          Code = "VX3002" // a CEL expression that does not type-check
+	UnknownStep       Code = "VX3003" // a step kind that does not exist
+	InvalidStep       Code = "VX3004" // a step whose shape is wrong
+	OutputLoop        Code = "VX3005" // a rule writes to a topic it reads
+	UnreachableBranch Code = "VX3006" // a route branch after a catch-all
+
+	// Cluster checks.
+	TopicMissing       Code = "VX4001" // an input topic does not exist
+	CoPartition        Code = "VX4002" // topics that must be co-partitioned are not
+	ChangelogInvalid   Code = "VX4003" // a changelog topic with the wrong shape
+	OutputUnavailable  Code = "VX4004" // an output topic that neither exists nor can be created
+	ClusterUnreachable Code = "VX4005" // the brokers cannot be reached
+
+	// Failures of single events.
+	MalformedEvent Code = "VX5001" // the record value is not a JSON object
+	EvalError      Code = "VX5002" // an expression failed while evaluating
+	MissingField   Code = "VX5003" // an expression read a field the event does not have
+	ResultType     Code = "VX5004" // an expression returned a value of the wrong type
+	LateEvent      Code = "VX5005" // an event arrived after its window closed (beyond grace)
+
+	// Internal.
+	Internal Code = "VX9001" // a bug or an unexpected failure
+)

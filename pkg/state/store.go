@@ -1,0 +1,15 @@
+// Package state holds Veltrix's local state stores: key ranges in a Pebble
+// database per task (input partition), each backed by a compacted changelog
+// topic, written transactionally with the task's Kafka transaction.
+package state
+
+// Store is one named store of one task, as steps see it. Reads see the writes
+// of the open transaction; writes become durable when it commits.
+type Store interface {
+	Get(key []byte) (value []byte, ok bool, err error)
+	Put(key, value []byte) error
+	Delete(key []byte) error
+	// Scan calls fn for each key with the prefix, in key order, until fn
+	// returns false.
+	Scan(prefix []byte, fn func(key, value []byte) bool) error
+}

@@ -1,0 +1,57 @@
+// Package processors holds Veltrix's built-in step kinds (filter, set, drop,
+// map, route, to, ...) behind one small interface, Step, and one spec per kind
+// that drives parsing, validation, docs and describe.
+//
+// A step sees one decoded Event at a time and the Task it runs in (where it
+// emits outputs and, for stateful kinds, reaches its stores). Metrics, tracing
+// and the rule's error policy wrap steps from outside: a step only returns an
+// error, with a diag code, and never counts or logs for itself.
+package processors
+
+import (
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Step processes one event. It returns keep=false to stop the event here
+// (filtered); an error is a failure of this event, handled by the rule's
+// on_error policy. Steps are built once and shared by every task, so they
+// must not keep per-event or per-task state in themselves: per-task state
+// lives in the Task's stores.
+type Step interface {
+	Process(t Task, ev *Event) (keep bool, err error)
+}
+
+// Task is what a step can reach while processing: the outputs of the task (the
+// input partition) being processed. Stateful kinds also reach the task's stores
+// through it.
+type Task interface {
+	// Emit queues an output record. In exactly-once mode it becomes visible
+	// only when the task's transaction commits.
+	Emit(out Output)
+	// Now is the processing-time clock (a fake one in tests).
+	Now() time.Time
+}
+
+// Output is a record to produce.
+type Output struct {
+	Topic   string
+	Key     []byte
+	Value   []byte
+	Headers []kgo.RecordHeader
+}
+
+// Chain runs steps in order until one filters the event or fails.
+type Chain []Step
+
+// Process runs the chain; it is itself a Step, so chains nest (route branches).
+func (c Chain) Process(t Task, ev *Event) (bool, error) {
+	for _, s := range c {
+		keep, err := s.Process(t, ev)
+		if err != nil || !keep {
+			return false, err
+		}
+	}
+	return true, nil
+}
