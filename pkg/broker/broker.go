@@ -1,0 +1,104 @@
+// Package broker runs an embedded, single-node Kafka-protocol broker (kfake)
+// for development, demos and tests. It is not a production broker: production
+// runs on Apache Kafka, Redpanda or any Kafka-protocol cluster.
+//
+// The embedded broker auto-creates topics, can persist its log to a directory,
+// and never compacts on its own: kfake's compaction ignores the last stable
+// offset and could drop committed values while a transaction is open, so
+// compacted topics (changelogs) are kept whole.
+package broker
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// Broker is a running embedded broker.
+type Broker struct {
+	cluster *kfake.Cluster
+	addr    string
+}
+
+type options struct {
+	listen     string
+	dataDir    string
+	partitions int
+	seedTopics []string
+}
+
+// Option configures Start.
+type Option func(*options)
+
+// WithListen sets the address to listen on (default "127.0.0.1:9092"; port 0
+// picks a free port).
+func WithListen(addr string) Option { return func(o *options) { o.listen = addr } }
+
+// WithDataDir persists the broker's log and group state in dir, reloaded on the
+// next start (default: in memory only).
+func WithDataDir(dir string) Option { return func(o *options) { o.dataDir = dir } }
+
+// WithPartitions sets the partition count of auto-created topics (default 6).
+func WithPartitions(n int) Option { return func(o *options) { o.partitions = n } }
+
+// WithTopics creates these topics at start with the default partition count.
+func WithTopics(topics ...string) Option {
+	return func(o *options) { o.seedTopics = append(o.seedTopics, topics...) }
+}
+
+// neverCompact is kfake's compaction interval in ms: about a hundred years.
+const neverCompact = "3153600000000"
+
+// Start starts a broker.
+func Start(opts ...Option) (*Broker, error) {
+	o := options{listen: "127.0.0.1:9092", partitions: 6}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.partitions < 1 {
+		return nil, fmt.Errorf("start broker: partitions must be at least 1, got %d", o.partitions)
+	}
+	host, portStr, err := net.SplitHostPort(o.listen)
+	if err != nil {
+		return nil, fmt.Errorf("start broker: listen address %q: %w", o.listen, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return nil, fmt.Errorf("start broker: listen address %q: bad port", o.listen)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	kopts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.Ports(port),
+		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+			return net.Listen(network, net.JoinHostPort(host, strconv.Itoa(port)))
+		}),
+		kfake.AllowAutoTopicCreation(),
+		kfake.DefaultNumPartitions(o.partitions),
+		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": neverCompact}),
+	}
+	if o.dataDir != "" {
+		kopts = append(kopts, kfake.DataDir(o.dataDir))
+	}
+	if len(o.seedTopics) > 0 {
+		kopts = append(kopts, kfake.SeedTopics(int32(o.partitions), o.seedTopics...))
+	}
+	c, err := kfake.NewCluster(kopts...)
+	if err != nil {
+		return nil, fmt.Errorf("start broker on %s: %w", o.listen, err)
+	}
+	return &Broker{cluster: c, addr: c.ListenAddrs()[0]}, nil
+}
+
+// Addr is the host:port clients dial.
+func (b *Broker) Addr() string { return b.addr }
+
+// Cluster exposes the underlying kfake cluster (for fault injection in tests).
+func (b *Broker) Cluster() *kfake.Cluster { return b.cluster }
+
+// Close stops the broker, flushing its data dir if it has one.
+func (b *Broker) Close() { b.cluster.Close() }
