@@ -1,6 +1,7 @@
 package config
 
 import (
+	"regexp"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -39,6 +40,9 @@ type Kafka struct {
 	Brokers []string `yaml:"brokers" default:"localhost:9092" doc:"seed brokers, host:port"`
 	TLS     TLS      `yaml:"tls"`
 	SASL    SASL     `yaml:"sasl"`
+
+	SessionTimeout   time.Duration `yaml:"session_timeout" default:"45s" min:"100ms" doc:"consumer group session timeout: how long a silent (crashed) instance keeps its partitions"`
+	RebalanceTimeout time.Duration `yaml:"rebalance_timeout" default:"60s" min:"100ms" doc:"how long the group waits for members to rejoin during a rebalance"`
 }
 
 // TLS configures TLS to the brokers.
@@ -53,8 +57,8 @@ type TLS struct {
 // SASL configures SASL authentication.
 type SASL struct {
 	Mechanism string `yaml:"mechanism" enum:",PLAIN,SCRAM-SHA-256,SCRAM-SHA-512" doc:"empty (no SASL), PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"`
-	Username  string `yaml:"username"`
-	Password  string `yaml:"password"`
+	Username  string `yaml:"username" doc:"SASL user name"`
+	Password  string `yaml:"password" doc:"SASL password (prefer the VELTRIX_KAFKA_SASL_PASSWORD environment variable)"`
 }
 
 // Guarantees.
@@ -89,6 +93,8 @@ type Template struct {
 	Params      []*Param // in declaration order
 	Steps       []*yaml.Node
 	Pos         diag.Pos // of the template's name
+
+	invalid bool // its declaration has problems (reported): uses are not checked
 }
 
 // Param types.
@@ -113,6 +119,8 @@ type Param struct {
 	Enum        []string
 	Pattern     string
 	Pos         diag.Pos
+
+	re *regexp.Regexp // Pattern compiled, anchored at both ends
 }
 
 // Value is a parameter value checked against its declared type: string, topic

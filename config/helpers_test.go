@@ -1,0 +1,13 @@
+package config
+
+import (
+	"os"
+	"testing"
+)
+
+func writeFile(t testing.TB, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
