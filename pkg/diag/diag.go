@@ -173,3 +173,13 @@ func AsList(err error) List {
 	}
 	return nil
 }
+
+// Unwrap returns the problems, so that errors.Is and errors.As see each one
+// (errors.Is(err, &diag.Error{Code: diag.ChangelogInvalid})).
+func (l List) Unwrap() []error {
+	out := make([]error, len(l))
+	for i, e := range l {
+		out[i] = e
+	}
+	return out
+}

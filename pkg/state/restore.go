@@ -1,0 +1,299 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Defaults for RestoreOptions.
+const (
+	// DefaultRestoreBatchBytes is the size of the Pebble batches a restore
+	// writes: 16 MiB. Large batches amortise the commit cost; each carries
+	// the checkpoint, so an interrupted restore resumes where it stopped.
+	DefaultRestoreBatchBytes = 16 << 20
+	// DefaultRestoreIdleTimeout bounds how long a restore waits for a fetch
+	// that returns nothing before it re-checks the changelog's end.
+	DefaultRestoreIdleTimeout = 5 * time.Second
+)
+
+// RestoreOptions configure Task.Restore.
+type RestoreOptions struct {
+	// Kafka holds the connection options of the restore consumer: seed
+	// brokers, TLS, SASL, client id. Restore adds direct partition
+	// consumption with read_committed isolation; do not pass group or
+	// transactional options.
+	Kafka []kgo.Opt
+	// Progress, if set, is called with the records (changelog offsets,
+	// markers included) each store still has to restore: once at the start,
+	// after every Pebble batch, and with 0 at the end. The engine maps it to
+	// the veltrix_restore_remaining_records{store} gauge.
+	Progress func(store string, remaining int64)
+	// BatchBytes is the Pebble batch size; default DefaultRestoreBatchBytes.
+	BatchBytes int
+	// IdleTimeout is how long a fetch may return nothing before the
+	// changelog's end is listed again; default DefaultRestoreIdleTimeout.
+	// When a store is still short of an end that did not move after a whole
+	// idle period, the gap can only be records the client skips silently
+	// (batches emptied by compaction), and the store is considered restored.
+	IdleTimeout time.Duration
+}
+
+// restoring is one store's restore position.
+type restoring struct {
+	s    *taskStore
+	pos  int64 // next offset to read
+	end  int64 // last stable offset when the restore started
+	done bool
+}
+
+// Restore brings every store of the task up to the end of its changelog:
+// from the store's checkpoint to the changelog's last stable offset, reading
+// read_committed (records of aborted transactions are skipped). It is called
+// on assignment before processing, and after a transaction whose outcome is
+// unknown (after Abort), to catch up with whatever did commit.
+//
+// A store with no checkpoint, or with one outside the changelog's current
+// range (the log start moved past it, or the topic was recreated), is wiped
+// and restored in full. Restore returns when every store is caught up, or
+// with ctx's error.
+func (t *Task) Restore(ctx context.Context, o RestoreOptions) error {
+	if t.closed {
+		return ErrClosed
+	}
+	if t.batch != nil || t.Dirty() {
+		return fmt.Errorf("state: restore of partition %d with an open transaction; Commit or Abort it first", t.partition)
+	}
+	if len(t.stores) == 0 {
+		return nil
+	}
+	if o.BatchBytes <= 0 {
+		o.BatchBytes = DefaultRestoreBatchBytes
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultRestoreIdleTimeout
+	}
+	progress := o.Progress
+	if progress == nil {
+		progress = func(string, int64) {}
+	}
+	log := t.db.opts.Logger
+
+	admCl, err := kgo.NewClient(o.Kafka...)
+	if err != nil {
+		return fmt.Errorf("state: restore client: %w", err)
+	}
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
+
+	topics := make([]string, len(t.stores))
+	for i, s := range t.stores {
+		topics[i] = s.topic
+	}
+	ends, err := t.listOffsets(ctx, adm.ListCommittedOffsets, topics)
+	if err != nil {
+		return err
+	}
+	starts, err := t.listOffsets(ctx, adm.ListStartOffsets, topics)
+	if err != nil {
+		return err
+	}
+
+	var (
+		rs      []*restoring
+		byTopic = make(map[string]*restoring, len(t.stores))
+		consume = make(map[string]map[int32]kgo.Offset)
+	)
+	for _, s := range t.stores {
+		start, end := starts[s.topic], ends[s.topic]
+		ckpt, ok, err := t.db.Checkpoint(s.name, t.partition)
+		if err != nil {
+			return err
+		}
+		from := ckpt
+		if !ok || ckpt < start || ckpt > end {
+			if ok {
+				log.Warn("state checkpoint outside the changelog, restoring the store in full",
+					"store", s.name, "partition", t.partition, "checkpoint", ckpt, "log_start", start, "end", end)
+			}
+			if err := t.wipeStore(s); err != nil {
+				return err
+			}
+			from = start
+		}
+		r := &restoring{s: s, pos: from, end: end, done: from >= end}
+		rs = append(rs, r)
+		byTopic[s.topic] = r
+		progress(s.name, max(end-from, 0))
+		if !r.done {
+			consume[s.topic] = map[int32]kgo.Offset{t.partition: kgo.NewOffset().At(from)}
+		}
+	}
+	if len(consume) == 0 {
+		return nil
+	}
+	log.Info("restoring state", "partition", t.partition, "stores", len(consume))
+
+	opts := append(append([]kgo.Opt(nil), o.Kafka...),
+		kgo.ConsumePartitions(consume),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Control records (transaction markers) occupy offsets; seeing them
+		// is how the position reaches the last stable offset.
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxBytes(64<<20),
+		kgo.FetchMaxPartitionBytes(16<<20),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("state: restore consumer: %w", err)
+	}
+	defer cl.Close()
+
+	b := t.db.pdb.NewBatch()
+	defer func() { _ = b.Close() }()
+	var (
+		key     []byte
+		touched bool // positions moved since the last flush
+	)
+	flush := func() error {
+		if !touched {
+			return nil
+		}
+		touched = false
+		for _, r := range rs {
+			if err := b.Set(checkpointKey(r.s.name, t.partition), encodeOffset(r.pos), nil); err != nil {
+				return err
+			}
+		}
+		if err := b.Commit(pebble.NoSync); err != nil {
+			return fmt.Errorf("state: restore partition %d: write batch: %w", t.partition, err)
+		}
+		b.Reset()
+		for _, r := range rs {
+			progress(r.s.name, max(r.end-r.pos, 0))
+		}
+		return nil
+	}
+	pending := len(consume)
+	for pending > 0 {
+		pctx, cancel := context.WithTimeout(ctx, o.IdleTimeout)
+		fetches := cl.PollFetches(pctx)
+		cancel()
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("state: restore partition %d: %w", t.partition, err)
+		}
+		var ferr error
+		fetches.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				ferr = errors.Join(ferr, fmt.Errorf("fetch %s[%d]: %w", topic, p, err))
+			}
+		})
+		if ferr != nil {
+			return fmt.Errorf("state: restore partition %d: %w", t.partition, ferr)
+		}
+		n := 0
+		var aerr error
+		fetches.EachRecord(func(rec *kgo.Record) {
+			r := byTopic[rec.Topic]
+			if r == nil || rec.Partition != t.partition || aerr != nil {
+				return
+			}
+			n++
+			touched = true
+			r.pos = rec.Offset + 1
+			if rec.Attrs.IsControl() {
+				return
+			}
+			key = append(append(key[:0], r.s.prefix...), rec.Key...)
+			if rec.Value == nil {
+				aerr = b.Delete(key, nil)
+			} else {
+				aerr = b.Set(key, rec.Value, nil)
+			}
+		})
+		if aerr != nil {
+			return fmt.Errorf("state: restore partition %d: %w", t.partition, aerr)
+		}
+		if n == 0 {
+			// Nothing for a whole idle period: if the end has not moved, the
+			// rest up to it is invisible to the client (emptied batches).
+			newEnds, err := t.listOffsets(ctx, adm.ListCommittedOffsets, topics)
+			if err != nil {
+				return err
+			}
+			for _, r := range rs {
+				if !r.done && newEnds[r.s.topic] == r.end {
+					log.Warn("restore saw nothing up to the changelog end; treating the gap as empty",
+						"store", r.s.name, "partition", t.partition, "position", r.pos, "end", r.end)
+					r.pos = r.end
+					touched = true
+				}
+			}
+		}
+		if b.Len() >= o.BatchBytes {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		var done map[string][]int32
+		for _, r := range rs {
+			if !r.done && r.pos >= r.end {
+				r.done = true
+				pending--
+				if done == nil {
+					done = make(map[string][]int32)
+				}
+				done[r.s.topic] = []int32{t.partition}
+			}
+		}
+		if done != nil {
+			cl.RemoveConsumePartitions(done)
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	log.Info("state restored", "partition", t.partition)
+	return nil
+}
+
+// listOffsets lists offsets of the task's partition of topics with list.
+func (t *Task) listOffsets(ctx context.Context, list func(context.Context, ...string) (kadm.ListedOffsets, error), topics []string) (map[string]int64, error) {
+	lo, err := list(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("state: list changelog offsets: %w", err)
+	}
+	out := make(map[string]int64, len(topics))
+	for _, topic := range topics {
+		o, ok := lo.Lookup(topic, t.partition)
+		if !ok {
+			return nil, fmt.Errorf("state: changelog %s has no partition %d (run EnsureChangelogs first)", topic, t.partition)
+		}
+		if o.Err != nil {
+			return nil, fmt.Errorf("state: list offsets of %s[%d]: %w", topic, t.partition, o.Err)
+		}
+		out[topic] = o.Offset
+	}
+	return out, nil
+}
+
+// wipeStore deletes the task's range of s and its checkpoint.
+func (t *Task) wipeStore(s *taskStore) error {
+	b := t.db.pdb.NewBatch()
+	defer func() { _ = b.Close() }()
+	if err := b.DeleteRange(s.prefix, prefixEnd(s.prefix), nil); err != nil {
+		return err
+	}
+	if err := b.Delete(checkpointKey(s.name, t.partition), nil); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("state: wipe store %q partition %d: %w", s.name, t.partition, err)
+	}
+	return nil
+}
