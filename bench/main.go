@@ -1,0 +1,196 @@
+// Command bench measures Veltrix against a minimal franz-go loop (the limit of
+// the client and broker) and against Goka, in one run, on one embedded broker.
+//
+// It starts one `veltrix broker` process, pre-fills an input topic with order
+// events, then runs each scenario as its own OS process so that its CPU time
+// and peak RSS come from the child's rusage. Every scenario's output is read
+// back with read_committed and checked before it is timed. See
+// docs/benchmarks.md for the method and how to read the figures.
+//
+// Environment: BENCH_RECORDS (default 1000000), BENCH_PARTITIONS (6),
+// BENCH_SCENARIOS (comma list, default all), BENCH_LATENCY_SECONDS (20),
+// BENCH_TIMEOUT (per scenario, default 120s), BENCH_VELTRIX (a prebuilt
+// veltrix binary instead of building ../cmd/veltrix), BENCH_REPO (repo root,
+// default ".."), BENCH_RESULTS (default results.json).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// config is the run's configuration, from the environment.
+type config struct {
+	records, partitions int
+	scenarios           []string
+	latencySeconds      int
+	latencyRate         int
+	timeout             time.Duration
+	budget              time.Duration // the whole run; later scenarios fail once it is spent
+	repo, veltrixBin    string
+	results             string
+	runID               string
+}
+
+func envInt(name string, def int) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(strings.ReplaceAll(v, "_", ""))
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive integer", name, v)
+	}
+	return n, nil
+}
+
+func envStr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func loadConfig() (config, error) {
+	c := config{latencyRate: 10_000, budget: 14 * time.Minute,
+		repo: envStr("BENCH_REPO", ".."), veltrixBin: os.Getenv("BENCH_VELTRIX"),
+		results: envStr("BENCH_RESULTS", "results.json"),
+		runID:   strconv.FormatInt(time.Now().Unix(), 36)}
+	var err error
+	if c.records, err = envInt("BENCH_RECORDS", 1_000_000); err != nil {
+		return c, err
+	}
+	if c.partitions, err = envInt("BENCH_PARTITIONS", 6); err != nil {
+		return c, err
+	}
+	if c.latencySeconds, err = envInt("BENCH_LATENCY_SECONDS", 20); err != nil {
+		return c, err
+	}
+	c.timeout = 120 * time.Second
+	if v := os.Getenv("BENCH_TIMEOUT"); v != "" {
+		if c.timeout, err = time.ParseDuration(v); err != nil {
+			return c, fmt.Errorf("BENCH_TIMEOUT=%q: %w", v, err)
+		}
+	}
+	known := map[string]bool{}
+	for _, s := range allScenarios {
+		known[s.name] = true
+	}
+	if v := os.Getenv("BENCH_SCENARIOS"); v != "" {
+		for _, s := range strings.Split(v, ",") {
+			s = strings.TrimSpace(s)
+			if !known[s] {
+				return c, fmt.Errorf("BENCH_SCENARIOS: unknown scenario %q", s)
+			}
+			c.scenarios = append(c.scenarios, s)
+		}
+	} else {
+		for _, s := range allScenarios {
+			c.scenarios = append(c.scenarios, s.name)
+		}
+	}
+	return c, nil
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s bench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// scenario is one measured configuration.
+type scenario struct {
+	name     string
+	baseline string // raw scenario its ratio_to_raw compares with ("" for none)
+	run      func(ctx context.Context, h *harness) result
+}
+
+// allScenarios in run order; baselines run first.
+var allScenarios = []scenario{
+	{name: "raw-eos", run: rawScenario("raw-eos")},
+	{name: "raw-alo", run: rawScenario("raw-alo")},
+	{name: "veltrix-stateless-eos", baseline: "raw-eos", run: veltrixStateless(guaranteeEOS)},
+	{name: "veltrix-stateless-alo", baseline: "raw-alo", run: veltrixStateless(guaranteeALO)},
+	{name: "veltrix-aggregate-eos", baseline: "raw-eos", run: veltrixAggregate},
+	{name: "goka-count", run: gokaScenario},
+	{name: "latency", run: latencyVeltrix},
+	{name: "latency-raw-eos", run: latencyRaw},
+	{name: "restore", run: restoreScenario},
+}
+
+func main() {
+	child := flag.String("child", "", "internal: run one scenario process (raw-eos, raw-alo, goka-count, broker)")
+	var ca childArgs
+	flag.StringVar(&ca.brokers, "brokers", "", "internal: broker address")
+	flag.StringVar(&ca.in, "in", "", "internal: input topic")
+	flag.StringVar(&ca.out, "out", "", "internal: output topic")
+	flag.StringVar(&ca.group, "group", "", "internal: consumer group")
+	flag.StringVar(&ca.dir, "dir", "", "internal: state dir")
+	flag.IntVar(&ca.partitions, "partitions", 6, "internal: broker partitions")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *child != "" {
+		if err := runChild(ctx, *child, ca); err != nil {
+			fmt.Fprintf(os.Stderr, "bench child %s: %v\n", *child, err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// run is the harness: broker, pre-fill, scenarios, report.
+func run(ctx context.Context) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	logf("%d records, %d partitions, scenarios %s", cfg.records, cfg.partitions, strings.Join(cfg.scenarios, ","))
+	h, err := newHarness(ctx, cfg)
+	if h != nil {
+		defer h.close()
+	}
+	if err != nil {
+		return err
+	}
+	var results []result
+	for _, name := range cfg.scenarios {
+		var s scenario
+		for _, c := range allScenarios {
+			if c.name == name {
+				s = c
+			}
+		}
+		var r result
+		switch {
+		case ctx.Err() != nil:
+			r = failed(name, "interrupted")
+		case time.Since(start) > cfg.budget:
+			r = failed(name, fmt.Sprintf("run budget of %s spent", cfg.budget))
+		default:
+			logf("=== %s", name)
+			r = s.run(ctx, h)
+		}
+		r.Scenario, r.Baseline = name, s.baseline
+		logf("=== %s: %s %s", name, r.Status, r.Note)
+		results = append(results, r)
+	}
+	addRatios(results)
+	printTable(os.Stdout, results, h.avgBytes)
+	if err := writeJSON(cfg.results, results); err != nil {
+		return err
+	}
+	logf("wrote %s; total %.0fs", cfg.results, time.Since(start).Seconds())
+	return nil
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"text/tabwriter"
+	"time"
+)
+
+// Result statuses.
+const (
+	statusOK      = "ok"
+	statusFailed  = "failed"
+	statusSkipped = "skipped"
+)
+
+// result is one scenario's row in the table and in results.json.
+type result struct {
+	Scenario       string   `json:"scenario"`
+	Status         string   `json:"status"`
+	Records        int      `json:"records"`
+	RecordsPerSec  float64  `json:"records_per_sec"`
+	MBPerSec       float64  `json:"mb_per_sec"`
+	CPUSeconds     float64  `json:"cpu_seconds"`
+	PeakRSSBytes   int64    `json:"peak_rss_bytes"`
+	P50Ms          *float64 `json:"p50_ms,omitempty"`
+	P99Ms          *float64 `json:"p99_ms,omitempty"`
+	MaxMs          *float64 `json:"max_ms,omitempty"`
+	WallSeconds    float64  `json:"wall_seconds,omitempty"`    // process start until the output was complete
+	StartupSeconds float64  `json:"startup_seconds,omitempty"` // process start until the first output was visible
+	Method         string   `json:"method,omitempty"`          // how records_per_sec was timed (see throughput)
+	Baseline       string   `json:"baseline,omitempty"`
+	RatioToRaw     *float64 `json:"ratio_to_raw,omitempty"`
+	RatioToGoka    *float64 `json:"ratio_to_goka,omitempty"`
+	Note           string   `json:"note,omitempty"`
+}
+
+func failed(name, note string) result {
+	return result{Scenario: name, Status: statusFailed, Note: note}
+}
+
+func skipped(name, note string) result {
+	return result{Scenario: name, Status: statusSkipped, Note: note}
+}
+
+// Throughput methods (result.Method).
+const (
+	methodFirstWrite = "first-write"
+	methodFirstRead  = "first-read"
+	methodWall       = "wall"
+)
+
+// throughput is records over the time from the processor's first output
+// write (seen by a read_uncommitted probe, before any commit) to the moment
+// the last output record was read with read_committed. Process start-up and
+// group join are left out; the last commit is in. Without a first write it
+// falls back to the records after the first read batch over the time from that
+// batch to the last one, and with a single batch to records over the time
+// since the process started.
+func throughput(records int, started time.Time, m measurement) (float64, string) {
+	if span := m.last.Sub(m.firstWrite); !m.firstWrite.IsZero() && span > 0 {
+		return float64(records) / span.Seconds(), methodFirstWrite
+	}
+	if span := m.last.Sub(m.first); span > 0 && records > m.nFirst {
+		return float64(records-m.nFirst) / span.Seconds(), methodFirstRead
+	}
+	if wall := m.last.Sub(started); wall > 0 {
+		return float64(records) / wall.Seconds(), methodWall
+	}
+	return 0, methodWall
+}
+
+// percentile returns the q-th quantile (0..1) of sorted values by the
+// nearest-rank method; 0 for no values.
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(math.Ceil(q * float64(len(sorted))))
+	rank = min(max(rank, 1), len(sorted))
+	return sorted[rank-1]
+}
+
+// latencyStats sorts d in place and returns p50, p99 and max in milliseconds.
+func latencyStats(d []time.Duration) (p50, p99, maxMs float64) {
+	slices.Sort(d)
+	ms := func(x time.Duration) float64 { return float64(x) / float64(time.Millisecond) }
+	if len(d) == 0 {
+		return 0, 0, 0
+	}
+	return ms(percentile(d, 0.50)), ms(percentile(d, 0.99)), ms(d[len(d)-1])
+}
+
+// addRatios sets ratio_to_raw (records/s against the scenario's raw baseline)
+// and ratio_to_goka (against goka-count) where both sides are ok.
+func addRatios(rs []result) {
+	rate := map[string]float64{}
+	for _, r := range rs {
+		if r.Status == statusOK && r.RecordsPerSec > 0 {
+			rate[r.Scenario] = r.RecordsPerSec
+		}
+	}
+	for i := range rs {
+		r := &rs[i]
+		if r.Status != statusOK || r.RecordsPerSec == 0 || r.P50Ms != nil {
+			continue
+		}
+		if b, ok := rate[r.Baseline]; ok && r.Baseline != "" {
+			v := r.RecordsPerSec / b
+			r.RatioToRaw = &v
+		}
+		if g, ok := rate["goka-count"]; ok && r.Scenario != "goka-count" {
+			v := r.RecordsPerSec / g
+			r.RatioToGoka = &v
+		}
+	}
+}
+
+// printTable writes the human-readable table.
+func printTable(w io.Writer, rs []result, avgBytes float64) {
+	fmt.Fprintf(w, "\nrecords avg %.0f B; records/s from the first output write to the last read_committed record (see docs/benchmarks.md)\n", avgBytes)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tstatus\trecords\trecords/s\tMB/s\tCPU s\tpeak RSS MiB\tp50 ms\tp99 ms\tx raw\tx goka\t")
+	opt := func(p *float64, format string) string {
+		if p == nil {
+			return "-"
+		}
+		return fmt.Sprintf(format, *p)
+	}
+	for _, r := range rs {
+		if r.Status != statusOK {
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t\n", r.Scenario, r.Status)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.1f\t%.1f\t%.0f\t%s\t%s\t%s\t%s\t\n", r.Scenario, r.Status, r.Records,
+			r.RecordsPerSec, r.MBPerSec, r.CPUSeconds, float64(r.PeakRSSBytes)/(1<<20),
+			opt(r.P50Ms, "%.1f"), opt(r.P99Ms, "%.1f"), opt(r.RatioToRaw, "%.2f"), opt(r.RatioToGoka, "%.2f"))
+	}
+	_ = tw.Flush()
+	for _, r := range rs {
+		if r.Note != "" {
+			fmt.Fprintf(w, "  %s: %s\n", r.Scenario, r.Note)
+		}
+	}
+}
+
+// writeJSON writes the results atomically.
+func writeJSON(path string, rs []result) error {
+	b, err := json.MarshalIndent(rs, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode results: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func TestPercentile(t *testing.T) {
+	ms := func(xs ...int) []time.Duration {
+		d := make([]time.Duration, len(xs))
+		for i, x := range xs {
+			d[i] = time.Duration(x) * time.Millisecond
+		}
+		return d
+	}
+	hundred := make([]int, 100)
+	for i := range hundred {
+		hundred[i] = i + 1
+	}
+	tests := []struct {
+		name string
+		in   []time.Duration
+		q    float64
+		want time.Duration
+	}{
+		{"empty", nil, 0.5, 0},
+		{"one", ms(7), 0.99, 7 * time.Millisecond},
+		{"p50 of 1..100", ms(hundred...), 0.50, 50 * time.Millisecond},
+		{"p99 of 1..100", ms(hundred...), 0.99, 99 * time.Millisecond},
+		{"p100 of 1..100", ms(hundred...), 1, 100 * time.Millisecond},
+		{"p0 is the minimum", ms(3, 4, 5), 0, 3 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := percentile(tt.in, tt.q); got != tt.want {
+				t.Errorf("percentile(%v, %v) = %v, want %v", tt.in, tt.q, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLatencyStatsSorts(t *testing.T) {
+	d := []time.Duration{30 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond}
+	p50, p99, mx := latencyStats(d)
+	if p50 != 20 || p99 != 30 || mx != 30 {
+		t.Errorf("latencyStats = %v, %v, %v; want 20, 30, 30", p50, p99, mx)
+	}
+}
+
+func TestThroughput(t *testing.T) {
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return start.Add(time.Duration(ms) * time.Millisecond) }
+	tests := []struct {
+		name       string
+		m          measurement
+		want       float64
+		wantMethod string
+	}{
+		{"first write", measurement{firstWrite: at(1000), first: at(1200), nFirst: 100, last: at(2000)}, 1000, methodFirstWrite},
+		{"no first write", measurement{first: at(1000), nFirst: 200, last: at(2000)}, 800, methodFirstRead},
+		{"one batch", measurement{first: at(500), nFirst: 1000, last: at(500)}, 2000, methodWall},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, method := throughput(1000, start, tt.m)
+			if got != tt.want || method != tt.wantMethod {
+				t.Errorf("throughput = %v (%s), want %v (%s)", got, method, tt.want, tt.wantMethod)
+			}
+		})
+	}
+}
+
+func TestAddRatios(t *testing.T) {
+	rs := []result{
+		{Scenario: "raw-eos", Status: statusOK, RecordsPerSec: 1000},
+		{Scenario: "goka-count", Status: statusOK, RecordsPerSec: 100},
+		{Scenario: "veltrix-stateless-eos", Baseline: "raw-eos", Status: statusOK, RecordsPerSec: 500},
+		{Scenario: "veltrix-stateless-alo", Baseline: "raw-alo", Status: statusOK, RecordsPerSec: 500},
+		{Scenario: "veltrix-aggregate-eos", Baseline: "raw-eos", Status: statusFailed},
+	}
+	addRatios(rs)
+	if r := rs[2].RatioToRaw; r == nil || *r != 0.5 {
+		t.Errorf("stateless-eos ratio_to_raw = %v, want 0.5", r)
+	}
+	if r := rs[2].RatioToGoka; r == nil || *r != 5 {
+		t.Errorf("stateless-eos ratio_to_goka = %v, want 5", r)
+	}
+	if rs[3].RatioToRaw != nil {
+		t.Errorf("stateless-alo has no raw-alo result, got ratio %v", *rs[3].RatioToRaw)
+	}
+	if rs[4].RatioToRaw != nil || rs[4].RatioToGoka != nil {
+		t.Error("a failed scenario got ratios")
+	}
+	if rs[1].RatioToGoka != nil {
+		t.Error("goka-count got a ratio to itself")
+	}
+}
+
+func TestCopyChecker(t *testing.T) {
+	rec := func(i int, v string) *kgo.Record { return &kgo.Record{Key: orderKey(i), Value: []byte(v)} }
+	tests := []struct {
+		name     string
+		recs     []*kgo.Record
+		complete bool
+		wantErr  bool
+	}{
+		{"all once", []*kgo.Record{rec(0, `{"bench":"yes"}`), rec(1, `{"bench":"yes"}`)}, true, false},
+		{"missing", []*kgo.Record{rec(0, `{"bench":"yes"}`)}, false, true},
+		{"duplicate", []*kgo.Record{rec(0, `{"bench":"yes"}`), rec(1, `{"bench":"yes"}`), rec(1, `{"bench":"yes"}`)}, true, true},
+		{"no marker", []*kgo.Record{rec(0, `{"bench":"yes"}`), rec(1, `{}`)}, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCopyChecker(2, benchMarker)
+			for _, r := range tt.recs {
+				c.add(r)
+			}
+			if c.complete() != tt.complete {
+				t.Errorf("complete = %v, want %v", c.complete(), tt.complete)
+			}
+			if err := c.verdict(); (err != nil) != tt.wantErr {
+				t.Errorf("verdict = %v, want error %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestCountChecker(t *testing.T) {
+	want := []int64{2, 1, 0}
+	sums := []float64{3.5, 1, 0}
+	rec := func(c int, v string) *kgo.Record { return &kgo.Record{Key: []byte(customerKey(c)), Value: []byte(v)} }
+	tests := []struct {
+		name    string
+		exact   bool
+		recs    []*kgo.Record
+		wantErr bool
+	}{
+		{"every update", true, []*kgo.Record{rec(0, "1"), rec(1, "1"), rec(0, "2")}, false},
+		{"missing update", true, []*kgo.Record{rec(1, "1"), rec(0, "2")}, true},
+		{"coalesced ok", false, []*kgo.Record{rec(1, `{"count":1,"sum":1}`), rec(0, `{"count":2,"sum":3.5}`)}, false},
+		{"wrong sum", false, []*kgo.Record{rec(1, `{"count":1,"sum":1}`), rec(0, `{"count":2,"sum":4}`)}, true},
+		{"count too high", true, []*kgo.Record{rec(0, "1"), rec(1, "1"), rec(0, "3")}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCountChecker(want, sums, 3, tt.exact)
+			for _, r := range tt.recs {
+				c.add(r)
+			}
+			if err := c.verdict(); (err != nil) != tt.wantErr {
+				t.Errorf("verdict = %v, want error %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestOrderEvent(t *testing.T) {
+	v := orderEvent(nil, 42, 1234)
+	if n, ok := sentNs(v); !ok || n != 1234 {
+		t.Errorf("sentNs = %d, %v; want 1234", n, ok)
+	}
+	if l := len(orderEvent(nil, 999_999, 0)); l < 180 || l > 240 {
+		t.Errorf("event is %d bytes, want about 200", l)
+	}
+	if want := fmt.Sprintf(`"customer_id":"%s"`, customerKey(customerOf(42))); !strings.Contains(string(v), want) {
+		t.Errorf("event %s lacks %s", v, want)
+	}
+}

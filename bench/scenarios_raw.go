@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/veltrix/veltrix/pkg/broker"
+)
+
+// commitInterval is how often the raw loops commit (as Veltrix's default).
+const commitInterval = 100 * time.Millisecond
+
+// childArgs are the hidden flags of a re-executed scenario process.
+type childArgs struct {
+	brokers, in, out, group, dir string
+	partitions                   int
+}
+
+// runChild is the body of a re-executed scenario process; it runs until ctx
+// is cancelled (SIGTERM from the harness).
+func runChild(ctx context.Context, name string, a childArgs) error {
+	switch name {
+	case "raw-eos":
+		return rawEOS(ctx, a)
+	case "raw-alo":
+		return rawALO(ctx, a)
+	case "goka-count":
+		return gokaCount(ctx, a)
+	case "broker":
+		return runBroker(ctx, a)
+	}
+	return fmt.Errorf("unknown child %q", name)
+}
+
+// runBroker is the fallback broker (the same pkg/broker as `veltrix broker`)
+// used when cmd/veltrix does not build.
+func runBroker(ctx context.Context, a childArgs) error {
+	b, err := broker.Start(broker.WithListen("127.0.0.1:0"), broker.WithPartitions(a.partitions))
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	fmt.Fprintf(os.Stderr, "bench broker: listening on %s\n", b.Addr())
+	<-ctx.Done()
+	return nil
+}
+
+// startSelf returns a starter that re-executes this program as child name.
+func (h *harness) startSelf(name string) starter {
+	return func(in, out, group string) (*child, error) {
+		return startChild(h.self, "-child", name, "-brokers", h.addr, "-in", in, "-out", out,
+			"-group", group, "-dir", h.tmp)
+	}
+}
+
+// rawScenario copies the input to the output with a minimal franz-go loop.
+func rawScenario(name string) func(context.Context, *harness) result {
+	return func(ctx context.Context, h *harness) result {
+		return h.runThroughput(ctx, name, h.startSelf(name), newCopyChecker(h.cfg.records, ""))
+	}
+}
+
+// rawEOS copies every record in a GroupTransactSession, one transaction per
+// commitInterval: the exactly-once limit of franz-go and the broker.
+func rawEOS(ctx context.Context, a childArgs) error {
+	s, err := kgo.NewGroupTransactSession(
+		kgo.SeedBrokers(a.brokers),
+		kgo.TransactionalID(a.group),
+		kgo.ConsumerGroup(a.group),
+		kgo.ConsumeTopics(a.in),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.DefaultProduceTopic(a.out),
+	)
+	if err != nil {
+		return fmt.Errorf("session: %w", err)
+	}
+	defer s.Close()
+	var (
+		mu      sync.Mutex
+		prodErr error
+	)
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			mu.Lock()
+			prodErr = errors.Join(prodErr, err)
+			mu.Unlock()
+		}
+	}
+	for ctx.Err() == nil {
+		if err := s.Begin(); err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		end := time.Now().Add(commitInterval)
+		for time.Now().Before(end) && ctx.Err() == nil {
+			pctx, cancel := context.WithDeadline(ctx, end)
+			fs := s.PollFetches(pctx)
+			cancel()
+			fs.EachRecord(func(r *kgo.Record) {
+				s.Produce(ctx, &kgo.Record{Key: r.Key, Value: r.Value}, promise)
+			})
+		}
+		mu.Lock()
+		try := kgo.TryCommit
+		if prodErr != nil {
+			fmt.Fprintf(os.Stderr, "produce failed, aborting: %v\n", prodErr)
+			try, prodErr = kgo.TryAbort, nil
+		}
+		mu.Unlock()
+		if ctx.Err() != nil {
+			try = kgo.TryAbort
+		}
+		ectx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := s.End(ectx, try)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("end transaction: %w", err)
+		}
+	}
+	return nil
+}
+
+// rawALO copies every record with the idempotent producer and commits the
+// consumed offsets every commitInterval, after the outputs are acked.
+func rawALO(ctx context.Context, a childArgs) error {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(a.brokers),
+		kgo.ConsumerGroup(a.group),
+		kgo.ConsumeTopics(a.in),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.DefaultProduceTopic(a.out),
+	)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	defer cl.CloseAllowingRebalance()
+	var (
+		mu      sync.Mutex
+		prodErr error
+	)
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			mu.Lock()
+			prodErr = errors.Join(prodErr, err)
+			mu.Unlock()
+		}
+	}
+	for ctx.Err() == nil {
+		end := time.Now().Add(commitInterval)
+		for time.Now().Before(end) && ctx.Err() == nil {
+			pctx, cancel := context.WithDeadline(ctx, end)
+			fs := cl.PollFetches(pctx)
+			cancel()
+			fs.EachRecord(func(r *kgo.Record) {
+				cl.Produce(ctx, &kgo.Record{Key: r.Key, Value: r.Value}, promise)
+			})
+		}
+		if err := cl.Flush(ctx); err != nil {
+			break
+		}
+		mu.Lock()
+		perr := prodErr
+		mu.Unlock()
+		if perr != nil {
+			return fmt.Errorf("produce: %w", perr) // offsets not committed: the input is re-read
+		}
+		if err := cl.CommitUncommittedOffsets(ctx); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		cl.AllowRebalance()
+	}
+	return nil
+}
