@@ -24,7 +24,16 @@ type Event struct {
 	// Raw is the original record value.
 	Raw []byte
 
+	// Clock is the processing-time clock that now() reads in expressions
+	// (the runner sets it to the Task); nil means the system clock.
+	Clock Clock
+
 	modified bool
+}
+
+// Clock tells the processing time; Task satisfies it.
+type Clock interface {
+	Now() time.Time
 }
 
 // Touch marks the value as changed by a step.

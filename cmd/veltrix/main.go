@@ -49,6 +49,10 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(
+		newRunCmd(),
+		newDevCmd(),
+		newValidateCmd(),
+		newDescribeCmd(),
 		newBrokerCmd(),
 		newVersionCmd(),
 	)

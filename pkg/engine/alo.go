@@ -1,0 +1,117 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// runAtLeastOnce produces with the idempotent producer and commits consumed
+// offsets only after every output of the records before them is acknowledged.
+// A crash replays the records since the last commit: outputs may repeat,
+// nothing is lost.
+func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt) error {
+	var cl *kgo.Client
+	var prod *producer
+	// failed stops the revoke callback (run again when Close leaves the
+	// group) from committing the offset of a record that failed.
+	var failed atomic.Bool
+	// commit flushes the producer, then commits what was polled. It is
+	// called from the loop and from the revoke callback (while the loop is
+	// blocked in a poll, so never concurrently with processing).
+	commit := func(ctx context.Context) error {
+		start := time.Now()
+		if err := cl.Flush(ctx); err != nil {
+			return fmt.Errorf("flush: %w", err)
+		}
+		if err := prod.failed(); err != nil {
+			e.metrics.Transactions.WithLabelValues("abort").Inc()
+			return err // offsets stay where they are: the records are replayed
+		}
+		if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+			e.metrics.Transactions.WithLabelValues("abort").Inc()
+			return fmt.Errorf("commit offsets: %w", err)
+		}
+		e.metrics.CommitDuration.Observe(time.Since(start).Seconds())
+		e.metrics.Transactions.WithLabelValues("commit").Inc()
+		e.addStats(func(s *Stats) { s.Committed++ })
+		return nil
+	}
+	opts = append(opts,
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+			e.metrics.Rebalances.Inc()
+			e.assigned.Add(-int64(countPartitions(m)))
+			if failed.Load() {
+				return
+			}
+			if err := commit(ctx); err != nil {
+				e.log.Warn("commit on revoke failed; records will be replayed", "err", err)
+			}
+		}),
+	)
+	opts = append(opts, e.extra...)
+	var err error
+	cl, err = kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("run: kafka client: %w", err)
+	}
+	defer cl.CloseAllowingRebalance()
+	prod = &producer{e: e, produce: cl.Produce}
+	t := &task{e: e, produce: prod.send}
+	interval := e.cfg.Processing.CommitInterval
+	var (
+		pending    bool
+		lastCommit = time.Now()
+		sampler    latencySampler
+	)
+	for ctx.Err() == nil {
+		wait := interval
+		if pending {
+			wait = max(time.Until(lastCommit.Add(interval)), time.Millisecond)
+		}
+		pollCtx, cancel := context.WithTimeout(ctx, wait)
+		fetches := cl.PollRecords(pollCtx, e.cfg.Processing.MaxPollRecords)
+		cancel()
+		if err := e.fetchErrors(fetches); err != nil {
+			return fmt.Errorf("poll: %w", err)
+		}
+		if e.assigned.Load() > 0 {
+			e.ready.Store(true)
+		}
+		if fetches.NumRecords() > 0 {
+			pending = true
+			sampler.add(fetches)
+			if perr := e.process(fetches, t); perr != nil {
+				// Nothing since the last commit is committed: those
+				// records, the failing one first, are replayed on restart.
+				failed.Store(true)
+				cl.AllowRebalance()
+				return perr
+			}
+		}
+		if pending && time.Since(lastCommit) >= interval {
+			if err := commit(context.Background()); err != nil {
+				failed.Store(true)
+				cl.AllowRebalance()
+				return err
+			}
+			sampler.observe(e.metrics, e.now())
+			pending, lastCommit = false, time.Now()
+		}
+		cl.AllowRebalance()
+	}
+	e.ready.Store(false)
+	if pending {
+		if err := commit(context.Background()); err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+	}
+	e.log.Info("stopped", "stats", e.Stats())
+	return nil
+}

@@ -1,0 +1,279 @@
+// Package engine runs a topology over a Kafka consumer group: it polls the
+// input topics, runs each record through the rules, produces the outputs and
+// commits, either exactly once (Kafka transactions: outputs and consumed
+// offsets in one transaction per commit interval) or at least once
+// (idempotent producer, offsets committed after outputs are acknowledged).
+//
+// Back-pressure: the loop processes what one poll returns (at most
+// processing.max_poll_records) before it polls again, and a full producer
+// buffer blocks processing, so buffered work stays bounded whatever the input
+// rate: the client stops fetching once its fetch buffers are full.
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/veltrix/veltrix/config"
+	"github.com/veltrix/veltrix/pkg/clustercheck"
+	"github.com/veltrix/veltrix/pkg/kafkaconn"
+	"github.com/veltrix/veltrix/pkg/metrics"
+	"github.com/veltrix/veltrix/processors"
+	"github.com/veltrix/veltrix/topology"
+)
+
+// Engine runs one instance of an application.
+type Engine struct {
+	cfg     *config.Config
+	topo    *topology.Topology
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	now     func() time.Time
+	extra   []kgo.Opt
+
+	ready    atomic.Bool
+	assigned atomic.Int64 // partitions currently assigned
+
+	statsMu sync.Mutex
+	stats   Stats
+}
+
+// Stats are running totals, for progress displays.
+type Stats struct {
+	Consumed, Produced, Committed, Aborted int64
+}
+
+// Option configures an Engine.
+type Option func(*Engine)
+
+// WithLogger sets the logger (default: slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.log = l } }
+
+// WithMetrics reports into m (default: metrics on a private registry).
+func WithMetrics(m *metrics.Metrics) Option { return func(e *Engine) { e.metrics = m } }
+
+// WithClock sets the processing-time clock (default time.Now).
+func WithClock(now func() time.Time) Option { return func(e *Engine) { e.now = now } }
+
+// WithClientOpts adds franz-go client options after Veltrix's own (tests use
+// it for shorter timeouts and fault injection).
+func WithClientOpts(opts ...kgo.Opt) Option {
+	return func(e *Engine) { e.extra = append(e.extra, opts...) }
+}
+
+// New prepares an engine; it connects nothing until Run.
+func New(cfg *config.Config, topo *topology.Topology, opts ...Option) *Engine {
+	e := &Engine{cfg: cfg, topo: topo, log: slog.Default(), now: time.Now}
+	for _, o := range opts {
+		o(e)
+	}
+	if e.metrics == nil {
+		e.metrics = metrics.New(prometheus.NewRegistry())
+	}
+	return e
+}
+
+// Ready reports whether the instance has joined its group and owns partitions
+// (or owns none because there are more instances than partitions) and is
+// processing.
+func (e *Engine) Ready() bool { return e.ready.Load() }
+
+// Stats returns running totals.
+func (e *Engine) Stats() Stats {
+	e.statsMu.Lock()
+	defer e.statsMu.Unlock()
+	return e.stats
+}
+
+func (e *Engine) addStats(f func(*Stats)) {
+	e.statsMu.Lock()
+	f(&e.stats)
+	e.statsMu.Unlock()
+}
+
+// Run processes until ctx is cancelled (then it finishes the open transaction
+// or commit, leaves the group and returns nil) or a fatal error occurs: a rule
+// with on_error: fail met a failing event, or the client entered a state it
+// cannot recover from.
+func (e *Engine) Run(ctx context.Context) error {
+	inputs := e.topo.InputTopics()
+	if len(inputs) == 0 {
+		return errors.New("run: no rule reads a topic")
+	}
+	base, err := kafkaconn.Options(e.cfg.Kafka)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	if err := e.prepare(ctx, base); err != nil {
+		return err
+	}
+	opts := append(base,
+		kgo.ConsumerGroup(e.cfg.App.ID),
+		kgo.ConsumeTopics(inputs...),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.WithHooks(e.metrics.Kafka),
+		kgo.ClientID("veltrix-"+e.cfg.App.ID),
+		kgo.SessionTimeout(e.cfg.Kafka.SessionTimeout),
+		kgo.HeartbeatInterval(min(3*time.Second, e.cfg.Kafka.SessionTimeout/3)),
+		kgo.RebalanceTimeout(e.cfg.Kafka.RebalanceTimeout),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			e.metrics.Rebalances.Inc()
+			e.assigned.Add(int64(countPartitions(m)))
+			e.log.Info("partitions assigned", "partitions", m)
+		}),
+	)
+	if e.cfg.Processing.Guarantee == config.AtLeastOnce {
+		return e.runAtLeastOnce(ctx, opts)
+	}
+	return e.runExactlyOnce(ctx, opts)
+}
+
+// prepare checks the topology against the cluster (input topics exist,
+// co-partitioning holds) and creates missing output topics, so that a
+// mismatch stops the instance before it consumes anything.
+func (e *Engine) prepare(ctx context.Context, base []kgo.Opt) error {
+	cl, err := kgo.NewClient(append(slices.Clone(base), e.extra...)...)
+	if err != nil {
+		return fmt.Errorf("run: kafka client: %w", err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := clustercheck.Prepare(ctx, kadm.NewClient(cl), e.cfg, e.topo); err != nil {
+		return fmt.Errorf("cluster check: %w", err)
+	}
+	return nil
+}
+
+func countPartitions(m map[string][]int32) int {
+	n := 0
+	for _, ps := range m {
+		n += len(ps)
+	}
+	return n
+}
+
+// instanceID returns this instance's stable id, kept in the state dir like
+// Kafka Streams' process id: a restarted instance reuses its transactional id
+// and so fences its own zombie at once, while two instances (with their own
+// state dirs) never share one.
+func instanceID(stateDir string) (string, error) {
+	path := filepath.Join(stateDir, "instance-id")
+	if b, err := os.ReadFile(path); err == nil {
+		if id := strings.TrimSpace(string(b)); id != "" {
+			return id, nil
+		}
+	}
+	if err := os.MkdirAll(stateDir, 0o755); err != nil {
+		return "", fmt.Errorf("instance id: %w", err)
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("instance id: %w", err)
+	}
+	return id, nil
+}
+
+// task is what steps see while the engine processes one record: Emit produces
+// into the open transaction (or the at-least-once producer).
+type task struct {
+	e       *Engine
+	produce func(*kgo.Record)
+	current *kgo.Record // the record being processed
+}
+
+// Emit produces an output. Like Kafka Streams, outputs carry the timestamp of
+// the input record they derive from (its event time), so downstream latency
+// is measured from the original event.
+func (t *task) Emit(o processors.Output) {
+	t.produce(&kgo.Record{Topic: o.Topic, Key: o.Key, Value: o.Value, Headers: o.Headers, Timestamp: t.current.Timestamp})
+}
+
+func (t *task) Now() time.Time { return t.e.now() }
+
+// process runs the records of one poll through the topology. It returns a
+// fatal error (on_error: fail) at the first failing record.
+func (e *Engine) process(fetches kgo.Fetches, t *task) error {
+	var err error
+	var consumed int64
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if err != nil || len(p.Records) == 0 {
+			return
+		}
+		last := p.Records[len(p.Records)-1]
+		e.metrics.Lag(p.Topic, p.Partition, p.HighWatermark-last.Offset-1)
+		e.metrics.RecordsConsumed.WithLabelValues(p.Topic).Add(float64(len(p.Records)))
+		for _, r := range p.Records {
+			consumed++
+			t.current = r
+			if err = e.topo.Process(t, r, e.metrics); err != nil {
+				return
+			}
+		}
+	})
+	e.addStats(func(s *Stats) { s.Consumed += consumed })
+	return err
+}
+
+// fetchErrors logs fetch errors that are not the context ending; it returns
+// a fatal one (the client was closed).
+func (e *Engine) fetchErrors(fetches kgo.Fetches) error {
+	var fatal error
+	fetches.EachError(func(topic string, partition int32, err error) {
+		switch {
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		case errors.Is(err, kgo.ErrClientClosed):
+			fatal = err
+		default:
+			e.log.Warn("fetch error", "topic", topic, "partition", partition, "err", err)
+		}
+	})
+	return fatal
+}
+
+// sampleEvery is how often a record's timestamp is kept to observe
+// end-to-end latency at commit.
+const sampleEvery = 64
+
+// latencySampler keeps a sample of record timestamps of the open transaction.
+type latencySampler struct {
+	n  int
+	ts []time.Time
+}
+
+func (s *latencySampler) add(fetches kgo.Fetches) {
+	fetches.EachRecord(func(r *kgo.Record) {
+		if s.n%sampleEvery == 0 {
+			s.ts = append(s.ts, r.Timestamp)
+		}
+		s.n++
+	})
+}
+
+func (s *latencySampler) observe(m *metrics.Metrics, at time.Time) {
+	for _, t := range s.ts {
+		m.EndToEndLatency.Observe(at.Sub(t).Seconds())
+	}
+	s.reset()
+}
+
+func (s *latencySampler) reset() { s.n, s.ts = 0, s.ts[:0] }

@@ -1,0 +1,155 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// producer produces records and remembers the first failure, so that a
+// transaction (or an offset commit) is never completed over a lost record.
+type producer struct {
+	e       *Engine
+	produce func(context.Context, *kgo.Record, func(*kgo.Record, error))
+
+	mu  sync.Mutex
+	err error
+}
+
+func (p *producer) send(r *kgo.Record) {
+	// Records are produced with a context that outlives shutdown: the open
+	// transaction (or commit) is finished with them, never cut short.
+	p.produce(context.Background(), r, p.done)
+}
+
+func (p *producer) done(r *kgo.Record, err error) {
+	if err != nil {
+		p.mu.Lock()
+		if p.err == nil {
+			p.err = fmt.Errorf("produce to %s: %w", r.Topic, err)
+		}
+		p.mu.Unlock()
+		return
+	}
+	p.e.metrics.RecordsProduced.WithLabelValues(r.Topic).Inc()
+	p.e.addStats(func(s *Stats) { s.Produced++ })
+}
+
+func (p *producer) failed() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// runExactlyOnce is the transactional loop: each commit interval's outputs and
+// consumed offsets are committed in one Kafka transaction. A rebalance while a
+// transaction is open aborts it and the session rewinds to the committed
+// offsets, so the records are processed again and nothing partial is ever
+// visible to read_committed consumers.
+func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt) error {
+	id, err := instanceID(e.cfg.App.StateDir)
+	if err != nil {
+		return err
+	}
+	opts = append(opts,
+		kgo.TransactionalID(e.cfg.App.ID+"-"+id),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			e.metrics.Rebalances.Inc()
+			e.assigned.Add(-int64(countPartitions(m)))
+		}),
+	)
+	opts = append(opts, e.extra...)
+	sess, err := kgo.NewGroupTransactSession(opts...)
+	if err != nil {
+		return fmt.Errorf("run: kafka client: %w", err)
+	}
+	defer sess.Close() // leaves the group
+	e.ready.Store(false)
+
+	prod := &producer{e: e, produce: sess.Produce}
+	t := &task{e: e, produce: prod.send}
+	interval := e.cfg.Processing.CommitInterval
+	var (
+		inTxn   bool
+		began   time.Time
+		sampler latencySampler
+	)
+	end := func() error {
+		try := kgo.TryCommit
+		perr := prod.failed()
+		if perr != nil {
+			try = kgo.TryAbort
+		}
+		start := time.Now()
+		committed, err := sess.End(context.Background(), try)
+		e.metrics.CommitDuration.Observe(time.Since(start).Seconds())
+		inTxn = false
+		switch {
+		case err != nil:
+			e.metrics.Transactions.WithLabelValues("abort").Inc()
+			e.addStats(func(s *Stats) { s.Aborted++ })
+			return fmt.Errorf("end transaction: %w", err)
+		case perr != nil:
+			e.metrics.Transactions.WithLabelValues("abort").Inc()
+			e.addStats(func(s *Stats) { s.Aborted++ })
+			return fmt.Errorf("transaction aborted: %w", perr)
+		case committed:
+			e.metrics.Transactions.WithLabelValues("commit").Inc()
+			e.addStats(func(s *Stats) { s.Committed++ })
+			sampler.observe(e.metrics, e.now())
+		default:
+			e.metrics.Transactions.WithLabelValues("abort").Inc()
+			e.addStats(func(s *Stats) { s.Aborted++ })
+			sampler.reset()
+			e.log.Info("transaction aborted after a rebalance; its records will be processed again")
+		}
+		return nil
+	}
+
+	for ctx.Err() == nil {
+		wait := interval
+		if inTxn {
+			wait = max(time.Until(began.Add(interval)), time.Millisecond)
+		}
+		pollCtx, cancel := context.WithTimeout(ctx, wait)
+		fetches := sess.PollRecords(pollCtx, e.cfg.Processing.MaxPollRecords)
+		cancel()
+		if err := e.fetchErrors(fetches); err != nil {
+			return fmt.Errorf("poll: %w", err)
+		}
+		if e.assigned.Load() > 0 {
+			e.ready.Store(true)
+		}
+		if !fetches.Empty() && fetches.NumRecords() > 0 {
+			if !inTxn {
+				if err := sess.Begin(); err != nil {
+					return fmt.Errorf("begin transaction: %w", err)
+				}
+				inTxn, began = true, time.Now()
+			}
+			sampler.add(fetches)
+			if perr := e.process(fetches, t); perr != nil {
+				_, aerr := sess.End(context.Background(), kgo.TryAbort)
+				e.metrics.Transactions.WithLabelValues("abort").Inc()
+				return errors.Join(perr, aerr)
+			}
+		}
+		if inTxn && time.Since(began) >= interval {
+			if err := end(); err != nil {
+				return err
+			}
+		}
+	}
+	e.ready.Store(false)
+	if inTxn {
+		if err := end(); err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+	}
+	e.log.Info("stopped", "stats", e.Stats())
+	return nil
+}

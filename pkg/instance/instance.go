@@ -1,0 +1,92 @@
+// Package instance runs one Veltrix application instance: the engine over the
+// consumer group plus the HTTP server (metrics, health, topology), sharing one
+// metrics registry, until the context ends.
+package instance
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/veltrix/veltrix/config"
+	"github.com/veltrix/veltrix/pkg/engine"
+	"github.com/veltrix/veltrix/pkg/httpapi"
+	"github.com/veltrix/veltrix/pkg/metrics"
+	"github.com/veltrix/veltrix/topology"
+)
+
+// Instance is a configured, not yet running, application instance.
+type Instance struct {
+	cfg      *config.Config
+	topo     *topology.Topology
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	Engine   *engine.Engine
+	httpAddr func(string)
+}
+
+// Option configures an Instance.
+type Option func(*options)
+
+type options struct {
+	log        *slog.Logger
+	clientOpts []kgo.Opt
+	httpAddr   func(string)
+}
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithClientOpts adds franz-go client options to the engine's client.
+func WithClientOpts(opts ...kgo.Opt) Option {
+	return func(o *options) { o.clientOpts = append(o.clientOpts, opts...) }
+}
+
+// WithHTTPBound is called with the HTTP server's bound address.
+func WithHTTPBound(f func(addr string)) Option { return func(o *options) { o.httpAddr = f } }
+
+// New wires an instance for cfg and its built topology.
+func New(cfg *config.Config, topo *topology.Topology, opts ...Option) *Instance {
+	o := options{log: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	eng := engine.New(cfg, topo, engine.WithLogger(o.log), engine.WithMetrics(m), engine.WithClientOpts(o.clientOpts...))
+	return &Instance{cfg: cfg, topo: topo, log: o.log, reg: reg, Engine: eng, httpAddr: o.httpAddr}
+}
+
+// Ready reports whether the engine is assigned and processing.
+func (in *Instance) Ready() bool { return in.Engine.Ready() }
+
+// Status returns the engine's running totals.
+func (in *Instance) Status() any { return in.Engine.Stats() }
+
+// Run runs the engine and the HTTP server until ctx ends or the engine fails;
+// it returns the engine's error, if any.
+func (in *Instance) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	httpDone := make(chan error, 1)
+	if in.cfg.HTTP.Listen != "" {
+		h := httpapi.Handler(in.reg, in.topo, in)
+		go func() {
+			err := httpapi.Serve(ctx, in.cfg.HTTP.Listen, h, in.log, in.httpAddr)
+			if err != nil {
+				cancel() // a server that cannot listen stops the instance
+			}
+			httpDone <- err
+		}()
+	} else {
+		httpDone <- nil
+	}
+	err := in.Engine.Run(ctx)
+	cancel()
+	return errors.Join(err, <-httpDone)
+}

@@ -1,0 +1,121 @@
+// Package metrics defines Veltrix's Prometheus metrics (prefix veltrix_) on an
+// injected registry, and the client-level Kafka metrics from franz-go's kprom
+// plugin (prefix veltrix_kafka_).
+//
+// The engine and the topology report into a *Metrics; no step counts for
+// itself. Names follow Prometheus practice: base units, _total on counters,
+// bounded label sets (topics, rules, stores and fixed outcome values).
+package metrics
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/plugin/kprom"
+
+	"github.com/veltrix/veltrix/pkg/diag"
+	"github.com/veltrix/veltrix/topology"
+)
+
+const namespace = "veltrix"
+
+// Metrics holds every Veltrix metric.
+type Metrics struct {
+	RecordsConsumed   *prometheus.CounterVec   // topic
+	RecordsProduced   *prometheus.CounterVec   // topic
+	RuleRecords       *prometheus.CounterVec   // rule, outcome
+	EventErrors       *prometheus.CounterVec   // rule, code
+	Transactions      *prometheus.CounterVec   // result: commit, abort
+	Rebalances        prometheus.Counter       //
+	ProcessingLatency *prometheus.HistogramVec // rule
+	EndToEndLatency   prometheus.Histogram     //
+	CommitDuration    prometheus.Histogram     //
+	ConsumerLag       *prometheus.GaugeVec     // topic, partition
+	StateStoreKeys    *prometheus.GaugeVec     // store
+	RestoreRemaining  *prometheus.GaugeVec     // store
+
+	// Kafka is the franz-go client hook (veltrix_kafka_*): pass it to the
+	// client with kgo.WithHooks.
+	Kafka *kprom.Metrics
+}
+
+// New creates the metrics and registers them on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		RecordsConsumed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "records_consumed_total",
+			Help: "Records consumed from input topics.",
+		}, []string{"topic"}),
+		RecordsProduced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "records_produced_total",
+			Help: "Records produced to output, DLQ and internal topics (acknowledged by the broker).",
+		}, []string{"topic"}),
+		RuleRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "rule_records_total",
+			Help: "Records seen by each rule, by outcome: matched, filtered, error (skipped), dlq.",
+		}, []string{"rule", "outcome"}),
+		EventErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "event_errors_total",
+			Help: "Failed events by rule and error code (see docs/errors.md).",
+		}, []string{"rule", "code"}),
+		Transactions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "transactions_total",
+			Help: "Ended Kafka transactions (exactly_once) or offset commits (at_least_once), by result: commit, abort.",
+		}, []string{"result"}),
+		Rebalances: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "rebalances_total",
+			Help: "Partition assignments and revocations seen by this instance.",
+		}),
+		ProcessingLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "processing_latency_seconds",
+			Help:    "Time a rule took for one record, from consume to produce.",
+			Buckets: []float64{1e-6, 5e-6, 25e-6, 100e-6, 500e-6, 0.001, 0.005, 0.025, 0.1, 0.5},
+		}, []string{"rule"}),
+		EndToEndLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "end_to_end_latency_seconds",
+			Help:    "Time from a record's timestamp to the commit of its results (sampled).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
+		}),
+		CommitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "commit_duration_seconds",
+			Help:    "Time to end a transaction (flush, offsets, EndTxn) or commit offsets.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12),
+		}),
+		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "consumer_lag",
+			Help: "Records between this instance's position and the partition's high watermark, as of the last fetch.",
+		}, []string{"topic", "partition"}),
+		StateStoreKeys: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "state_store_keys",
+			Help: "Approximate keys in each local state store.",
+		}, []string{"store"}),
+		RestoreRemaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "restore_remaining_records",
+			Help: "Changelog records still to restore, per store.",
+		}, []string{"store"}),
+		Kafka: kprom.NewMetrics(namespace, kprom.Subsystem("kafka"), kprom.Registerer(reg),
+			kprom.FetchAndProduceDetail(kprom.ByNode, kprom.Batches, kprom.Records, kprom.CompressedBytes, kprom.UncompressedBytes, kprom.ConsistentNaming)),
+	}
+	reg.MustRegister(m.RecordsConsumed, m.RecordsProduced, m.RuleRecords, m.EventErrors,
+		m.Transactions, m.Rebalances, m.ProcessingLatency, m.EndToEndLatency,
+		m.CommitDuration, m.ConsumerLag, m.StateStoreKeys, m.RestoreRemaining)
+	return m
+}
+
+// Outcome records one rule's outcome for one record; it makes *Metrics a
+// topology.Observer.
+func (m *Metrics) Outcome(rule string, outcome topology.Outcome, code diag.Code, took time.Duration) {
+	m.RuleRecords.WithLabelValues(rule, string(outcome)).Inc()
+	if code != "" {
+		m.EventErrors.WithLabelValues(rule, string(code)).Inc()
+	}
+	if took > 0 {
+		m.ProcessingLatency.WithLabelValues(rule).Observe(took.Seconds())
+	}
+}
+
+// Lag sets the consumer lag gauge of one partition.
+func (m *Metrics) Lag(topic string, partition int32, lag int64) {
+	m.ConsumerLag.WithLabelValues(topic, strconv.Itoa(int(partition))).Set(float64(lag))
+}

@@ -1,0 +1,90 @@
+package processors
+
+import (
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/veltrix/veltrix/pkg/diag"
+)
+
+func dropSpec() *Spec {
+	return &Spec{
+		Kind:    "drop",
+		Summary: "Remove fields from the event.",
+		Doc: "The value is a list of field names (or one name). A dotted name such as `customer.email` " +
+			"removes a nested field. A field the event does not have is ignored.",
+		Example: `- drop: [internal_notes, customer.email]`,
+		Build: func(b Builder, n *yaml.Node, path string) Step {
+			if n.Kind != yaml.SequenceNode && n.Kind != yaml.ScalarNode {
+				b.Errorf(n, path, diag.InvalidStep, "drop expects a list of field names, found %s", nodeKind(n))
+				return nil
+			}
+			items := []*yaml.Node{n}
+			if n.Kind == yaml.SequenceNode {
+				items = n.Content
+			}
+			if len(items) == 0 {
+				b.Errorf(n, path, diag.InvalidStep, "drop needs at least one field name")
+				return nil
+			}
+			s := &dropStep{}
+			ok := true
+			for i, it := range items {
+				ipath := path
+				if n.Kind == yaml.SequenceNode {
+					ipath = path + "[" + itoa(i) + "]"
+				}
+				if !scalar(b, it, ipath, "a field name") {
+					ok = false
+					continue
+				}
+				parts, err := splitField(it.Value)
+				if err != "" {
+					b.Errorf(it, ipath, diag.InvalidStep, "field name %q: %s", it.Value, err)
+					ok = false
+					continue
+				}
+				s.names = append(s.names, it.Value)
+				s.paths = append(s.paths, parts)
+			}
+			if !ok {
+				return nil
+			}
+			return s
+		},
+	}
+}
+
+type dropStep struct {
+	names []string
+	paths [][]string
+}
+
+func (s *dropStep) Process(_ Task, ev *Event) (bool, error) {
+	for _, p := range s.paths {
+		if deletePath(ev.Value, p) {
+			ev.Touch()
+		}
+	}
+	return true, nil
+}
+
+// deletePath removes the field at path and reports whether it was there.
+func deletePath(m map[string]any, path []string) bool {
+	for _, p := range path[:len(path)-1] {
+		sub, ok := m[p].(map[string]any)
+		if !ok {
+			return false
+		}
+		m = sub
+	}
+	last := path[len(path)-1]
+	if _, ok := m[last]; !ok {
+		return false
+	}
+	delete(m, last)
+	return true
+}
+
+func (s *dropStep) Describe() Info { return Info{Kind: "drop", Arg: strings.Join(s.names, ", ")} }

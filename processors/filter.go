@@ -1,0 +1,40 @@
+package processors
+
+import (
+	"cel.dev/cel-go/cel"
+	"gopkg.in/yaml.v3"
+
+	"github.com/veltrix/veltrix/pkg/diag"
+	"github.com/veltrix/veltrix/pkg/expr"
+)
+
+func filterSpec() *Spec {
+	return &Spec{
+		Kind:    "filter",
+		Summary: "Keep the event only when a boolean expression is true.",
+		Doc: "The value is a CEL expression that must return a bool (a type error at load when it " +
+			"cannot, VX5004 at run time when it does not). A false result stops the event here: " +
+			"the rule counts it as `filtered`.",
+		Example: `- filter: event.type == "order.created" && event.total >= 1000`,
+		Build: func(b Builder, n *yaml.Node, path string) Step {
+			if !scalar(b, n, path, "a boolean expression") {
+				return nil
+			}
+			p := b.Expr(n, path)
+			if p == nil {
+				return nil
+			}
+			if !p.MayReturn(cel.BoolType) {
+				b.Errorf(n, path, diag.ExprType, "filter must return bool, but %q returns %s", p.Source(), p.OutputType())
+				return nil
+			}
+			return &filterStep{when: p}
+		},
+	}
+}
+
+type filterStep struct{ when *expr.Program }
+
+func (s *filterStep) Process(_ Task, ev *Event) (bool, error) { return s.when.Bool(ev) }
+
+func (s *filterStep) Describe() Info { return Info{Kind: "filter", Arg: s.when.Source()} }

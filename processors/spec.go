@@ -1,0 +1,274 @@
+package processors
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/veltrix/veltrix/pkg/diag"
+	"github.com/veltrix/veltrix/pkg/expr"
+)
+
+// Spec describes one step kind: its shape (for docs and describe) and how to
+// build it from its YAML node. One spec per kind drives parsing, validation,
+// docs/steps.md (generated from Specs, checked by a test) and describe.
+type Spec struct {
+	Kind    string  // the step's key in YAML, e.g. "filter"
+	Summary string  // one line
+	Doc     string  // a paragraph of Markdown
+	Fields  []Field // for the mapping form; empty when the kind takes one value
+	Example string  // YAML of one or more steps of this kind
+	// Build parses n (the value under the kind's key) and returns the step.
+	// It reports every problem through b and returns nil when n is unusable.
+	// path is the dotted path of n, e.g. rules[0].steps[2].to.
+	Build func(b Builder, n *yaml.Node, path string) Step
+}
+
+// Field is one key of a step's mapping form.
+type Field struct {
+	Name     string
+	Type     string // "expr", "topic", "map of expr", "steps", ...
+	Required bool
+	Doc      string
+}
+
+// NameKind says what a name node names; it decides how the name is checked
+// after ${params.x} substitution.
+type NameKind int
+
+// Name kinds.
+const (
+	NameOutput NameKind = iota // a topic the step writes (VX1107 when Kafka would reject it, VX3005 when the rule reads it)
+	NameStore                  // a state store
+)
+
+// Builder is what a spec's Build needs from whoever builds the topology: it
+// compiles expressions, resolves names, builds nested step lists and gathers
+// errors, so a step kind never sees templates or files.
+type Builder interface {
+	// Expr compiles a scalar node as a CEL expression; on a problem it
+	// records a VX3001/VX3002/VX3004 error and returns nil.
+	Expr(n *yaml.Node, path string) *expr.Program
+	// Name resolves a scalar node that names a topic or store, substituting
+	// ${params.x}; on a problem it records an error and returns false.
+	Name(n *yaml.Node, path string, kind NameKind) (string, bool)
+	// Steps builds a nested list of steps (a route branch).
+	Steps(n *yaml.Node, path string) Chain
+	// Use builds a `use: template` step (its node is the whole step mapping).
+	Use(n *yaml.Node, path string) Step
+	// Errorf records a problem at n.
+	Errorf(n *yaml.Node, path string, code diag.Code, format string, args ...any) *diag.Error
+	// Logger is where log steps write (at info, with the rule's name).
+	Logger() *slog.Logger
+}
+
+// Specs returns the specs of every built-in step kind, in documentation
+// order. The list is built on each call, so callers may keep or change it.
+func Specs() []*Spec {
+	return []*Spec{filterSpec(), setSpec(), dropSpec(), mapSpec(), routeSpec(), toSpec(), logSpec()}
+}
+
+// UseKind is the key of a step that instantiates a template.
+const UseKind = "use"
+
+// BuildChain builds a list of steps from the items of a YAML sequence; path
+// is the path of the list (items are path[i]). Each item is a mapping with
+// one key, the step kind (or `use:` with an optional `with:`). Unknown kinds
+// are VX3003 with a did-you-mean hint; wrong shapes VX3004; steps after a
+// route (which never continue) VX3004.
+func BuildChain(b Builder, specs []*Spec, items []*yaml.Node, path string) Chain {
+	kinds := make([]string, 0, len(specs)+1)
+	for _, s := range specs {
+		kinds = append(kinds, s.Kind)
+	}
+	kinds = append(kinds, UseKind)
+	chain := make(Chain, 0, len(items))
+	var routeAt *yaml.Node
+	for i, item := range items {
+		ipath := fmt.Sprintf("%s[%d]", path, i)
+		if routeAt != nil {
+			setHint(b.Errorf(item, ipath, diag.InvalidStep, "this step never runs: the route at line %d does not continue after its branches", routeAt.Line),
+				"move the step into the route's branches")
+			routeAt = nil // report once
+		}
+		if item.Kind != yaml.MappingNode || len(item.Content) == 0 {
+			b.Errorf(item, ipath, diag.InvalidStep, "a step must be a mapping like {filter: ...}, found %s", nodeKind(item))
+			continue
+		}
+		kindNode := item.Content[0]
+		kind := kindNode.Value
+		if hasKey(item, UseKind) {
+			if s := b.Use(item, ipath); s != nil {
+				chain = append(chain, s)
+			}
+			continue
+		}
+		if len(item.Content) > 2 {
+			setHint(b.Errorf(item.Content[2], ipath+"."+item.Content[2].Value, diag.InvalidStep,
+				"a step has exactly one kind, found %q and %q", kind, item.Content[2].Value),
+				"write each step as its own list item")
+			continue
+		}
+		i := slices.IndexFunc(specs, func(s *Spec) bool { return s.Kind == kind })
+		if i < 0 {
+			e := b.Errorf(kindNode, ipath+"."+kind, diag.UnknownStep, "unknown step kind %q", kind)
+			hint := "step kinds are " + strings.Join(kinds, ", ")
+			if s := diag.Closest(kind, kinds); s != "" {
+				hint = fmt.Sprintf("did you mean %q? ", s) + hint
+			}
+			setHint(e, "%s", hint)
+			continue
+		}
+		if s := specs[i].Build(b, item.Content[1], ipath+"."+kind); s != nil {
+			chain = append(chain, s)
+		}
+		if kind == "route" {
+			routeAt = kindNode
+		}
+	}
+	return chain
+}
+
+// mapping checks that n is a mapping whose keys are among the spec's fields
+// (required ones present) and returns the value nodes by key.
+func mapping(b Builder, n *yaml.Node, path string, fields []Field) (map[string]*yaml.Node, bool) {
+	if n.Kind != yaml.MappingNode {
+		b.Errorf(n, path, diag.InvalidStep, "expected a mapping, found %s", nodeKind(n))
+		return nil, false
+	}
+	names := make([]string, len(fields))
+	for i, f := range fields {
+		names[i] = f.Name
+	}
+	out := make(map[string]*yaml.Node, len(fields))
+	ok := true
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if !slices.Contains(names, k.Value) {
+			e := b.Errorf(k, path+"."+k.Value, diag.InvalidStep, "unknown key %q", k.Value)
+			hint := "allowed keys: " + strings.Join(names, ", ")
+			if s := diag.Closest(k.Value, names); s != "" {
+				hint = fmt.Sprintf("did you mean %q? ", s) + hint
+			}
+			setHint(e, "%s", hint)
+			ok = false
+			continue
+		}
+		out[k.Value] = v
+	}
+	for _, f := range fields {
+		if f.Required && out[f.Name] == nil {
+			b.Errorf(n, path, diag.InvalidStep, "missing required key %q", f.Name)
+			ok = false
+		}
+	}
+	return out, ok
+}
+
+// setHint sets the hint of a recorded error in place.
+func setHint(e *diag.Error, format string, args ...any) {
+	if e != nil {
+		e.Hint = fmt.Sprintf(format, args...)
+	}
+}
+
+// scalar reports a VX3004 unless n is a scalar.
+func scalar(b Builder, n *yaml.Node, path, what string) bool {
+	if n == nil || n.Kind != yaml.ScalarNode {
+		b.Errorf(n, path, diag.InvalidStep, "expected %s, found %s", what, nodeKind(n))
+		return false
+	}
+	return true
+}
+
+func hasKey(n *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
+}
+
+// nodeKind names a node's kind for messages.
+func nodeKind(n *yaml.Node) string {
+	if n == nil {
+		return "nothing"
+	}
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "null"
+		}
+		return fmt.Sprintf("%q", n.Value)
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "an empty document"
+}
+
+// NodeKind names a node's kind for messages: "a list", "a mapping", a
+// quoted scalar, "null" or "nothing".
+func NodeKind(n *yaml.Node) string { return nodeKind(n) }
+
+// Info describes a built step for describe: its kind, its main argument on
+// one line, the topics it writes itself and its nested step lists.
+type Info struct {
+	Kind     string       `json:"kind"`
+	Arg      string       `json:"arg,omitempty"`
+	Outputs  []string     `json:"outputs,omitempty"`
+	Branches []BranchInfo `json:"branches,omitempty"`
+}
+
+// BranchInfo is a nested list of steps: a route branch or a used template.
+type BranchInfo struct {
+	Label string `json:"label"`
+	Steps []Info `json:"steps"`
+}
+
+// Describer is implemented by every built-in step.
+type Describer interface {
+	Describe() Info
+}
+
+// Describe returns the infos of a chain's steps (steps that are not
+// Describers show as kind "custom").
+func Describe(c Chain) []Info {
+	out := make([]Info, 0, len(c))
+	for _, s := range c {
+		if d, ok := s.(Describer); ok {
+			out = append(out, d.Describe())
+		} else {
+			out = append(out, Info{Kind: "custom", Arg: fmt.Sprintf("%T", s)})
+		}
+	}
+	return out
+}
+
+// Outputs returns the topics the infos write, in order of first appearance,
+// nested branches included.
+func Outputs(infos []Info) []string {
+	var out []string
+	var walk func([]Info)
+	walk = func(infos []Info) {
+		for _, in := range infos {
+			for _, t := range in.Outputs {
+				if !slices.Contains(out, t) {
+					out = append(out, t)
+				}
+			}
+			for _, br := range in.Branches {
+				walk(br.Steps)
+			}
+		}
+	}
+	walk(infos)
+	return out
+}

@@ -1,0 +1,456 @@
+package topology
+
+import (
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/veltrix/veltrix/config"
+	"github.com/veltrix/veltrix/pkg/diag"
+	"github.com/veltrix/veltrix/pkg/expr"
+	"github.com/veltrix/veltrix/processors"
+)
+
+// state is shared by every scope of one Build.
+type state struct {
+	cfg   *config.Config
+	specs []*processors.Spec
+	log   *slog.Logger
+	errs  diag.List
+	used  map[string]bool // templates instantiated at least once
+}
+
+// scope is where steps are being built: a rule's inline steps or one
+// instance of a template. It implements processors.Builder.
+type scope struct {
+	st     *state
+	rule   *config.Rule // the rule being built (its From for loop checks)
+	file   string       // the file the steps are written in
+	env    *expr.Env
+	params map[string]*config.Value // bound parameters of the template instance
+	stack  []string                 // templates being instantiated, outermost first
+	log    *slog.Logger
+}
+
+var _ processors.Builder = (*scope)(nil)
+
+// rule builds one rule; nil when it has problems (all recorded).
+func (st *state) rule(i int, rc *config.Rule) *Rule {
+	before := len(st.errs)
+	r := &Rule{Name: rc.Name, From: rc.From, Template: rc.Template, OnError: rc.OnError}
+	if r.OnError == "" {
+		r.OnError = config.OnErrorDLQ
+	}
+	if r.OnError == config.OnErrorDLQ {
+		r.DLQ = rc.DLQ
+		if r.DLQ == "" {
+			r.DLQ = st.cfg.App.ID + ".dlq"
+		}
+	}
+	path := rc.Pos.Path
+	if path == "" {
+		path = fmt.Sprintf("rules[%d]", i)
+	}
+	sc := &scope{st: st, rule: rc, file: rc.Pos.File, log: st.log.With("rule", rc.Name)}
+	if rc.Template == "" {
+		env, err := expr.NewEnv()
+		if err != nil {
+			st.errs.Add(rc.Pos.At(diag.Internal, "%v", err))
+			return nil
+		}
+		sc.env = env
+		r.Steps = processors.BuildChain(sc, st.specs, rc.Steps, path+".steps")
+	} else {
+		t := st.template(rc.Template, rc.Pos, path+".template")
+		if t == nil {
+			return nil
+		}
+		vals := make(map[string]*config.Value, len(t.Params))
+		for k, v := range rc.With {
+			vals[k] = v
+		}
+		r.Steps = sc.instantiate(t, vals)
+	}
+	if r.DLQ != "" {
+		if slices.Contains(r.From, r.DLQ) {
+			st.errs.Add(rc.Pos.At(diag.OutputLoop, "rule %q reads its own DLQ topic %q", rc.Name, r.DLQ).
+				WithHint("set dlq: to another topic"))
+		} else if err := config.ValidTopicName(r.DLQ); err != nil {
+			st.errs.Add(rc.Pos.At(diag.InvalidTopic, "DLQ topic %q is not a valid topic name: %v", r.DLQ, err))
+		}
+	}
+	if len(st.errs) > before {
+		return nil
+	}
+	r.info = processors.Describe(r.Steps)
+	r.Outputs = processors.Outputs(r.info)
+	return r
+}
+
+// template finds a template by name, recording VX2001 when there is none.
+func (st *state) template(name string, at diag.Pos, path string) *config.Template {
+	if t := st.cfg.Template(name); t != nil {
+		st.used[name] = true
+		return t
+	}
+	names := make([]string, len(st.cfg.Templates))
+	for i, t := range st.cfg.Templates {
+		names[i] = t.Name
+	}
+	at.Path = path
+	e := at.At(diag.UnknownTemplate, "unknown template %q", name)
+	if c := diag.Closest(name, names); c != "" {
+		e = e.WithHint("did you mean %q?", c)
+	} else if len(names) > 0 {
+		e = e.WithHint("templates are %s", strings.Join(names, ", "))
+	}
+	st.errs.Add(e)
+	return nil
+}
+
+// unused compiles a template no rule uses, with its defaults or placeholder
+// values, so that its problems are reported.
+func (st *state) unused(t *config.Template) {
+	st.used[t.Name] = true
+	vals := map[string]*config.Value{}
+	for _, p := range t.Params {
+		if p.Default != nil {
+			vals[p.Name] = p.Default
+		} else {
+			vals[p.Name] = &config.Value{V: placeholder(p.Type), Pos: p.Pos}
+		}
+	}
+	sc := &scope{st: st, rule: &config.Rule{Name: "(template " + t.Name + ")"}, log: st.log}
+	sc.instantiate(t, vals)
+}
+
+// placeholder is a value of a parameter type, used to check a template that
+// no rule instantiates.
+func placeholder(typ string) any {
+	switch typ {
+	case config.ParamNumber:
+		return float64(0)
+	case config.ParamInt:
+		return int64(0)
+	case config.ParamBool:
+		return false
+	case config.ParamDuration:
+		return time.Duration(0)
+	case config.ParamList:
+		return []any{}
+	}
+	return "placeholder" // string, topic, expr: a valid topic name, in case it names one
+}
+
+// instantiate builds the steps of template t with the bound values vals in a
+// new scope nested in sc. A missing value (reported by the loader as VX2002)
+// is bound to a placeholder so that it does not cascade into type errors.
+func (sc *scope) instantiate(t *config.Template, vals map[string]*config.Value) processors.Chain {
+	params := make([]expr.Param, 0, len(t.Params))
+	bound := make(map[string]*config.Value, len(t.Params))
+	for _, p := range t.Params {
+		v := vals[p.Name]
+		if v == nil && p.Default != nil {
+			v = p.Default
+		}
+		if v == nil {
+			v = &config.Value{V: placeholder(p.Type), Pos: p.Pos}
+		}
+		bound[p.Name] = v
+		params = append(params, expr.Param{Name: p.Name, Type: p.Type, Value: v.V})
+	}
+	env, err := expr.NewEnv(params...)
+	if err != nil {
+		sc.st.errs.Add(t.Pos.At(diag.ParamType, "template %q: %v", t.Name, err))
+		return nil
+	}
+	inner := &scope{
+		st:     sc.st,
+		rule:   sc.rule,
+		file:   t.Pos.File,
+		env:    env,
+		params: bound,
+		stack:  append(slices.Clip(sc.stack), t.Name),
+		log:    sc.log,
+	}
+	path := t.Pos.Path
+	if path == "" {
+		path = "templates." + t.Name
+	}
+	return processors.BuildChain(inner, sc.st.specs, t.Steps, path+".steps")
+}
+
+// pos is the place of n in the scope's file.
+func (sc *scope) pos(n *yaml.Node, path string) diag.Pos {
+	p := diag.Pos{File: sc.file, Path: path}
+	if n != nil {
+		p.Line, p.Column = n.Line, n.Column
+	}
+	return p
+}
+
+// Errorf implements processors.Builder.
+func (sc *scope) Errorf(n *yaml.Node, path string, code diag.Code, format string, args ...any) *diag.Error {
+	e := sc.pos(n, path).At(code, format, args...)
+	sc.st.errs.Add(e)
+	return e
+}
+
+// Logger implements processors.Builder.
+func (sc *scope) Logger() *slog.Logger { return sc.log }
+
+// Steps implements processors.Builder.
+func (sc *scope) Steps(n *yaml.Node, path string) processors.Chain {
+	if n == nil || n.Kind != yaml.SequenceNode {
+		sc.Errorf(n, path, diag.InvalidStep, "expected a list of steps, found %s", processors.NodeKind(n))
+		return nil
+	}
+	return processors.BuildChain(sc, sc.st.specs, n.Content, path)
+}
+
+// Expr implements processors.Builder: it compiles a scalar as CEL, placing
+// errors at the line and column inside the file.
+func (sc *scope) Expr(n *yaml.Node, path string) *expr.Program {
+	if n == nil || n.Kind != yaml.ScalarNode {
+		sc.Errorf(n, path, diag.InvalidStep, "expected an expression, found %s", processors.NodeKind(n))
+		return nil
+	}
+	pos := sc.pos(n, path)
+	switch {
+	case n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0:
+		pos.Column++ // past the quote
+	case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
+		pos.Line++ // the text starts on the line after | or >; its column is a best effort
+	}
+	p, err := sc.env.Compile(n.Value, pos)
+	if err != nil {
+		if strings.Contains(n.Value, "${") {
+			err = err.WithHint("write params.x in expressions; ${params.x} is only for names (topics, stores)")
+		}
+		sc.st.errs.Add(err)
+		return nil
+	}
+	return p
+}
+
+// substRE matches ${params.name}.
+var substRE = regexp.MustCompile(`\$\{\s*params\.([A-Za-z_][A-Za-z0-9_]*)\s*\}`)
+
+// Name implements processors.Builder: it substitutes ${params.x} and checks
+// the result.
+func (sc *scope) Name(n *yaml.Node, path string, kind processors.NameKind) (string, bool) {
+	if n == nil || n.Kind != yaml.ScalarNode || n.Value == "" {
+		sc.Errorf(n, path, diag.InvalidStep, "expected a name, found %s", processors.NodeKind(n))
+		return "", false
+	}
+	name, ok := sc.substitute(n, path)
+	if !ok {
+		return "", false
+	}
+	if kind == processors.NameOutput {
+		from := ""
+		if name != n.Value {
+			from = fmt.Sprintf(" (from %q)", n.Value)
+		}
+		if err := config.ValidTopicName(name); err != nil {
+			e := sc.Errorf(n, path, diag.InvalidTopic, "topic %q%s is not a valid topic name: %v", name, from, err)
+			e.Hint = "topic names use letters, digits, '.', '_' and '-', at most 249 characters"
+			return "", false
+		}
+		if slices.Contains(sc.rule.From, name) {
+			e := sc.Errorf(n, path, diag.OutputLoop, "rule %q writes to %q%s, which it reads: every output would be read again", sc.rule.Name, name, from)
+			e.Hint = "write to another topic"
+			return "", false
+		}
+	}
+	return name, true
+}
+
+// substitute replaces every ${params.x} in n's value with the bound value.
+func (sc *scope) substitute(n *yaml.Node, path string) (string, bool) {
+	s := n.Value
+	if !strings.Contains(s, "${") {
+		return s, true
+	}
+	ok := true
+	out := substRE.ReplaceAllStringFunc(s, func(m string) string {
+		name := substRE.FindStringSubmatch(m)[1]
+		v, found := sc.params[name]
+		if !found {
+			names := make([]string, 0, len(sc.params))
+			for k := range sc.params {
+				names = append(names, k)
+			}
+			slices.Sort(names)
+			e := sc.Errorf(n, path, diag.UnknownParam, "%s names no parameter", m)
+			switch c := diag.Closest(name, names); {
+			case len(sc.stack) == 0:
+				e.Hint = "${params.x} works only inside a template's steps"
+			case c != "":
+				e.Hint = fmt.Sprintf("did you mean %q?", c)
+			default:
+				e.Hint = "parameters are " + strings.Join(names, ", ")
+			}
+			ok = false
+			return m
+		}
+		text, good := scalarText(v.V)
+		if !good {
+			sc.Errorf(n, path, diag.ParamType, "%s is a %T and cannot be part of a name", m, v.V)
+			ok = false
+		}
+		return text
+	})
+	if ok && strings.Contains(out, "${") {
+		sc.Errorf(n, path, diag.InvalidStep, "malformed substitution in %q", s).Hint = "write ${params.name}"
+		ok = false
+	}
+	return out, ok
+}
+
+// scalarText renders a parameter value in a name.
+func scalarText(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64), true
+	case int64:
+		return strconv.FormatInt(v, 10), true
+	case int:
+		return strconv.Itoa(v), true
+	case bool:
+		return strconv.FormatBool(v), true
+	case time.Duration:
+		return v.String(), true
+	}
+	return "", false
+}
+
+// useKeys are the keys of a `use:` step.
+var useKeys = []string{"use", "with"}
+
+// Use implements processors.Builder: `- use: name` with an optional `with:`
+// instantiates another template in place, its steps running as one step.
+func (sc *scope) Use(n *yaml.Node, path string) processors.Step {
+	var nameNode, withNode *yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch k.Value {
+		case "use":
+			nameNode = v
+		case "with":
+			withNode = v
+		default:
+			e := sc.Errorf(k, path+"."+k.Value, diag.InvalidStep, "unknown key %q in a use: step", k.Value)
+			e.Hint = "a use: step has the keys use and with"
+			if c := diag.Closest(k.Value, useKeys); c != "" {
+				e.Hint = fmt.Sprintf("did you mean %q? ", c) + e.Hint
+			}
+			return nil
+		}
+	}
+	if nameNode == nil || nameNode.Kind != yaml.ScalarNode || nameNode.Value == "" {
+		sc.Errorf(nameNode, path+".use", diag.InvalidStep, "use: expects a template name, found %s", processors.NodeKind(nameNode))
+		return nil
+	}
+	name := nameNode.Value
+	if i := slices.Index(sc.stack, name); i >= 0 {
+		chain := append(slices.Clone(sc.stack[i:]), name)
+		sc.Errorf(nameNode, path+".use", diag.TemplateCycle, "template cycle: %s", strings.Join(chain, " -> ")).
+			Hint = "a template cannot use itself, directly or through others"
+		return nil
+	}
+	t := sc.st.template(name, sc.pos(nameNode, ""), path+".use")
+	if t == nil {
+		return nil
+	}
+	at := sc.pos(nameNode, path+".with")
+	if withNode != nil {
+		var ok bool
+		if withNode, ok = sc.substituteWith(withNode, path+".with"); !ok {
+			return nil
+		}
+		at = sc.pos(withNode, path+".with")
+	}
+	vals, errs := t.Bind(withNode, at)
+	if len(errs) > 0 {
+		sc.st.errs.Add(errs...)
+		return nil
+	}
+	chain := sc.instantiate(t, vals)
+	return &useStep{name: name, chain: chain}
+}
+
+// substituteWith returns a copy of a with: mapping in which scalar values
+// that use ${params.x} carry the outer template's values, so that an inner
+// template can receive the outer one's parameters. A value that is exactly
+// ${params.x} keeps x's type.
+func (sc *scope) substituteWith(n *yaml.Node, path string) (*yaml.Node, bool) {
+	if n.Kind != yaml.MappingNode {
+		return n, true // Bind reports the shape
+	}
+	c := *n
+	c.Content = slices.Clone(n.Content)
+	ok := true
+	for i := 1; i < len(c.Content); i += 2 {
+		v := c.Content[i]
+		if v.Kind != yaml.ScalarNode || !strings.Contains(v.Value, "${") {
+			continue
+		}
+		vpath := path + "." + c.Content[i-1].Value
+		nv := *v
+		if m := substRE.FindStringSubmatch(strings.TrimSpace(v.Value)); m != nil && m[0] == strings.TrimSpace(v.Value) {
+			if pv, found := sc.params[m[1]]; found {
+				if repl, good := valueNode(pv.V, v); good {
+					c.Content[i] = repl
+					continue
+				}
+			}
+		}
+		text, good := sc.substitute(v, vpath)
+		if !good {
+			ok = false
+			continue
+		}
+		nv.Value, nv.Tag, nv.Style = text, "!!str", 0
+		c.Content[i] = &nv
+	}
+	return &c, ok
+}
+
+// valueNode renders a parameter value as a YAML node at the place of at.
+func valueNode(v any, at *yaml.Node) (*yaml.Node, bool) {
+	n := &yaml.Node{}
+	if err := n.Encode(v); err != nil {
+		return nil, false
+	}
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	if d, ok := v.(time.Duration); ok {
+		n = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: d.String()}
+	}
+	n.Line, n.Column = at.Line, at.Column
+	return n, true
+}
+
+// useStep runs the steps of a used template.
+type useStep struct {
+	name  string
+	chain processors.Chain
+}
+
+func (s *useStep) Process(t processors.Task, ev *processors.Event) (bool, error) {
+	return s.chain.Process(t, ev)
+}
+
+func (s *useStep) Describe() processors.Info {
+	return processors.Info{Kind: processors.UseKind, Arg: s.name, Branches: []processors.BranchInfo{{Label: s.name, Steps: processors.Describe(s.chain)}}}
+}

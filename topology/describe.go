@@ -1,0 +1,220 @@
+package topology
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/veltrix/veltrix/processors"
+)
+
+// Description is the stable JSON form of a topology (describe --format json
+// and /v1/topology).
+type Description struct {
+	AppID          string            `json:"app_id"`
+	Sources        []string          `json:"sources"`
+	Rules          []RuleDescription `json:"rules"`
+	Stores         []string          `json:"stores"`
+	InternalTopics []InternalTopic   `json:"internal_topics"`
+	Sinks          []string          `json:"sinks"`
+}
+
+// RuleDescription describes one rule.
+type RuleDescription struct {
+	Name     string            `json:"name"`
+	From     []string          `json:"from"`
+	Template string            `json:"template,omitempty"`
+	OnError  string            `json:"on_error"`
+	DLQ      string            `json:"dlq,omitempty"`
+	Steps    []processors.Info `json:"steps"`
+	Outputs  []string          `json:"outputs"`
+}
+
+// InternalTopic is a topic Veltrix writes for itself.
+type InternalTopic struct {
+	Topic string `json:"topic"`
+	Kind  string `json:"kind"` // "dlq" (later "changelog", "repartition")
+}
+
+// Description returns the topology's description.
+func (t *Topology) Description() Description {
+	d := Description{
+		AppID:          t.AppID,
+		Sources:        nonNil(t.InputTopics()),
+		Rules:          []RuleDescription{},
+		Stores:         []string{},
+		InternalTopics: []InternalTopic{},
+		Sinks:          nonNil(t.sinks()),
+	}
+	for _, r := range t.Rules {
+		d.Rules = append(d.Rules, RuleDescription{
+			Name: r.Name, From: nonNil(r.From), Template: r.Template, OnError: r.OnError, DLQ: r.DLQ,
+			Steps: nonNil(r.info), Outputs: nonNil(r.Outputs),
+		})
+	}
+	for _, q := range t.dlqTopics() {
+		d.InternalTopics = append(d.InternalTopics, InternalTopic{Topic: q, Kind: "dlq"})
+	}
+	return d
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// Describe writes the topology in a format: "text" (for people), "mermaid"
+// (a flowchart LR graph: topic -> rule -> steps -> topic) or "json" (the
+// Description, indented).
+func (t *Topology) Describe(w io.Writer, format string) error {
+	var err error
+	switch format {
+	case "text", "":
+		err = t.describeText(w)
+	case "mermaid":
+		err = t.describeMermaid(w)
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		err = enc.Encode(t.Description())
+	default:
+		return fmt.Errorf("topology: unknown describe format %q (want text, mermaid or json)", format)
+	}
+	if err != nil {
+		return fmt.Errorf("topology: describe: %w", err)
+	}
+	return nil
+}
+
+func (t *Topology) describeText(w io.Writer) error {
+	var b strings.Builder
+	d := t.Description()
+	fmt.Fprintf(&b, "app: %s\n", d.AppID)
+	list := func(title string, items []string) {
+		fmt.Fprintf(&b, "%s:\n", title)
+		if len(items) == 0 {
+			b.WriteString("  (none)\n")
+		}
+		for _, it := range items {
+			fmt.Fprintf(&b, "  %s\n", it)
+		}
+	}
+	list("sources", d.Sources)
+	b.WriteString("rules:\n")
+	if len(d.Rules) == 0 {
+		b.WriteString("  (none)\n")
+	}
+	for _, r := range d.Rules {
+		fmt.Fprintf(&b, "  %s\n", r.Name)
+		fmt.Fprintf(&b, "    from: %s\n", strings.Join(r.From, ", "))
+		if r.Template != "" {
+			fmt.Fprintf(&b, "    template: %s\n", r.Template)
+		}
+		onErr := r.OnError
+		if r.DLQ != "" {
+			onErr += " -> " + r.DLQ
+		}
+		fmt.Fprintf(&b, "    on_error: %s\n", onErr)
+		b.WriteString("    steps:\n")
+		textSteps(&b, r.Steps, "      ")
+	}
+	list("stores", d.Stores)
+	internal := make([]string, len(d.InternalTopics))
+	for i, it := range d.InternalTopics {
+		internal[i] = it.Topic + " (" + it.Kind + ")"
+	}
+	list("internal topics", internal)
+	list("sinks", d.Sinks)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func textSteps(b *strings.Builder, steps []processors.Info, indent string) {
+	for i, s := range steps {
+		fmt.Fprintf(b, "%s%d. %-7s %s\n", indent, i+1, s.Kind, oneLine(s.Arg))
+		for _, br := range s.Branches {
+			fmt.Fprintf(b, "%s   %s:\n", indent, oneLine(br.Label))
+			textSteps(b, br.Steps, indent+"     ")
+		}
+	}
+}
+
+// oneLine folds whitespace so that a multi-line expression stays on one line.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// mermaid builds a flowchart: topics are cylinders, rules rounded boxes,
+// steps boxes; route branches are labelled edges.
+type mermaid struct {
+	b      strings.Builder
+	topics map[string]string // topic -> node id
+	n      int
+}
+
+func (t *Topology) describeMermaid(w io.Writer) error {
+	m := &mermaid{topics: map[string]string{}}
+	m.b.WriteString("flowchart LR\n")
+	for _, r := range t.Rules {
+		for _, from := range r.From {
+			m.topic(from)
+		}
+	}
+	for ri, r := range t.Rules {
+		rid := fmt.Sprintf("r%d", ri)
+		fmt.Fprintf(&m.b, "  %s([\"rule %s\"])\n", rid, esc(r.Name))
+		for _, from := range r.From {
+			fmt.Fprintf(&m.b, "  %s --> %s\n", m.topic(from), rid)
+		}
+		m.steps(rid, "", r.info)
+		if r.DLQ != "" {
+			fmt.Fprintf(&m.b, "  %s -. dlq .-> %s\n", rid, m.topic(r.DLQ))
+		}
+	}
+	_, err := io.WriteString(w, m.b.String())
+	return err
+}
+
+// topic returns the node id of a topic, declaring it on first use.
+func (m *mermaid) topic(name string) string {
+	if id, ok := m.topics[name]; ok {
+		return id
+	}
+	id := fmt.Sprintf("t%d", len(m.topics))
+	m.topics[name] = id
+	fmt.Fprintf(&m.b, "  %s[(\"%s\")]\n", id, esc(name))
+	return id
+}
+
+// steps chains the steps after node prev (the first edge labelled label).
+func (m *mermaid) steps(prev, label string, steps []processors.Info) {
+	for _, s := range steps {
+		m.n++
+		id := fmt.Sprintf("s%d", m.n)
+		text := s.Kind
+		if s.Arg != "" {
+			text += ": " + oneLine(s.Arg)
+		}
+		fmt.Fprintf(&m.b, "  %s[\"%s\"]\n", id, esc(text))
+		if label != "" {
+			fmt.Fprintf(&m.b, "  %s -->|\"%s\"| %s\n", prev, esc(label), id)
+			label = ""
+		} else {
+			fmt.Fprintf(&m.b, "  %s --> %s\n", prev, id)
+		}
+		for _, o := range s.Outputs {
+			fmt.Fprintf(&m.b, "  %s --> %s\n", id, m.topic(o))
+		}
+		for _, br := range s.Branches {
+			m.steps(id, oneLine(br.Label), br.Steps)
+		}
+		prev = id
+	}
+}
+
+// esc makes text safe inside a quoted Mermaid label.
+func esc(s string) string {
+	return strings.NewReplacer(`"`, "#quot;", "&", "#amp;", "<", "#lt;", ">", "#gt;").Replace(s)
+}

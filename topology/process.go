@@ -1,0 +1,198 @@
+package topology
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/veltrix/veltrix/config"
+	"github.com/veltrix/veltrix/pkg/diag"
+	"github.com/veltrix/veltrix/processors"
+)
+
+// Outcome is what happened to one record in one rule; the values are the
+// outcome label of veltrix_rule_records_total.
+type Outcome string
+
+// Outcomes.
+const (
+	OutcomeMatched  Outcome = "matched"  // the record went through every step
+	OutcomeFiltered Outcome = "filtered" // a step stopped it (filter, route without a match)
+	OutcomeError    Outcome = "error"    // it failed (on_error skip or fail)
+	OutcomeDLQ      Outcome = "dlq"      // it failed and was written to the DLQ
+)
+
+// Observer is told the outcome of every record in every rule (metrics).
+// code is the failure's code, "" unless the outcome is error or dlq; took is
+// the time the rule spent on the record. It is called from the goroutine
+// that called Process.
+type Observer interface {
+	Outcome(rule string, outcome Outcome, code diag.Code, took time.Duration)
+}
+
+// Names of the headers added to DLQ records.
+const (
+	HeaderErrorCode       = "veltrix.error.code"
+	HeaderErrorMessage    = "veltrix.error.message"
+	HeaderRule            = "veltrix.rule"
+	HeaderSourceTopic     = "veltrix.source.topic"
+	HeaderSourcePartition = "veltrix.source.partition"
+	HeaderSourceOffset    = "veltrix.source.offset"
+)
+
+// RuleError is the error Process returns when a rule with on_error fail
+// fails on a record: the engine treats it as fatal. It unwraps to the
+// *diag.Error.
+type RuleError struct {
+	Rule      string
+	Topic     string
+	Partition int32
+	Offset    int64
+	Err       *diag.Error
+}
+
+func (e *RuleError) Error() string {
+	return fmt.Sprintf("rule %q failed on record %s[%d]@%d (on_error: fail): %v", e.Rule, e.Topic, e.Partition, e.Offset, e.Err)
+}
+
+func (e *RuleError) Unwrap() error { return e.Err }
+
+// Process runs one consumed record through every rule that reads its topic.
+// The record is decoded once; when several rules read the topic each gets
+// its own copy of the event. Outputs go to task.Emit; a rule's outputs for a
+// record are emitted only when the rule finishes it without error, so a
+// failed record never leaves half of its outputs behind.
+//
+// A failure (malformed JSON, an evaluation error, a missing field, a panic
+// inside a step as VX9001) follows the rule's on_error: skip counts it (obs)
+// and goes on; dlq emits the original key, value and headers plus the
+// veltrix.* error headers to the rule's DLQ topic through task.Emit, so it
+// is part of the same transaction; fail returns a *RuleError at once (rules
+// after it do not run). obs may be nil.
+func (t *Topology) Process(task processors.Task, rec *kgo.Record, obs Observer) error {
+	rules := t.byTopic[rec.Topic]
+	if len(rules) == 0 {
+		return nil
+	}
+	ev, decodeErr := processors.Decode(rec)
+	for i, r := range rules {
+		var start time.Time
+		if obs != nil {
+			start = time.Now()
+		}
+		var keep bool
+		var err error
+		if decodeErr != nil {
+			err = decodeErr
+		} else {
+			e := ev
+			if i < len(rules)-1 {
+				e = ev.Clone()
+			}
+			e.Clock = task
+			keep, err = r.run(task, e)
+		}
+		outcome, code := OutcomeMatched, diag.Code("")
+		var fatal error
+		switch {
+		case err != nil:
+			d := asDiag(err)
+			code = d.Code
+			outcome, fatal = r.fail(task, rec, d)
+		case !keep:
+			outcome = OutcomeFiltered
+		}
+		if obs != nil {
+			obs.Outcome(r.Name, outcome, code, time.Since(start))
+		}
+		if fatal != nil {
+			return fatal
+		}
+	}
+	return nil
+}
+
+// asDiag returns the *diag.Error in err, or wraps err as VX9001.
+func asDiag(err error) *diag.Error {
+	var d *diag.Error
+	if errors.As(err, &d) {
+		return d
+	}
+	return &diag.Error{Code: diag.Internal, Message: err.Error()}
+}
+
+// fail applies the rule's on_error to a failed record.
+func (r *Rule) fail(task processors.Task, rec *kgo.Record, d *diag.Error) (Outcome, error) {
+	switch r.OnError {
+	case config.OnErrorSkip:
+		return OutcomeError, nil
+	case config.OnErrorDLQ:
+		headers := make([]kgo.RecordHeader, 0, len(rec.Headers)+6)
+		headers = append(headers, rec.Headers...)
+		headers = append(headers,
+			kgo.RecordHeader{Key: HeaderErrorCode, Value: []byte(d.Code)},
+			kgo.RecordHeader{Key: HeaderErrorMessage, Value: []byte(d.Message)},
+			kgo.RecordHeader{Key: HeaderRule, Value: []byte(r.Name)},
+			kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(rec.Topic)},
+			kgo.RecordHeader{Key: HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(rec.Partition), 10)},
+			kgo.RecordHeader{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, rec.Offset, 10)},
+		)
+		task.Emit(processors.Output{Topic: r.DLQ, Key: rec.Key, Value: rec.Value, Headers: headers})
+		return OutcomeDLQ, nil
+	default:
+		return OutcomeError, &RuleError{Rule: r.Name, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Err: d}
+	}
+}
+
+// buffer holds a rule's outputs for one record until the rule finishes it.
+// It passes every other Task method through.
+type buffer struct {
+	processors.Task
+	outs []processors.Output
+}
+
+func (b *buffer) Emit(o processors.Output) { b.outs = append(b.outs, o) }
+
+var buffers = sync.Pool{New: func() any { return &buffer{outs: make([]processors.Output, 0, 4)} }}
+
+// run runs the rule's steps over ev, emitting its outputs only on success.
+// A panic inside a step is a VX9001 failure of this event.
+func (r *Rule) run(task processors.Task, ev *processors.Event) (keep bool, err error) {
+	buf := buffers.Get().(*buffer)
+	buf.Task = task
+	defer func() {
+		if p := recover(); p != nil {
+			keep = false
+			err = &diag.Error{Code: diag.Internal, Message: fmt.Sprintf("panic in rule %q: %v", r.Name, p),
+				Hint: "this is a bug in Veltrix; please report it with this stack: " + firstLines(debug.Stack(), 12)}
+		}
+		if err == nil {
+			for _, o := range buf.outs {
+				task.Emit(o)
+			}
+		}
+		clear(buf.outs)
+		buf.outs = buf.outs[:0]
+		buf.Task = nil
+		buffers.Put(buf)
+	}()
+	return r.Steps.Process(buf, ev)
+}
+
+// firstLines returns up to n lines of b.
+func firstLines(b []byte, n int) string {
+	for i, c := range b {
+		if c == '\n' {
+			n--
+			if n == 0 {
+				return string(b[:i])
+			}
+		}
+	}
+	return string(b)
+}
