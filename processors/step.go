@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/veltrix/veltrix/pkg/state"
 )
 
 // Step processes one event. It returns keep=false to stop the event here
@@ -23,15 +25,20 @@ type Step interface {
 	Process(t Task, ev *Event) (keep bool, err error)
 }
 
-// Task is what a step can reach while processing: the outputs of the task (the
-// input partition) being processed. Stateful kinds also reach the task's stores
-// through it.
+// Task is what a step can reach while processing: the outputs, stores and
+// stream time of the task (the input partition number) being processed.
 type Task interface {
 	// Emit queues an output record. In exactly-once mode it becomes visible
 	// only when the task's transaction commits.
 	Emit(out Output)
 	// Now is the processing-time clock (a fake one in tests).
 	Now() time.Time
+	// Store returns this task's store of that name: one declared by a
+	// stateful step when the topology was built (nil for any other name).
+	Store(name string) state.Store
+	// StreamTime is the largest event time the task has seen so far (zero
+	// before its first event). Windows close and entries expire on it.
+	StreamTime() time.Time
 }
 
 // Output is a record to produce.

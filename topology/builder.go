@@ -17,8 +17,8 @@ import (
 	"github.com/veltrix/veltrix/processors"
 )
 
-// state is shared by every scope of one Build.
-type state struct {
+// build is shared by every scope of one Build.
+type build struct {
 	cfg   *config.Config
 	specs []*processors.Spec
 	log   *slog.Logger
@@ -29,7 +29,7 @@ type state struct {
 // scope is where steps are being built: a rule's inline steps or one
 // instance of a template. It implements processors.Builder.
 type scope struct {
-	st     *state
+	st     *build
 	rule   *config.Rule // the rule being built (its From for loop checks)
 	file   string       // the file the steps are written in
 	env    *expr.Env
@@ -41,7 +41,7 @@ type scope struct {
 var _ processors.Builder = (*scope)(nil)
 
 // rule builds one rule; nil when it has problems (all recorded).
-func (st *state) rule(i int, rc *config.Rule) *Rule {
+func (st *build) rule(i int, rc *config.Rule) *Rule {
 	before := len(st.errs)
 	r := &Rule{Name: rc.Name, From: rc.From, Template: rc.Template, OnError: rc.OnError}
 	if r.OnError == "" {
@@ -94,7 +94,7 @@ func (st *state) rule(i int, rc *config.Rule) *Rule {
 }
 
 // template finds a template by name, recording VX2001 when there is none.
-func (st *state) template(name string, at diag.Pos, path string) *config.Template {
+func (st *build) template(name string, at diag.Pos, path string) *config.Template {
 	if t := st.cfg.Template(name); t != nil {
 		st.used[name] = true
 		return t
@@ -116,7 +116,7 @@ func (st *state) template(name string, at diag.Pos, path string) *config.Templat
 
 // unused compiles a template no rule uses, with its defaults or placeholder
 // values, so that its problems are reported.
-func (st *state) unused(t *config.Template) {
+func (st *build) unused(t *config.Template) {
 	st.used[t.Name] = true
 	vals := map[string]*config.Value{}
 	for _, p := range t.Params {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/veltrix/veltrix/config"
 	"github.com/veltrix/veltrix/pkg/diag"
+	"github.com/veltrix/veltrix/pkg/state"
 	"github.com/veltrix/veltrix/processors"
 )
 
@@ -139,6 +140,8 @@ type task struct {
 
 func (t *task) Emit(o processors.Output) { t.out = append(t.out, o) }
 func (t *task) Now() time.Time           { return t.now }
+func (t *task) Store(string) state.Store { return nil }
+func (t *task) StreamTime() time.Time    { return time.Time{} }
 
 // observed records every outcome.
 type observed struct{ got []string }

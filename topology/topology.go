@@ -73,7 +73,7 @@ func Build(cfg *config.Config, opts ...Option) (*Topology, error) {
 	if o.specs == nil {
 		o.specs = processors.Specs()
 	}
-	st := &state{cfg: cfg, specs: o.specs, log: o.log, used: map[string]bool{}}
+	st := &build{cfg: cfg, specs: o.specs, log: o.log, used: map[string]bool{}}
 	t := &Topology{AppID: cfg.App.ID, byTopic: map[string][]*Rule{}}
 	for i, rc := range cfg.Rules {
 		r := st.rule(i, rc)

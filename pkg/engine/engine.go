@@ -33,6 +33,7 @@ import (
 	"github.com/veltrix/veltrix/pkg/clustercheck"
 	"github.com/veltrix/veltrix/pkg/kafkaconn"
 	"github.com/veltrix/veltrix/pkg/metrics"
+	"github.com/veltrix/veltrix/pkg/state"
 	"github.com/veltrix/veltrix/processors"
 	"github.com/veltrix/veltrix/topology"
 )
@@ -209,6 +210,12 @@ func (t *task) Emit(o processors.Output) {
 }
 
 func (t *task) Now() time.Time { return t.e.now() }
+
+// Store is not wired yet: stateless rules only.
+func (t *task) Store(string) state.Store { return nil }
+
+// StreamTime is the current record's timestamp until per-task stream time is kept.
+func (t *task) StreamTime() time.Time { return t.current.Timestamp }
 
 // process runs the records of one poll through the topology. It returns a
 // fatal error (on_error: fail) at the first failing record.
