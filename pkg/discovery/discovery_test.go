@@ -1,0 +1,78 @@
+package discovery
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func TestWrapUnwrap(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		data []byte
+	}{
+		{"127.0.0.1:8080", []byte{1, 2, 3}},
+		{"", nil},
+		{"h:1", []byte("vx1 looks like magic")},
+	} {
+		addr, rest, ok := unwrap(wrap(tc.addr, tc.data))
+		if !ok || addr != tc.addr || string(rest) != string(tc.data) {
+			t.Errorf("unwrap(wrap(%q, %q)) = %q, %q, %v", tc.addr, tc.data, addr, rest, ok)
+		}
+	}
+	if _, rest, ok := unwrap([]byte{9, 9}); ok || len(rest) != 2 {
+		t.Errorf("unwrap of foreign user data: ok=%v rest=%v", ok, rest)
+	}
+}
+
+func TestOwnersSeeEveryMemberAndPartition(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, "in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	addrs := []string{"10.0.0.1:8080", "10.0.0.2:8080"}
+	for _, a := range addrs {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumerGroup("g"),
+			kgo.ConsumeTopics("in"), kgo.Balancers(Balancer(a)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		go func() {
+			for ctx.Err() == nil {
+				cl.PollFetches(ctx)
+			}
+		}()
+	}
+	adm, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	o := NewOwners(kadm.NewClient(adm), "g", 0)
+	for {
+		if ctx.Err() != nil {
+			t.Fatal("the two members never shared the 6 partitions")
+		}
+		members, err := o.Members(ctx)
+		seen := map[string]int{}
+		if err == nil && len(members) == 2 {
+			for p := range int32(6) {
+				if a, err := o.Owner(ctx, "in", p); err == nil {
+					seen[a]++
+				}
+			}
+		}
+		if seen[addrs[0]]+seen[addrs[1]] == 6 && seen[addrs[0]] > 0 && seen[addrs[1]] > 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
