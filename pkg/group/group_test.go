@@ -1,4 +1,4 @@
-package discovery
+package group
 
 import (
 	"context"
@@ -29,8 +29,10 @@ func TestWrapUnwrap(t *testing.T) {
 	}
 }
 
-func TestOwnersSeeEveryMemberAndPartition(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, "in"))
+// Both topics' partition p (task p) go to one member, and the owners map
+// sees both members and every partition.
+func TestTasksStayTogetherAndOwnersAreFound(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, "in", "table"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +42,7 @@ func TestOwnersSeeEveryMemberAndPartition(t *testing.T) {
 	addrs := []string{"10.0.0.1:8080", "10.0.0.2:8080"}
 	for _, a := range addrs {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumerGroup("g"),
-			kgo.ConsumeTopics("in"), kgo.Balancers(Balancer(a)))
+			kgo.ConsumeTopics("in", "table"), kgo.Balancers(Balancer(a)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +67,12 @@ func TestOwnersSeeEveryMemberAndPartition(t *testing.T) {
 		seen := map[string]int{}
 		if err == nil && len(members) == 2 {
 			for p := range int32(6) {
-				if a, err := o.Owner(ctx, "in", p); err == nil {
+				a, err1 := o.Owner(ctx, "in", p)
+				b, err2 := o.Owner(ctx, "table", p)
+				if err1 == nil && err2 == nil {
+					if a != b {
+						t.Fatalf("task %d split: in[%d] on %s, table[%d] on %s", p, p, a, p, b)
+					}
 					seen[a]++
 				}
 			}

@@ -1,22 +1,27 @@
-// Package discovery lets the instances of one application find each other
-// through their consumer group, with no other coordination: each instance
-// advertises its HTTP address in its group member metadata, and any instance
-// can ask the group coordinator which member owns which partition.
+// Package group is how the instances of one application share work and find
+// each other through their consumer group, with no other coordination.
 //
-// The address rides in the user data of the consumer protocol metadata, in
-// front of the cooperative-sticky balancer's own user data:
+// Work is shared by task: a task is a partition number, and every input topic's
+// partition p belongs to the same instance (as in Kafka Streams), so the stores
+// of task p see all co-partitioned inputs (a join's stream and table). Balancer
+// assigns tasks with franz-go's cooperative-sticky algorithm over a virtual
+// topic of tasks, then expands each task to the real topics.
+//
+// Each instance advertises its HTTP address in its group member metadata, and
+// any instance can ask the group coordinator which member owns which
+// partition (Owners), to answer interactive queries for keys it does not own.
+// The address rides in the user data of the consumer protocol metadata:
 //
 //	"vx1" | uvarint(len(addr)) | addr | sticky user data
-//
-// Balancer wraps kgo's cooperative-sticky balancer and strips the prefix
-// before the sticky balancer reads its data, so assignment is unchanged.
-package discovery
+package group
 
 import (
 	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,10 +32,14 @@ import (
 
 var magic = []byte("vx1")
 
-// Balancer returns a cooperative-sticky group balancer that advertises addr.
+// Balancer returns the task-aligned cooperative-sticky group balancer that
+// advertises addr.
 func Balancer(addr string) kgo.GroupBalancer {
 	return &balancer{inner: kgo.CooperativeStickyBalancer(), addr: addr}
 }
+
+// tasksTopic is the virtual topic whose partitions are the tasks.
+const tasksTopic = "__veltrix_tasks"
 
 type balancer struct {
 	inner kgo.GroupBalancer
@@ -54,6 +63,10 @@ func (b *balancer) JoinGroupMetadata(topics []string, current map[string][]int32
 	return meta.AppendTo(nil)
 }
 
+// MemberBalancer balances tasks: each member's metadata is rewritten to an
+// interest in the virtual tasks topic, owning the partition numbers it owns in
+// any real topic, and the sticky balancer (with its cooperative adjustment)
+// assigns those; Balance expands each task to every real topic.
 func (b *balancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) (kgo.GroupMemberBalancer, map[string]struct{}, error) {
 	stripped := make([]kmsg.JoinGroupResponseMember, len(members))
 	for i, m := range members {
@@ -67,7 +80,84 @@ func (b *balancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) (kgo.G
 			stripped[i].ProtocolMetadata = meta.AppendTo(nil)
 		}
 	}
-	return b.inner.MemberBalancer(stripped)
+	real, err := kgo.NewConsumerBalancer(noBalance{}, stripped)
+	if err != nil {
+		return nil, nil, err
+	}
+	var virtual []kmsg.JoinGroupResponseMember
+	real.EachMember(func(m *kmsg.JoinGroupResponseMember, meta *kmsg.ConsumerMemberMetadata) {
+		owned := map[int32]bool{}
+		for _, o := range meta.OwnedPartitions {
+			for _, p := range o.Partitions {
+				owned[p] = true
+			}
+		}
+		vm := kmsg.NewConsumerMemberMetadata()
+		vm.Version = meta.Version
+		vm.Topics = []string{tasksTopic}
+		vm.Generation = meta.Generation
+		vm.Rack = meta.Rack
+		if len(owned) > 0 {
+			op := kmsg.NewConsumerMemberMetadataOwnedPartition()
+			op.Topic = tasksTopic
+			op.Partitions = slices.Sorted(maps.Keys(owned))
+			vm.OwnedPartitions = []kmsg.ConsumerMemberMetadataOwnedPartition{op}
+		}
+		vmember := *m
+		vmember.ProtocolMetadata = vm.AppendTo(nil)
+		virtual = append(virtual, vmember)
+	})
+	inner, ok := b.inner.(kgo.ConsumerBalancerBalance)
+	if !ok {
+		return nil, nil, fmt.Errorf("balancer %s cannot balance consumer members", b.inner.ProtocolName())
+	}
+	vb, err := kgo.NewConsumerBalancer(inner, virtual)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &taskBalancer{real: real, virtual: vb}, real.MemberTopics(), nil
+}
+
+// noBalance only parses members' metadata; balancing happens on the tasks.
+type noBalance struct{}
+
+func (noBalance) Balance(*kgo.ConsumerBalancer, map[string]int32) kgo.IntoSyncAssignment { return nil }
+
+// taskBalancer balances the virtual tasks topic and expands the plan.
+type taskBalancer struct {
+	real, virtual *kgo.ConsumerBalancer
+}
+
+func (t *taskBalancer) Balance(topics map[string]int32) kgo.IntoSyncAssignment {
+	plan, _ := t.BalanceOrError(topics)
+	return plan
+}
+
+func (t *taskBalancer) BalanceOrError(topics map[string]int32) (kgo.IntoSyncAssignment, error) {
+	var tasks int32
+	for _, n := range topics {
+		tasks = max(tasks, n)
+	}
+	into, err := t.virtual.BalanceOrError(map[string]int32{tasksTopic: tasks})
+	if err != nil {
+		return nil, err
+	}
+	vplan, ok := into.(*kgo.BalancePlan)
+	if !ok {
+		return nil, fmt.Errorf("unexpected plan type %T", into)
+	}
+	byMember := vplan.AsMemberIDMap()
+	plan := t.real.NewPlan()
+	t.real.EachMember(func(m *kmsg.JoinGroupResponseMember, meta *kmsg.ConsumerMemberMetadata) {
+		for _, task := range byMember[m.MemberID][tasksTopic] {
+			for _, topic := range meta.Topics {
+				if n, ok := topics[topic]; ok && task < n {
+					plan.AddPartition(m, topic, task)
+				}
+			}
+		}
+	})
+	return plan, nil
 }
 
 func wrap(addr string, userData []byte) []byte {
