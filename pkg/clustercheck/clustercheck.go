@@ -109,25 +109,38 @@ func Check(ctx context.Context, adm *kadm.Client, cfg *config.Config, topo *topo
 
 // Prepare runs Check and, when it found no problem, creates the missing output
 // topics with the cluster's default partition count and replication factor.
-func Prepare(ctx context.Context, adm *kadm.Client, cfg *config.Config, topo *topology.Topology) error {
+// It returns what Check found (with the created topics' partition counts).
+func Prepare(ctx context.Context, adm *kadm.Client, cfg *config.Config, topo *topology.Topology) (Result, error) {
 	res := Check(ctx, adm, cfg, topo)
 	if len(res.Problems) > 0 {
-		return res.Problems.Err()
+		return res, res.Problems.Err()
 	}
 	if len(res.MissingOutput) == 0 {
-		return nil
+		return res, nil
 	}
 	resp, err := adm.CreateTopics(ctx, -1, -1, nil, res.MissingOutput...)
 	if err != nil {
-		return fmt.Errorf("create output topics %v: %w", res.MissingOutput, err)
+		return res, fmt.Errorf("create output topics %v: %w", res.MissingOutput, err)
 	}
 	var problems diag.List
 	for _, t := range res.MissingOutput {
 		if r, ok := resp[t]; ok && r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
 			problems.Add(outputPos(cfg, topo, t).At(diag.OutputUnavailable, "create output topic %q: %v", t, r.Err))
+		} else if ok && r.Err == nil {
+			res.Partitions[t] = r.NumPartitions
 		}
 	}
-	return problems.Err()
+	return res, problems.Err()
+}
+
+// Tasks is the number of tasks of the topology: the largest partition count
+// of its input topics.
+func (r Result) Tasks(topo *topology.Topology) int32 {
+	var n int32
+	for _, t := range topo.InputTopics() {
+		n = max(n, r.Partitions[t])
+	}
+	return n
 }
 
 func inputPos(cfg *config.Config, topic string) diag.Pos {

@@ -14,7 +14,7 @@ import (
 // offsets only after every output of the records before them is acknowledged.
 // A crash replays the records since the last commit: outputs may repeat,
 // nothing is lost.
-func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt) error {
+func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) error {
 	var cl *kgo.Client
 	var prod *producer
 	// failed stops the revoke callback (run again when Close leaves the
@@ -25,12 +25,19 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt) error {
 	// blocked in a poll, so never concurrently with processing).
 	commit := func(ctx context.Context) error {
 		start := time.Now()
+		if err := ts.changelogs(prod.send); err != nil {
+			return err
+		}
 		if err := cl.Flush(ctx); err != nil {
 			return fmt.Errorf("flush: %w", err)
 		}
 		if err := prod.failed(); err != nil {
+			ts.aborted()
 			e.metrics.Transactions.WithLabelValues("abort").Inc()
 			return err // offsets stay where they are: the records are replayed
+		}
+		if err := ts.committed(prod.takeOffsets()); err != nil {
+			return fmt.Errorf("apply committed state: %w", err)
 		}
 		if err := cl.CommitUncommittedOffsets(ctx); err != nil {
 			e.metrics.Transactions.WithLabelValues("abort").Inc()
@@ -47,12 +54,12 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt) error {
 		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
 			e.metrics.Rebalances.Inc()
 			e.assigned.Add(-int64(countPartitions(m)))
-			if failed.Load() {
-				return
+			if !failed.Load() {
+				if err := commit(ctx); err != nil {
+					e.log.Warn("commit on revoke failed; records will be replayed", "err", err)
+				}
 			}
-			if err := commit(ctx); err != nil {
-				e.log.Warn("commit on revoke failed; records will be replayed", "err", err)
-			}
+			ts.onRevoked(m)
 		}),
 	)
 	opts = append(opts, e.extra...)
@@ -62,7 +69,7 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt) error {
 		return fmt.Errorf("run: kafka client: %w", err)
 	}
 	defer cl.CloseAllowingRebalance()
-	prod = &producer{e: e, produce: cl.Produce}
+	prod = newProducer(e, cl.Produce)
 	t := &task{e: e, produce: prod.send}
 	interval := e.cfg.Processing.CommitInterval
 	var (
@@ -81,13 +88,21 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt) error {
 		if err := e.fetchErrors(fetches); err != nil {
 			return fmt.Errorf("poll: %w", err)
 		}
+		// From here to AllowRebalance no revoke callback runs, so the tasks
+		// are the loop's: apply what the last rebalance changed (revoked
+		// tasks were committed by the revoke callback).
+		if err := ts.sync(ctx); err != nil {
+			failed.Store(true)
+			cl.AllowRebalance()
+			return err
+		}
 		if e.assigned.Load() > 0 {
 			e.ready.Store(true)
 		}
 		if fetches.NumRecords() > 0 {
 			pending = true
 			sampler.add(fetches)
-			if perr := e.process(fetches, t); perr != nil {
+			if perr := e.process(ctx, fetches, t, ts); perr != nil {
 				// Nothing since the last commit is committed: those
 				// records, the failing one first, are replayed on restart.
 				failed.Store(true)

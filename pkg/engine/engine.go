@@ -31,6 +31,7 @@ import (
 
 	"github.com/veltrix/veltrix/config"
 	"github.com/veltrix/veltrix/pkg/clustercheck"
+	"github.com/veltrix/veltrix/pkg/group"
 	"github.com/veltrix/veltrix/pkg/kafkaconn"
 	"github.com/veltrix/veltrix/pkg/metrics"
 	"github.com/veltrix/veltrix/pkg/state"
@@ -47,8 +48,11 @@ type Engine struct {
 	now     func() time.Time
 	extra   []kgo.Opt
 
-	ready    atomic.Bool
-	assigned atomic.Int64 // partitions currently assigned
+	ready     atomic.Bool
+	assigned  atomic.Int64 // partitions currently assigned
+	ntasks    atomic.Int32 // tasks (partition numbers) of the topology
+	tasks     atomic.Pointer[tasks]
+	advertise string // HTTP address advertised to the group
 
 	statsMu sync.Mutex
 	stats   Stats
@@ -70,6 +74,10 @@ func WithMetrics(m *metrics.Metrics) Option { return func(e *Engine) { e.metrics
 
 // WithClock sets the processing-time clock (default time.Now).
 func WithClock(now func() time.Time) Option { return func(e *Engine) { e.now = now } }
+
+// WithAdvertisedAddr sets the HTTP address this instance advertises to the
+// other members of its group, for interactive queries (default none).
+func WithAdvertisedAddr(addr string) Option { return func(e *Engine) { e.advertise = addr } }
 
 // WithClientOpts adds franz-go client options after Veltrix's own (tests use
 // it for shorter timeouts and fault injection).
@@ -120,13 +128,28 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	if err := e.prepare(ctx, base); err != nil {
+	ntasks, err := e.prepare(ctx, base)
+	if err != nil {
 		return err
 	}
+	e.ntasks.Store(ntasks)
+	db, err := openDB(e)
+	if err != nil {
+		return err
+	}
+	ts := newTasks(e, db, storeNames(e.topo), state.RestoreOptions{
+		Kafka: slices.Clone(base),
+		Progress: func(store string, remaining int64) {
+			e.metrics.RestoreRemaining.WithLabelValues(store).Set(float64(remaining))
+		},
+	})
+	e.tasks.Store(ts)
+	defer ts.close()
 	opts := append(base,
 		kgo.ConsumerGroup(e.cfg.App.ID),
 		kgo.ConsumeTopics(inputs...),
-		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.Balancers(group.Balancer(e.advertise)),
+		kgo.RecordPartitioner(newPartitioner(e.topo)),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.WithHooks(e.metrics.Kafka),
@@ -137,30 +160,52 @@ func (e *Engine) Run(ctx context.Context) error {
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			e.metrics.Rebalances.Inc()
 			e.assigned.Add(int64(countPartitions(m)))
+			ts.onAssigned(m)
 			e.log.Info("partitions assigned", "partitions", m)
 		}),
 	)
 	if e.cfg.Processing.Guarantee == config.AtLeastOnce {
-		return e.runAtLeastOnce(ctx, opts)
+		return e.runAtLeastOnce(ctx, opts, ts)
 	}
-	return e.runExactlyOnce(ctx, opts)
+	return e.runExactlyOnce(ctx, opts, ts)
+}
+
+// storeNames returns the topology's stores.
+func storeNames(topo *topology.Topology) []string {
+	if s, ok := any(topo).(interface{ StoreNames() []string }); ok {
+		return s.StoreNames()
+	}
+	return nil
 }
 
 // prepare checks the topology against the cluster (input topics exist,
-// co-partitioning holds) and creates missing output topics, so that a
-// mismatch stops the instance before it consumes anything.
-func (e *Engine) prepare(ctx context.Context, base []kgo.Opt) error {
+// co-partitioning holds), creates missing output topics and the stores'
+// changelog topics (validating existing ones), so that a mismatch stops the
+// instance before it consumes anything. It returns the number of tasks.
+func (e *Engine) prepare(ctx context.Context, base []kgo.Opt) (int32, error) {
 	cl, err := kgo.NewClient(append(slices.Clone(base), e.extra...)...)
 	if err != nil {
-		return fmt.Errorf("run: kafka client: %w", err)
+		return 0, fmt.Errorf("run: kafka client: %w", err)
 	}
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := clustercheck.Prepare(ctx, kadm.NewClient(cl), e.cfg, e.topo); err != nil {
-		return fmt.Errorf("cluster check: %w", err)
+	adm := kadm.NewClient(cl)
+	res, err := clustercheck.Prepare(ctx, adm, e.cfg, e.topo)
+	if err != nil {
+		return 0, fmt.Errorf("cluster check: %w", err)
 	}
-	return nil
+	n := res.Tasks(e.topo)
+	if stores := storeNames(e.topo); len(stores) > 0 {
+		changelogs := map[string]int32{}
+		for _, s := range stores {
+			changelogs[state.ChangelogTopic(e.cfg.App.ID, s)] = n
+		}
+		if err := state.EnsureChangelogs(ctx, adm, changelogs); err != nil {
+			return 0, fmt.Errorf("changelog check: %w", err)
+		}
+	}
+	return n, nil
 }
 
 func countPartitions(m map[string][]int32) int {
@@ -195,11 +240,13 @@ func instanceID(stateDir string) (string, error) {
 }
 
 // task is what steps see while the engine processes one record: Emit produces
-// into the open transaction (or the at-least-once producer).
+// into the open transaction (or the at-least-once producer), Store and
+// StreamTime are those of the record's task.
 type task struct {
 	e       *Engine
 	produce func(*kgo.Record)
 	current *kgo.Record // the record being processed
+	pt      *partTask   // its task
 }
 
 // Emit produces an output. Like Kafka Streams, outputs carry the timestamp of
@@ -211,27 +258,38 @@ func (t *task) Emit(o processors.Output) {
 
 func (t *task) Now() time.Time { return t.e.now() }
 
-// Store is not wired yet: stateless rules only.
-func (t *task) Store(string) state.Store { return nil }
+func (t *task) Store(name string) state.Store {
+	if t.pt.st == nil {
+		return nil
+	}
+	return t.pt.st.Store(name)
+}
 
-// StreamTime is the current record's timestamp until per-task stream time is kept.
-func (t *task) StreamTime() time.Time { return t.current.Timestamp }
+func (t *task) StreamTime() time.Time { return t.pt.streamTime }
 
 // process runs the records of one poll through the topology. It returns a
-// fatal error (on_error: fail) at the first failing record.
-func (e *Engine) process(fetches kgo.Fetches, t *task) error {
+// fatal error (on_error: fail, or a task that cannot be restored) at the
+// first failing record.
+func (e *Engine) process(ctx context.Context, fetches kgo.Fetches, t *task, ts *tasks) error {
 	var err error
 	var consumed int64
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 		if err != nil || len(p.Records) == 0 {
 			return
 		}
+		if t.pt, err = ts.get(ctx, p.Partition); err != nil {
+			return
+		}
+		t.pt.touched = true
 		last := p.Records[len(p.Records)-1]
 		e.metrics.Lag(p.Topic, p.Partition, p.HighWatermark-last.Offset-1)
 		e.metrics.RecordsConsumed.WithLabelValues(p.Topic).Add(float64(len(p.Records)))
 		for _, r := range p.Records {
 			consumed++
 			t.current = r
+			if r.Timestamp.After(t.pt.streamTime) {
+				t.pt.streamTime = r.Timestamp
+			}
 			if err = e.topo.Process(t, r, e.metrics); err != nil {
 				return
 			}

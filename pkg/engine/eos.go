@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/veltrix/veltrix/pkg/state"
 )
 
 // producer produces records and remembers the first failure, so that a
@@ -15,9 +17,30 @@ import (
 type producer struct {
 	e       *Engine
 	produce func(context.Context, *kgo.Record, func(*kgo.Record, error))
+	// track names the changelog topics whose produced offsets are kept for
+	// the stores' checkpoints.
+	track map[string]bool
 
-	mu  sync.Mutex
-	err error
+	mu      sync.Mutex
+	err     error
+	offsets map[string]map[int32]int64 // changelog topic -> partition -> last offset
+}
+
+func newProducer(e *Engine, produce func(context.Context, *kgo.Record, func(*kgo.Record, error))) *producer {
+	p := &producer{e: e, produce: produce, track: map[string]bool{}, offsets: map[string]map[int32]int64{}}
+	for _, s := range storeNames(e.topo) {
+		p.track[state.ChangelogTopic(e.cfg.App.ID, s)] = true
+	}
+	return p
+}
+
+// takeOffsets returns the changelog offsets produced since the last call.
+func (p *producer) takeOffsets() map[string]map[int32]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	o := p.offsets
+	p.offsets = map[string]map[int32]int64{}
+	return o
 }
 
 func (p *producer) send(r *kgo.Record) {
@@ -35,6 +58,16 @@ func (p *producer) done(r *kgo.Record, err error) {
 		p.mu.Unlock()
 		return
 	}
+	if p.track[r.Topic] {
+		p.mu.Lock()
+		if p.offsets[r.Topic] == nil {
+			p.offsets[r.Topic] = map[int32]int64{}
+		}
+		if o, ok := p.offsets[r.Topic][r.Partition]; !ok || r.Offset > o {
+			p.offsets[r.Topic][r.Partition] = r.Offset
+		}
+		p.mu.Unlock()
+	}
 	p.e.metrics.RecordsProduced.WithLabelValues(r.Topic).Inc()
 	p.e.addStats(func(s *Stats) { s.Produced++ })
 }
@@ -50,7 +83,7 @@ func (p *producer) failed() error {
 // transaction is open aborts it and the session rewinds to the committed
 // offsets, so the records are processed again and nothing partial is ever
 // visible to read_committed consumers.
-func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt) error {
+func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) error {
 	id, err := instanceID(e.cfg.App.StateDir)
 	if err != nil {
 		return err
@@ -60,6 +93,7 @@ func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt) error {
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			e.metrics.Rebalances.Inc()
 			e.assigned.Add(-int64(countPartitions(m)))
+			ts.onRevoked(m)
 		}),
 	)
 	opts = append(opts, e.extra...)
@@ -70,7 +104,7 @@ func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt) error {
 	defer sess.Close() // leaves the group
 	e.ready.Store(false)
 
-	prod := &producer{e: e, produce: sess.Produce}
+	prod := newProducer(e, sess.Produce)
 	t := &task{e: e, produce: prod.send}
 	interval := e.cfg.Processing.CommitInterval
 	var (
@@ -78,8 +112,14 @@ func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt) error {
 		began   time.Time
 		sampler latencySampler
 	)
+	// end ends the open transaction: the stores' changelog records go into
+	// it first; after a commit the stores apply their writes with the
+	// produced changelog offsets, after an abort they drop them.
 	end := func() error {
 		try := kgo.TryCommit
+		if err := ts.changelogs(prod.send); err != nil {
+			return err
+		}
 		perr := prod.failed()
 		if perr != nil {
 			try = kgo.TryAbort
@@ -88,6 +128,10 @@ func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt) error {
 		committed, err := sess.End(context.Background(), try)
 		e.metrics.CommitDuration.Observe(time.Since(start).Seconds())
 		inTxn = false
+		offsets := prod.takeOffsets()
+		if err != nil || perr != nil || !committed {
+			ts.aborted()
+		}
 		switch {
 		case err != nil:
 			e.metrics.Transactions.WithLabelValues("abort").Inc()
@@ -98,6 +142,9 @@ func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt) error {
 			e.addStats(func(s *Stats) { s.Aborted++ })
 			return fmt.Errorf("transaction aborted: %w", perr)
 		case committed:
+			if err := ts.committed(offsets); err != nil {
+				return fmt.Errorf("apply committed state: %w", err)
+			}
 			e.metrics.Transactions.WithLabelValues("commit").Inc()
 			e.addStats(func(s *Stats) { s.Committed++ })
 			sampler.observe(e.metrics, e.now())
@@ -111,6 +158,11 @@ func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt) error {
 	}
 
 	for ctx.Err() == nil {
+		if !inTxn {
+			if err := ts.sync(ctx); err != nil {
+				return err
+			}
+		}
 		wait := interval
 		if inTxn {
 			wait = max(time.Until(began.Add(interval)), time.Millisecond)
@@ -132,8 +184,9 @@ func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt) error {
 				inTxn, began = true, time.Now()
 			}
 			sampler.add(fetches)
-			if perr := e.process(fetches, t); perr != nil {
+			if perr := e.process(ctx, fetches, t, ts); perr != nil {
 				_, aerr := sess.End(context.Background(), kgo.TryAbort)
+				ts.aborted()
 				e.metrics.Transactions.WithLabelValues("abort").Inc()
 				return errors.Join(perr, aerr)
 			}

@@ -1,0 +1,222 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/veltrix/veltrix/pkg/state"
+)
+
+// tasks are this instance's tasks — partition numbers; partition p of every
+// input topic belongs to task p (see pkg/group) — with their stream time and,
+// when the topology has stores, their state.
+//
+// The group callbacks only record assignments and revocations; the loop
+// applies them between transactions (sync), so a task is only ever touched
+// by the loop's goroutine.
+type tasks struct {
+	e       *Engine
+	db      *state.DB // nil when the topology has no stores
+	stores  []string
+	restore state.RestoreOptions
+
+	byPart map[int32]*partTask // the loop's goroutine only
+
+	mu       sync.Mutex
+	assigned map[int32]bool // assigned since the last sync
+	revoked  map[int32]bool // revoked since the last sync
+	owned    map[int32]bool // tasks this instance owns now (for queries)
+}
+
+// partTask is one task.
+type partTask struct {
+	partition int32
+	st        *state.Task // nil without stores
+	// streamTime is the largest record timestamp processed; committedTime
+	// is its value at the last commit, restored when a transaction aborts.
+	streamTime, committedTime time.Time
+	touched                   bool // processed records in the open transaction
+}
+
+func newTasks(e *Engine, db *state.DB, stores []string, restore state.RestoreOptions) *tasks {
+	return &tasks{e: e, db: db, stores: stores, restore: restore,
+		byPart: map[int32]*partTask{}, assigned: map[int32]bool{}, revoked: map[int32]bool{}, owned: map[int32]bool{}}
+}
+
+// openDB opens the state database under the state dir when the topology has
+// stores.
+func openDB(e *Engine) (*state.DB, error) {
+	if len(storeNames(e.topo)) == 0 {
+		return nil, nil
+	}
+	db, err := state.Open(state.Options{Dir: filepath.Join(e.cfg.App.StateDir, "stores"), AppID: e.cfg.App.ID, Logger: e.log})
+	if err != nil {
+		return nil, fmt.Errorf("open state: %w", err)
+	}
+	return db, nil
+}
+
+func partitionsOf(m map[string][]int32) []int32 {
+	set := map[int32]bool{}
+	for _, ps := range m {
+		for _, p := range ps {
+			set[p] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// onAssigned and onRevoked are called from the group's callbacks.
+func (ts *tasks) onAssigned(m map[string][]int32) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for _, p := range partitionsOf(m) {
+		ts.assigned[p] = true
+		delete(ts.revoked, p)
+	}
+}
+
+func (ts *tasks) onRevoked(m map[string][]int32) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for _, p := range partitionsOf(m) {
+		ts.revoked[p] = true
+		delete(ts.assigned, p)
+		delete(ts.owned, p)
+	}
+}
+
+// Owns reports whether this instance owns task p now.
+func (ts *tasks) Owns(p int32) bool {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return ts.owned[p]
+}
+
+// sync applies revocations and assignments recorded by the callbacks: revoked
+// tasks are closed (their state flushed and released), assigned ones opened
+// and restored. It runs only when no transaction is open.
+func (ts *tasks) sync(ctx context.Context) error {
+	ts.mu.Lock()
+	revoked := slices.Sorted(maps.Keys(ts.revoked))
+	assigned := slices.Sorted(maps.Keys(ts.assigned))
+	clear(ts.revoked)
+	clear(ts.assigned)
+	ts.mu.Unlock()
+	for _, p := range revoked {
+		if t := ts.byPart[p]; t != nil {
+			if t.st != nil {
+				if err := t.st.Close(); err != nil {
+					ts.e.log.Warn("close task state", "partition", p, "err", err)
+				}
+			}
+			delete(ts.byPart, p)
+		}
+	}
+	for _, p := range assigned {
+		if _, err := ts.get(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// get returns task p, opening and restoring it first if needed. Restoring
+// while a transaction is open is safe: the transaction has written nothing
+// for a task it did not have.
+func (ts *tasks) get(ctx context.Context, p int32) (*partTask, error) {
+	if t := ts.byPart[p]; t != nil {
+		return t, nil
+	}
+	t := &partTask{partition: p}
+	if ts.db != nil {
+		st, err := ts.db.OpenTask(p, ts.stores...)
+		if err != nil {
+			return nil, fmt.Errorf("open task %d: %w", p, err)
+		}
+		ts.e.ready.Store(false)
+		start := time.Now()
+		if err := st.Restore(ctx, ts.restore); err != nil {
+			_ = st.Close()
+			return nil, fmt.Errorf("restore task %d: %w", p, err)
+		}
+		ts.e.log.Info("task restored", "partition", p, "took", time.Since(start).Round(time.Millisecond))
+		t.st = st
+	}
+	ts.byPart[p] = t
+	ts.mu.Lock()
+	ts.owned[p] = true
+	ts.mu.Unlock()
+	return t, nil
+}
+
+// changelogs produces the changelog records of every task with uncommitted
+// writes into the open transaction.
+func (ts *tasks) changelogs(send func(*kgo.Record)) error {
+	for _, t := range ts.byPart {
+		if t.st == nil || !t.st.Dirty() {
+			continue
+		}
+		recs, err := t.st.Changelog()
+		if err != nil {
+			return fmt.Errorf("changelog of task %d: %w", t.partition, err)
+		}
+		for _, r := range recs {
+			send(&kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value})
+		}
+	}
+	return nil
+}
+
+// committed applies the tasks' writes to the local stores with the changelog
+// offsets the transaction produced (topic -> partition -> last offset).
+func (ts *tasks) committed(offsets map[string]map[int32]int64) error {
+	for _, t := range ts.byPart {
+		t.committedTime, t.touched = t.streamTime, false
+		if t.st == nil || !t.st.Dirty() {
+			continue
+		}
+		mine := map[string]int64{}
+		for topic, byPart := range offsets {
+			if o, ok := byPart[t.partition]; ok {
+				mine[topic] = o
+			}
+		}
+		if err := t.st.Commit(mine); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// aborted discards the tasks' writes and stream time since the last commit.
+func (ts *tasks) aborted() {
+	for _, t := range ts.byPart {
+		t.streamTime, t.touched = t.committedTime, false
+		if t.st != nil {
+			t.st.Abort()
+		}
+	}
+}
+
+// close closes every task and the database.
+func (ts *tasks) close() {
+	for p, t := range ts.byPart {
+		if t.st != nil {
+			_ = t.st.Close()
+		}
+		delete(ts.byPart, p)
+	}
+	if ts.db != nil {
+		if err := ts.db.Close(); err != nil {
+			ts.e.log.Warn("close state", "err", err)
+		}
+	}
+}
