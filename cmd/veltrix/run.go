@@ -1,30 +1,72 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/veltrix/veltrix/config"
 	"github.com/veltrix/veltrix/pkg/diag"
+	"github.com/veltrix/veltrix/pkg/engine"
 	"github.com/veltrix/veltrix/pkg/instance"
 	"github.com/veltrix/veltrix/topology"
 )
 
 // load loads the configuration and builds its topology; configuration
-// problems come back as an exitError with code 2 listing every problem.
+// problems come back as an exitError with code 2 listing every problem. The
+// topology is built even when the loader found problems (Load returns the
+// Config as far as it could), so the problems of both show in one pass.
 func load(path string) (*config.Config, *topology.Topology, error) {
-	cfg, err := config.Load(path)
-	if err != nil {
-		return nil, nil, configError(err)
+	cfg, loadErr := config.Load(path)
+	if cfg == nil {
+		return nil, nil, configError(loadErr)
 	}
-	topo, err := topology.Build(cfg)
-	if err != nil {
-		return nil, nil, configError(err)
+	topo, buildErr := topology.Build(cfg)
+	if loadErr == nil && buildErr == nil {
+		return cfg, topo, nil
 	}
-	return cfg, topo, nil
+	return nil, nil, configError(mergeProblems(cfg, diag.AsList(loadErr), diag.AsList(buildErr)).Err())
+}
+
+// mergeProblems joins the loader's and the builder's problems without
+// repeating one: a problem both report (an unknown template) is kept once,
+// at the loader's place, which points at the value to change; a builder
+// problem that only follows from a template declaration the loader already
+// rejected (an unknown parameter type) is dropped.
+func mergeProblems(cfg *config.Config, loaded, built diag.List) diag.List {
+	type place struct {
+		code      diag.Code
+		file      string
+		line, col int
+	}
+	type what struct {
+		code                diag.Code
+		file, path, message string
+	}
+	rejected := map[place]bool{} // name positions of templates whose params the loader rejected
+	for _, t := range cfg.Templates {
+		prefix := "templates." + t.Name + ".params"
+		for _, e := range loaded {
+			if e.Path == prefix || strings.HasPrefix(e.Path, prefix+".") {
+				rejected[place{diag.ParamType, t.Pos.File, t.Pos.Line, t.Pos.Column}] = true
+			}
+		}
+	}
+	seenAt, seen := map[place]bool{}, map[what]bool{}
+	out := make(diag.List, 0, len(loaded)+len(built))
+	for i, e := range append(append(diag.List{}, loaded...), built...) {
+		at, w := place{e.Code, e.File, e.Line, e.Column}, what{e.Code, e.File, e.Path, e.Message}
+		if (i >= len(loaded) && rejected[at]) || seenAt[at] || seen[w] {
+			continue
+		}
+		seenAt[at], seen[w] = true, true
+		out = append(out, e)
+	}
+	return out
 }
 
 // configErrorOrNil returns err as a configuration error (exit 2) when it
@@ -61,7 +103,11 @@ func newRunCmd() *cobra.Command {
 			}
 			log := newLogger()
 			log.Info("starting", "app", cfg.App.ID, "brokers", cfg.Kafka.Brokers, "guarantee", cfg.Processing.Guarantee, "rules", len(topo.Rules))
-			return instance.New(cfg, topo, instance.WithLogger(log)).Run(cmd.Context())
+			err = instance.New(cfg, topo, instance.WithLogger(log)).Run(cmd.Context())
+			if errors.Is(err, engine.ErrClusterCheck) {
+				return configError(err)
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "veltrix.yaml", "configuration file")

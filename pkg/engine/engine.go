@@ -39,6 +39,11 @@ import (
 	"github.com/veltrix/veltrix/topology"
 )
 
+// ErrClusterCheck marks a failure of the checks against the cluster at start
+// (missing input topics, co-partitioning, changelog topics): the instance
+// refused to start, with the problems (a diag.List) wrapped.
+var ErrClusterCheck = errors.New("cluster check failed")
+
 // Engine runs one instance of an application.
 type Engine struct {
 	cfg     *config.Config
@@ -78,6 +83,10 @@ func WithClock(now func() time.Time) Option { return func(e *Engine) { e.now = n
 // WithAdvertisedAddr sets the HTTP address this instance advertises to the
 // other members of its group, for interactive queries (default none).
 func WithAdvertisedAddr(addr string) Option { return func(e *Engine) { e.advertise = addr } }
+
+// SetAdvertisedAddr sets the advertised HTTP address (see
+// WithAdvertisedAddr) once it is known; call it before Run.
+func (e *Engine) SetAdvertisedAddr(addr string) { e.advertise = addr }
 
 // WithClientOpts adds franz-go client options after Veltrix's own (tests use
 // it for shorter timeouts and fault injection).
@@ -193,7 +202,7 @@ func (e *Engine) prepare(ctx context.Context, base []kgo.Opt) (int32, error) {
 	adm := kadm.NewClient(cl)
 	res, err := clustercheck.Prepare(ctx, adm, e.cfg, e.topo)
 	if err != nil {
-		return 0, fmt.Errorf("cluster check: %w", err)
+		return 0, fmt.Errorf("%w: %w", ErrClusterCheck, err)
 	}
 	n := res.Tasks(e.topo)
 	if stores := storeNames(e.topo); len(stores) > 0 {
@@ -202,7 +211,7 @@ func (e *Engine) prepare(ctx context.Context, base []kgo.Opt) (int32, error) {
 			changelogs[state.ChangelogTopic(e.cfg.App.ID, s)] = n
 		}
 		if err := state.EnsureChangelogs(ctx, adm, changelogs); err != nil {
-			return 0, fmt.Errorf("changelog check: %w", err)
+			return 0, fmt.Errorf("%w: %w", ErrClusterCheck, err)
 		}
 	}
 	return n, nil

@@ -89,17 +89,8 @@ var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
 <p><a href="/metrics">metrics</a> · <a href="/v1/topology">topology</a> · <a href="/v1/rules">rules</a> · <a href="/readyz">readyz</a></p>
 `))
 
-// Serve listens on addr and serves h until ctx ends, then shuts down
-// gracefully. It reports the bound address (useful with port 0) through
-// bound, if not nil, before serving.
-func Serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger, bound func(string)) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("http: listen %s: %w", addr, err)
-	}
-	if bound != nil {
-		bound(ln.Addr().String())
-	}
+// Serve serves h on ln until ctx ends, then shuts down gracefully.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()

@@ -6,7 +6,9 @@ package instance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -75,9 +77,18 @@ func (in *Instance) Run(ctx context.Context) error {
 	defer cancel()
 	httpDone := make(chan error, 1)
 	if in.cfg.HTTP.Listen != "" {
+		ln, err := net.Listen("tcp", in.cfg.HTTP.Listen)
+		if err != nil {
+			return fmt.Errorf("http: listen %s: %w", in.cfg.HTTP.Listen, err)
+		}
+		addr := ln.Addr().String()
+		in.Engine.SetAdvertisedAddr(addr)
+		if in.httpAddr != nil {
+			in.httpAddr(addr)
+		}
 		h := httpapi.Handler(in.reg, in.topo, in)
 		go func() {
-			err := httpapi.Serve(ctx, in.cfg.HTTP.Listen, h, in.log, in.httpAddr)
+			err := httpapi.Serve(ctx, ln, h, in.log)
 			if err != nil {
 				cancel() // a server that cannot listen stops the instance
 			}
