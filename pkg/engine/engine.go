@@ -50,6 +50,7 @@ type Engine struct {
 	topo    *topology.Topology
 	log     *slog.Logger
 	metrics *metrics.Metrics
+	obs     *outcomes // per-record metrics, cached per rule
 	now     func() time.Time
 	extra   []kgo.Opt
 
@@ -58,6 +59,10 @@ type Engine struct {
 	ntasks    atomic.Int32 // tasks (partition numbers) of the topology
 	tasks     atomic.Pointer[tasks]
 	advertise string // HTTP address advertised to the group
+
+	ownersMu     sync.Mutex
+	ownersClient *kgo.Client
+	ownersLookup *group.Owners
 
 	statsMu sync.Mutex
 	stats   Stats
@@ -103,6 +108,7 @@ func New(cfg *config.Config, topo *topology.Topology, opts ...Option) *Engine {
 	if e.metrics == nil {
 		e.metrics = metrics.New(prometheus.NewRegistry())
 	}
+	e.obs = newOutcomes(e.metrics)
 	return e
 }
 
@@ -153,7 +159,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		},
 	})
 	e.tasks.Store(ts)
-	defer ts.close()
+	defer func() {
+		e.tasks.Store(nil)
+		e.closeOwners()
+		ts.close()
+	}()
 	opts := append(base,
 		kgo.ConsumerGroup(e.cfg.App.ID),
 		kgo.ConsumeTopics(inputs...),
@@ -299,7 +309,7 @@ func (e *Engine) process(ctx context.Context, fetches kgo.Fetches, t *task, ts *
 			if r.Timestamp.After(t.pt.streamTime) {
 				t.pt.streamTime = r.Timestamp
 			}
-			if err = e.topo.Process(t, r, e.metrics); err != nil {
+			if err = e.topo.Process(t, r, e.obs); err != nil {
 				return
 			}
 		}

@@ -29,6 +29,11 @@ type tasks struct {
 
 	byPart map[int32]*partTask // the loop's goroutine only
 
+	// dbMu keeps queries (which read db from HTTP goroutines) out while
+	// the database closes.
+	dbMu     sync.RWMutex
+	dbClosed bool
+
 	mu       sync.Mutex
 	assigned map[int32]bool // assigned since the last sync
 	revoked  map[int32]bool // revoked since the last sync
@@ -215,8 +220,22 @@ func (ts *tasks) close() {
 		delete(ts.byPart, p)
 	}
 	if ts.db != nil {
-		if err := ts.db.Close(); err != nil {
+		ts.dbMu.Lock()
+		ts.dbClosed = true
+		err := ts.db.Close()
+		ts.dbMu.Unlock()
+		if err != nil {
 			ts.e.log.Warn("close state", "err", err)
 		}
 	}
+}
+
+// read runs fn with the database, unless it is closed or there is none.
+func (ts *tasks) read(fn func(db *state.DB) error) error {
+	ts.dbMu.RLock()
+	defer ts.dbMu.RUnlock()
+	if ts.db == nil || ts.dbClosed {
+		return ErrNotRunning
+	}
+	return fn(ts.db)
 }

@@ -1,6 +1,7 @@
 // Package httpapi serves Veltrix's HTTP endpoints: /metrics (Prometheus),
 // /healthz (the process is alive), /readyz (assigned and restored),
-// /v1/topology, /v1/rules and a small status page at /.
+// /v1/topology, /v1/rules, the interactive queries /v1/stores/... and a
+// small status page at /.
 package httpapi
 
 import (
@@ -26,9 +27,16 @@ type Source interface {
 	Status() any // JSON-encodable running totals
 }
 
-// Handler returns the HTTP handler.
+// Handler returns the HTTP handler. When src also implements Stores, the
+// interactive queries /v1/stores/{store}/{key} and /v1/stores/{store} are
+// served too.
 func Handler(gatherer prometheus.Gatherer, topo *topology.Topology, src Source) http.Handler {
 	mux := http.NewServeMux()
+	if st, ok := src.(Stores); ok {
+		sh := newStoreHandler(st)
+		mux.HandleFunc("GET /v1/stores/{store}/{key}", sh.get)
+		mux.HandleFunc("GET /v1/stores/{store}", sh.scan)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")

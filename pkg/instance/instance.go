@@ -22,12 +22,14 @@ import (
 )
 
 // Instance is a configured, not yet running, application instance.
+// It embeds its engine, which answers readiness and interactive queries for
+// the HTTP API.
 type Instance struct {
+	*engine.Engine
 	cfg      *config.Config
 	topo     *topology.Topology
 	log      *slog.Logger
 	reg      *prometheus.Registry
-	Engine   *engine.Engine
 	httpAddr func(string)
 }
 
@@ -63,9 +65,6 @@ func New(cfg *config.Config, topo *topology.Topology, opts ...Option) *Instance 
 	eng := engine.New(cfg, topo, engine.WithLogger(o.log), engine.WithMetrics(m), engine.WithClientOpts(o.clientOpts...))
 	return &Instance{cfg: cfg, topo: topo, log: o.log, reg: reg, Engine: eng, httpAddr: o.httpAddr}
 }
-
-// Ready reports whether the engine is assigned and processing.
-func (in *Instance) Ready() bool { return in.Engine.Ready() }
 
 // Status returns the engine's running totals.
 func (in *Instance) Status() any { return in.Engine.Stats() }
