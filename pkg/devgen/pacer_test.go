@@ -109,3 +109,31 @@ func TestPacerDoesNotDrift(t *testing.T) {
 		t.Errorf("1000 events at 200/s took %v of clock time, want %v", elapsed, want)
 	}
 }
+
+// tickingClock moves forward a little on every reading, as a real clock does.
+type tickingClock struct{ fakeClock }
+
+func (c *tickingClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(time.Microsecond)
+	return c.now
+}
+
+// The catch-up after a stall must not recompute its schedule against a
+// clock that moved meanwhile (that spun forever).
+func TestPacerCatchUpEndsWithAMovingClock(t *testing.T) {
+	clk := &tickingClock{fakeClock{now: epoch}}
+	p := newPacer(500, clk)
+	clk.advance(10 * time.Second)
+	done := make(chan error, 1)
+	go func() { done <- p.wait(context.Background()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("wait did not return after a stall")
+	}
+}

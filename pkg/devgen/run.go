@@ -140,8 +140,11 @@ func (p *pacer) wait(ctx context.Context) error {
 		now := p.clock.Now()
 		due := p.base.Add(time.Duration(float64(p.n) * float64(time.Second) / p.rate))
 		if behind := now.Sub(due); behind > burstWindow {
+			// Far behind (a stall): catch up at most burstWindow's worth.
+			// The new schedule is computed from this same reading of the
+			// clock, so this cannot repeat forever.
 			p.base, p.n = now.Add(-burstWindow), 0
-			continue
+			due = p.base
 		}
 		if !due.After(now) {
 			p.n++
