@@ -63,12 +63,31 @@ type Builder interface {
 	Errorf(n *yaml.Node, path string, code diag.Code, format string, args ...any) *diag.Error
 	// Logger is where log steps write (at info, with the rule's name).
 	Logger() *slog.Logger
+
+	// Store declares the store a stateful step owns (kind is the step's
+	// kind, e.g. "aggregate"). It resolves the name like Name, checks that
+	// the changelog topic <app.id>.<store>.changelog is a valid topic name
+	// and that no other step declares the same store, and returns the name;
+	// on a problem it records an error and returns "".
+	Store(n *yaml.Node, path, kind string) string
+	// ReadStore names a store that another step declares with the given
+	// kind (a join reads a table's store). The topology checks, once every
+	// rule is built, that such a step exists, and records the topics of
+	// both rules as co-partitioned. On a problem it returns "".
+	ReadStore(n *yaml.Node, path, kind string) string
+	// Repartition returns the repartition topic <app.id>.<rule>.repartition
+	// of the rule being built and marks the point where the topology splits
+	// the rule: the steps after the step calling it read that topic. Only a
+	// top-level step may call it, once per rule; otherwise it records an
+	// error and returns "".
+	Repartition(n *yaml.Node, path string) string
 }
 
 // Specs returns the specs of every built-in step kind, in documentation
 // order. The list is built on each call, so callers may keep or change it.
 func Specs() []*Spec {
-	return []*Spec{filterSpec(), setSpec(), dropSpec(), mapSpec(), routeSpec(), toSpec(), logSpec()}
+	return []*Spec{filterSpec(), setSpec(), dropSpec(), mapSpec(), routeSpec(), toSpec(), logSpec(),
+		rekeySpec(), aggregateSpec(), dedupeSpec(), tableSpec(), joinSpec(), sequenceSpec()}
 }
 
 // UseKind is the key of a step that instantiates a template.
@@ -224,6 +243,7 @@ type Info struct {
 	Kind     string       `json:"kind"`
 	Arg      string       `json:"arg,omitempty"`
 	Outputs  []string     `json:"outputs,omitempty"`
+	Store    string       `json:"store,omitempty"` // the store a stateful step owns or reads
 	Branches []BranchInfo `json:"branches,omitempty"`
 }
 

@@ -52,9 +52,15 @@ type Output struct {
 // Chain runs steps in order until one filters the event or fails.
 type Chain []Step
 
-// Process runs the chain; it is itself a Step, so chains nest (route branches).
+// Process runs the chain; it is itself a Step, so chains nest (route
+// branches). Before a step that is not Lazy it decodes the event's Value.
 func (c Chain) Process(t Task, ev *Event) (bool, error) {
 	for _, s := range c {
+		if ev.Value == nil {
+			if _, ok := s.(Lazy); !ok {
+				ev.Map()
+			}
+		}
 		keep, err := s.Process(t, ev)
 		if err != nil || !keep {
 			return false, err

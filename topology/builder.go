@@ -14,6 +14,7 @@ import (
 	"github.com/veltrix/veltrix/config"
 	"github.com/veltrix/veltrix/pkg/diag"
 	"github.com/veltrix/veltrix/pkg/expr"
+	"github.com/veltrix/veltrix/pkg/state"
 	"github.com/veltrix/veltrix/processors"
 )
 
@@ -24,6 +25,30 @@ type build struct {
 	log   *slog.Logger
 	errs  diag.List
 	used  map[string]bool // templates instantiated at least once
+
+	stores []*storeDecl // in declaration order
+	refs   []*storeRef
+}
+
+// storeDecl is a store declared by a stateful step.
+type storeDecl struct {
+	StoreInfo
+	afterRekey bool // declared by a step after the rule's rekey
+	pos        diag.Pos
+}
+
+// storeRef is a store read by a step that does not own it (a join).
+type storeRef struct {
+	name, kind, rule string
+	afterRekey       bool
+	pos              diag.Pos
+}
+
+// ruleState is what the scopes of one rule record while its steps are
+// built: its rekey point.
+type ruleState struct {
+	rekeyTopic string
+	rekeyPos   diag.Pos
 }
 
 // scope is where steps are being built: a rule's inline steps or one
@@ -36,6 +61,9 @@ type scope struct {
 	params map[string]*config.Value // bound parameters of the template instance
 	stack  []string                 // templates being instantiated, outermost first
 	log    *slog.Logger
+	rs     *ruleState // shared by every scope of the rule
+	depth  int        // nesting: route branches and used templates
+	check  bool       // an unused template compiled for its errors: declares nothing
 }
 
 var _ processors.Builder = (*scope)(nil)
@@ -57,7 +85,7 @@ func (st *build) rule(i int, rc *config.Rule) *Rule {
 	if path == "" {
 		path = fmt.Sprintf("rules[%d]", i)
 	}
-	sc := &scope{st: st, rule: rc, file: rc.Pos.File, log: st.log.With("rule", rc.Name)}
+	sc := &scope{st: st, rule: rc, file: rc.Pos.File, log: st.log.With("rule", rc.Name), rs: &ruleState{}}
 	if rc.Template == "" {
 		env, err := expr.NewEnv()
 		if err != nil {
@@ -90,7 +118,38 @@ func (st *build) rule(i int, rc *config.Rule) *Rule {
 	}
 	r.info = processors.Describe(r.Steps)
 	r.Outputs = processors.Outputs(r.info)
+	if sc.rs.rekeyTopic != "" && !st.split(r, sc.rs) {
+		return nil
+	}
+	r.init()
 	return r
+}
+
+// split cuts a rule after its top-level rekey step: the steps after it
+// become the rule's continuation, which reads the repartition topic.
+func (st *build) split(r *Rule, rs *ruleState) bool {
+	i := slices.IndexFunc(r.Steps, func(s processors.Step) bool {
+		_, ok := s.(processors.Repartitioner)
+		return ok
+	})
+	if i < 0 { // cannot happen: Repartition is only granted at the top level
+		st.errs.Add(rs.rekeyPos.At(diag.Internal, "rekey step not found at the top level of rule %q", r.Name))
+		return false
+	}
+	if i == len(r.Steps)-1 {
+		st.errs.Add(rs.rekeyPos.At(diag.InvalidStep, "nothing follows the rekey: the repartitioned events would go nowhere").
+			WithHint("add the steps that need the new key after the rekey, or use to: {topic: ..., key: ...} to write with another key"))
+		return false
+	}
+	post := slices.Clone(r.Steps[i+1:])
+	r.after = &Rule{Name: r.Name, From: []string{rs.rekeyTopic}, Template: r.Template, Steps: post, OnError: r.OnError, DLQ: r.DLQ}
+	r.after.info = processors.Describe(post)
+	r.after.Outputs = processors.Outputs(r.after.info)
+	r.after.init()
+	r.Steps = slices.Clip(r.Steps[:i+1])
+	r.info = processors.Describe(r.Steps)
+	r.Outputs = processors.Outputs(r.info)
+	return true
 }
 
 // template finds a template by name, recording VX2001 when there is none.
@@ -126,7 +185,7 @@ func (st *build) unused(t *config.Template) {
 			vals[p.Name] = &config.Value{V: placeholder(p.Type), Pos: p.Pos}
 		}
 	}
-	sc := &scope{st: st, rule: &config.Rule{Name: "(template " + t.Name + ")"}, log: st.log}
+	sc := &scope{st: st, rule: &config.Rule{Name: "(template " + t.Name + ")"}, log: st.log, rs: &ruleState{}, check: true}
 	sc.instantiate(t, vals)
 }
 
@@ -178,6 +237,9 @@ func (sc *scope) instantiate(t *config.Template, vals map[string]*config.Value) 
 		params: bound,
 		stack:  append(slices.Clip(sc.stack), t.Name),
 		log:    sc.log,
+		rs:     sc.rs,
+		depth:  sc.depth,
+		check:  sc.check,
 	}
 	path := t.Pos.Path
 	if path == "" {
@@ -211,8 +273,92 @@ func (sc *scope) Steps(n *yaml.Node, path string) processors.Chain {
 		sc.Errorf(n, path, diag.InvalidStep, "expected a list of steps, found %s", processors.NodeKind(n))
 		return nil
 	}
+	sc.depth++
+	defer func() { sc.depth-- }()
 	return processors.BuildChain(sc, sc.st.specs, n.Content, path)
 }
+
+// Store implements processors.Builder.
+func (sc *scope) Store(n *yaml.Node, path, kind string) string {
+	name, ok := sc.storeName(n, path)
+	if !ok || sc.check {
+		return name
+	}
+	for _, d := range sc.st.stores {
+		if d.Name == name {
+			e := sc.Errorf(n, path, diag.InvalidStep, "store %q is already declared by a %s step of rule %q (%s)", name, d.Kind, d.Rule, where(d.pos))
+			e.Hint = "each stateful step needs its own store; give this one another name"
+			return ""
+		}
+	}
+	sc.st.stores = append(sc.st.stores, &storeDecl{
+		StoreInfo:  StoreInfo{Name: name, Rule: sc.rule.Name, Kind: kind, Changelog: state.ChangelogTopic(sc.st.cfg.App.ID, name)},
+		afterRekey: sc.rs.rekeyTopic != "",
+		pos:        sc.pos(n, path),
+	})
+	return name
+}
+
+// ReadStore implements processors.Builder; the reference is checked when
+// every rule is built.
+func (sc *scope) ReadStore(n *yaml.Node, path, kind string) string {
+	name, ok := sc.storeName(n, path)
+	if !ok || sc.check {
+		return name
+	}
+	sc.st.refs = append(sc.st.refs, &storeRef{name: name, kind: kind, rule: sc.rule.Name, afterRekey: sc.rs.rekeyTopic != "", pos: sc.pos(n, path)})
+	return name
+}
+
+// storeName resolves a store name and checks that its changelog topic is a
+// valid topic name.
+func (sc *scope) storeName(n *yaml.Node, path string) (string, bool) {
+	name, ok := sc.Name(n, path, processors.NameStore)
+	if !ok {
+		return "", false
+	}
+	if err := config.ValidTopicName(state.ChangelogTopic(sc.st.cfg.App.ID, name)); err != nil {
+		e := sc.Errorf(n, path, diag.InvalidStep, "store name %q cannot name a changelog topic: %v", name, err)
+		e.Hint = "store names use letters, digits, '.', '_' and '-'"
+		return "", false
+	}
+	return name, true
+}
+
+// Repartition implements processors.Builder.
+func (sc *scope) Repartition(n *yaml.Node, path string) string {
+	topic := RepartitionTopic(sc.st.cfg.App.ID, sc.rule.Name)
+	switch {
+	case sc.depth > 0:
+		sc.Errorf(n, path, diag.InvalidStep, "rekey must be a top-level step of the rule, not inside a route branch or a used template").
+			Hint = "move the rekey to the rule's own steps (or its template's), before the route or use"
+		return ""
+	case sc.rs.rekeyTopic != "":
+		sc.Errorf(n, path, diag.InvalidStep, "a rule rekeys at most once (it already did at %s)", where(sc.rs.rekeyPos)).
+			Hint = "split the rule: end it with a to: {topic: ..., key: ...} and read that topic in another rule"
+		return ""
+	case sc.check:
+		return topic
+	}
+	if err := config.ValidTopicName(topic); err != nil {
+		sc.Errorf(n, path, diag.InvalidTopic, "repartition topic %q is not a valid topic name: %v", topic, err)
+		return ""
+	}
+	sc.rs.rekeyTopic, sc.rs.rekeyPos = topic, sc.pos(n, path)
+	return topic
+}
+
+// where renders a position for a message: file:line, or line N.
+func where(p diag.Pos) string {
+	if p.File == "" {
+		return fmt.Sprintf("line %d", p.Line)
+	}
+	return fmt.Sprintf("%s:%d", p.File, p.Line)
+}
+
+// RepartitionTopic is the internal topic a rule's rekey writes and its
+// continuation reads: <app.id>.<rule>.repartition.
+func RepartitionTopic(appID, rule string) string { return appID + "." + rule + ".repartition" }
 
 // Expr implements processors.Builder: it compiles a scalar as CEL, placing
 // errors at the line and column inside the file.
@@ -371,6 +517,8 @@ func (sc *scope) Use(n *yaml.Node, path string) processors.Step {
 	if t == nil {
 		return nil
 	}
+	sc.depth++
+	defer func() { sc.depth-- }()
 	at := sc.pos(nameNode, path+".with")
 	if withNode != nil {
 		var ok bool
@@ -449,6 +597,12 @@ type useStep struct {
 
 func (s *useStep) Process(t processors.Task, ev *processors.Event) (bool, error) {
 	return s.chain.Process(t, ev)
+}
+
+// NestedChains implements processors.Nested: the event goes on after the
+// template's steps.
+func (s *useStep) NestedChains() []processors.NestedChain {
+	return []processors.NestedChain{{Steps: s.chain, Continues: true}}
 }
 
 func (s *useStep) Describe() processors.Info {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/veltrix/veltrix/processors"
@@ -15,8 +16,9 @@ type Description struct {
 	AppID          string            `json:"app_id"`
 	Sources        []string          `json:"sources"`
 	Rules          []RuleDescription `json:"rules"`
-	Stores         []string          `json:"stores"`
+	Stores         []StoreInfo       `json:"stores"`
 	InternalTopics []InternalTopic   `json:"internal_topics"`
+	CoPartitioned  [][]string        `json:"co_partitioned"`
 	Sinks          []string          `json:"sinks"`
 }
 
@@ -34,27 +36,31 @@ type RuleDescription struct {
 // InternalTopic is a topic Veltrix writes for itself.
 type InternalTopic struct {
 	Topic string `json:"topic"`
-	Kind  string `json:"kind"` // "dlq" (later "changelog", "repartition")
+	Kind  string `json:"kind"`            // "changelog", "repartition" or "dlq"
+	Store string `json:"store,omitempty"` // the store of a changelog
+	Rule  string `json:"rule,omitempty"`  // the rule of a changelog's store or of a repartition topic
 }
 
 // Description returns the topology's description.
 func (t *Topology) Description() Description {
 	d := Description{
 		AppID:          t.AppID,
-		Sources:        nonNil(t.InputTopics()),
+		Sources:        nonNil(t.sources()),
 		Rules:          []RuleDescription{},
-		Stores:         []string{},
-		InternalTopics: []InternalTopic{},
+		Stores:         nonNil(t.Stores()),
+		InternalTopics: nonNil(t.InternalTopics()),
+		CoPartitioned:  nonNil(t.CoPartitioned()),
 		Sinks:          nonNil(t.sinks()),
 	}
 	for _, r := range t.Rules {
+		outs := r.Outputs
+		if r.after != nil {
+			outs = append(slices.Clip(outs), r.after.Outputs...)
+		}
 		d.Rules = append(d.Rules, RuleDescription{
 			Name: r.Name, From: nonNil(r.From), Template: r.Template, OnError: r.OnError, DLQ: r.DLQ,
-			Steps: nonNil(r.info), Outputs: nonNil(r.Outputs),
+			Steps: nonNil(r.Describe()), Outputs: nonNil(outs),
 		})
-	}
-	for _, q := range t.dlqTopics() {
-		d.InternalTopics = append(d.InternalTopics, InternalTopic{Topic: q, Kind: "dlq"})
 	}
 	return d
 }
@@ -122,12 +128,28 @@ func (t *Topology) describeText(w io.Writer) error {
 		b.WriteString("    steps:\n")
 		textSteps(&b, r.Steps, "      ")
 	}
-	list("stores", d.Stores)
+	stores := make([]string, len(d.Stores))
+	for i, s := range d.Stores {
+		stores[i] = fmt.Sprintf("%s (%s, rule %s, topics %s)", s.Name, s.Kind, s.Rule, strings.Join(s.Topics, ", "))
+	}
+	list("stores", stores)
 	internal := make([]string, len(d.InternalTopics))
 	for i, it := range d.InternalTopics {
-		internal[i] = it.Topic + " (" + it.Kind + ")"
+		switch {
+		case it.Store != "":
+			internal[i] = it.Topic + " (" + it.Kind + " of store " + it.Store + ")"
+		case it.Rule != "":
+			internal[i] = it.Topic + " (" + it.Kind + " of rule " + it.Rule + ")"
+		default:
+			internal[i] = it.Topic + " (" + it.Kind + ")"
+		}
 	}
 	list("internal topics", internal)
+	groups := make([]string, len(d.CoPartitioned))
+	for i, g := range d.CoPartitioned {
+		groups[i] = strings.Join(g, ", ")
+	}
+	list("co-partitioned", groups)
 	list("sinks", d.Sinks)
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -151,11 +173,12 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 type mermaid struct {
 	b      strings.Builder
 	topics map[string]string // topic -> node id
+	stores map[string]string // store -> node id
 	n      int
 }
 
 func (t *Topology) describeMermaid(w io.Writer) error {
-	m := &mermaid{topics: map[string]string{}}
+	m := &mermaid{topics: map[string]string{}, stores: map[string]string{}}
 	m.b.WriteString("flowchart LR\n")
 	for _, r := range t.Rules {
 		for _, from := range r.From {
@@ -169,6 +192,9 @@ func (t *Topology) describeMermaid(w io.Writer) error {
 			fmt.Fprintf(&m.b, "  %s --> %s\n", m.topic(from), rid)
 		}
 		m.steps(rid, "", r.info)
+		if r.after != nil {
+			m.steps(m.topic(r.Repartition()), "", r.after.info)
+		}
 		if r.DLQ != "" {
 			fmt.Fprintf(&m.b, "  %s -. dlq .-> %s\n", rid, m.topic(r.DLQ))
 		}
@@ -185,6 +211,17 @@ func (m *mermaid) topic(name string) string {
 	id := fmt.Sprintf("t%d", len(m.topics))
 	m.topics[name] = id
 	fmt.Fprintf(&m.b, "  %s[(\"%s\")]\n", id, esc(name))
+	return id
+}
+
+// store returns the node id of a store (a hexagon), declaring it on first use.
+func (m *mermaid) store(name string) string {
+	if id, ok := m.stores[name]; ok {
+		return id
+	}
+	id := fmt.Sprintf("st%d", len(m.stores))
+	m.stores[name] = id
+	fmt.Fprintf(&m.b, "  %s{{\"store %s\"}}\n", id, esc(name))
 	return id
 }
 
@@ -206,6 +243,9 @@ func (m *mermaid) steps(prev, label string, steps []processors.Info) {
 		}
 		for _, o := range s.Outputs {
 			fmt.Fprintf(&m.b, "  %s --> %s\n", id, m.topic(o))
+		}
+		if s.Store != "" {
+			fmt.Fprintf(&m.b, "  %s -.- %s\n", id, m.store(s.Store))
 		}
 		for _, br := range s.Branches {
 			m.steps(id, oneLine(br.Label), br.Steps)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -41,6 +42,18 @@ rules:
           - default:
               - map: {id: event.id, amount: event.amount}
               - to: payments.small
+  - name: customers
+    from: customers
+    steps:
+      - table: customers
+  - name: revenue
+    from: orders
+    steps:
+      - filter: event.type == "order.created"
+      - rekey: event.customer_id
+      - join: {table: customers, type: left, as: customer}
+      - aggregate: {store: revenue, sum: event.total, window: {tumbling: 1h, grace: 5m}, emit: on_close}
+      - to: revenue-per-customer
 `
 
 func TestDescribe(t *testing.T) {
@@ -70,7 +83,8 @@ func TestDescribe(t *testing.T) {
 			switch format {
 			case "json":
 				var d Description
-				if err := json.Unmarshal(b.Bytes(), &d); err != nil || len(d.Rules) != 2 || d.InternalTopics[0].Topic != "shop.dlq" {
+				if err := json.Unmarshal(b.Bytes(), &d); err != nil || len(d.Rules) != 4 || len(d.Stores) != 2 ||
+					!slices.Contains(d.InternalTopics, InternalTopic{Topic: "shop.revenue.repartition", Kind: "repartition", Rule: "revenue"}) {
 					t.Errorf("json does not round-trip: %v %+v", err, d)
 				}
 			case "mermaid":

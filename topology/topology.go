@@ -3,6 +3,7 @@ package topology
 import (
 	"log/slog"
 	"slices"
+	"strings"
 
 	"github.com/veltrix/veltrix/config"
 	"github.com/veltrix/veltrix/pkg/diag"
@@ -16,8 +17,24 @@ type Topology struct {
 	AppID string
 	Rules []*Rule // in configuration order
 
-	byTopic       map[string][]*Rule // input topic -> rules reading it, in order
+	byTopic       map[string][]*Rule // input topic -> rules (or continuations after a rekey) reading it, in order
 	coPartitioned [][]string
+	stores        []StoreInfo // sorted by name
+	repartitions  []string    // sorted
+	punctuating   []*Rule     // rules and continuations holding punctuating steps
+}
+
+// StoreInfo describes a store declared by a stateful step. The engine opens
+// every store in every task and keeps its changelog topic.
+type StoreInfo struct {
+	Name      string `json:"name"`
+	Rule      string `json:"rule"`      // the rule of the step declaring it
+	Kind      string `json:"kind"`      // the declaring step's kind: aggregate, dedupe, table, sequence
+	Changelog string `json:"changelog"` // state.ChangelogTopic(app.id, Name)
+	// Topics are the topics whose records reach the declaring step (the
+	// rule's inputs, or its repartition topic when the step follows a
+	// rekey); the changelog has their partition count.
+	Topics []string `json:"topics"`
 }
 
 // Rule is one compiled rule.
@@ -31,11 +48,50 @@ type Rule struct {
 	Outputs  []string // topics its steps write, in order of appearance (DLQ not included)
 
 	info []processors.Info
+	// after is the rule's continuation when it rekeys: the steps after the
+	// rekey, reading the repartition topic (same name, on_error and DLQ, so
+	// metrics count a rekeyed rule's records once per stage).
+	after      *Rule
+	tombstones bool // the first step takes tombstones (table)
+	punctuates bool // some step punctuates
+}
+
+// init derives the flags of a built rule (or continuation).
+func (r *Rule) init() {
+	if len(r.Steps) > 0 {
+		if ta, ok := r.Steps[0].(processors.TombstoneAccepter); ok {
+			r.tombstones = ta.AcceptsTombstones()
+		}
+	}
+	r.punctuates = processors.HasPunctuator(r.Steps)
+}
+
+// Repartition returns the rule's repartition topic ("" when it does not
+// rekey). Its Steps end with the rekey; the steps after it run on records
+// of that topic.
+func (r *Rule) Repartition() string {
+	if r.after == nil {
+		return ""
+	}
+	return r.after.From[0]
+}
+
+// stages returns the rule and its continuation, if any.
+func (r *Rule) stages() []*Rule {
+	if r.after == nil {
+		return []*Rule{r}
+	}
+	return []*Rule{r, r.after}
 }
 
 // Describe returns the description of the rule's steps (kind, main argument,
-// outputs, nested branches).
-func (r *Rule) Describe() []processors.Info { return r.info }
+// outputs, nested branches), the steps after a rekey included.
+func (r *Rule) Describe() []processors.Info {
+	if r.after == nil {
+		return r.info
+	}
+	return append(slices.Clip(r.info), r.after.info...)
+}
 
 // Option changes how Build builds the topology.
 type Option func(*options)
@@ -58,7 +114,15 @@ func WithSpecs(specs []*processors.Spec) Option { return func(o *options) { o.sp
 // step kinds (VX3003), wrong step shapes (VX3004), CEL syntax and type errors
 // (VX3001, VX3002), unknown templates (VX2001), template cycles (VX2006),
 // outputs that loop back into the rule (VX3005), unreachable route branches
-// (VX3006) and invalid topic names after substitution (VX1107).
+// (VX3006), invalid topic names after substitution (VX1107), stores
+// declared twice, joins on a store no table step declares and misplaced
+// rekeys (VX3004).
+//
+// A rule with a rekey is split: its Steps end with the rekey, which writes
+// to the repartition topic, and the steps after it read that topic (an
+// input and an output of the topology, and an internal topic). A join
+// records its rule's topics and its table rule's topics as co-partitioned,
+// and so does a rule with stateful steps that reads several topics.
 //
 // Templates that no rule uses are compiled too (with their defaults, or
 // placeholder values for required parameters) so that their errors show.
@@ -81,21 +145,96 @@ func Build(cfg *config.Config, opts ...Option) (*Topology, error) {
 			continue
 		}
 		t.Rules = append(t.Rules, r)
-		for _, from := range r.From {
-			if !slices.Contains(t.byTopic[from], r) {
-				t.byTopic[from] = append(t.byTopic[from], r)
+		for _, stage := range r.stages() {
+			for _, from := range stage.From {
+				if !slices.Contains(t.byTopic[from], stage) {
+					t.byTopic[from] = append(t.byTopic[from], stage)
+				}
+			}
+			if stage.punctuates {
+				t.punctuating = append(t.punctuating, stage)
 			}
 		}
+		if r.after != nil {
+			t.repartitions = append(t.repartitions, r.Repartition())
+		}
 	}
+	slices.Sort(t.repartitions)
 	for _, tmpl := range cfg.Templates {
 		if !st.used[tmpl.Name] {
 			st.unused(tmpl)
 		}
 	}
+	st.linkStores(t)
 	if err := dedupe(st.errs).Err(); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// linkStores fills the topology's stores and co-partition groups, and
+// checks the stores steps read.
+func (st *build) linkStores(t *Topology) {
+	topicsOf := func(rule string, afterRekey bool) []string {
+		r := t.Rule(rule)
+		if r == nil {
+			return nil // the rule has errors of its own
+		}
+		if afterRekey && r.after != nil {
+			return r.after.From
+		}
+		return r.From
+	}
+	var groups [][]string
+	for _, d := range st.stores {
+		d.Topics = slices.Clone(topicsOf(d.Rule, d.afterRekey))
+		if d.Topics == nil {
+			continue
+		}
+		t.stores = append(t.stores, d.StoreInfo)
+		if len(d.Topics) > 1 {
+			groups = append(groups, slices.Clone(d.Topics))
+		}
+	}
+	slices.SortFunc(t.stores, func(a, b StoreInfo) int { return strings.Compare(a.Name, b.Name) })
+	for _, ref := range st.refs {
+		i := slices.IndexFunc(st.stores, func(d *storeDecl) bool { return d.Name == ref.name })
+		if i < 0 || st.stores[i].Kind != ref.kind {
+			var names []string
+			for _, d := range st.stores {
+				if d.Kind == ref.kind {
+					names = append(names, d.Name)
+				}
+			}
+			e := ref.pos.At(diag.InvalidStep, "no %s step declares the store %q", ref.kind, ref.name)
+			if i >= 0 {
+				e = ref.pos.At(diag.InvalidStep, "store %q is declared by a %s step of rule %q, not by a %s step", ref.name, st.stores[i].Kind, st.stores[i].Rule, ref.kind)
+			}
+			switch c := diag.Closest(ref.name, names); {
+			case i >= 0:
+				e = e.WithHint("read a store declared by a %s step", ref.kind)
+			case c != "":
+				e = e.WithHint("did you mean %q?", c)
+			case len(names) > 0:
+				e = e.WithHint("%s stores are %s", ref.kind, strings.Join(names, ", "))
+			default:
+				e = e.WithHint("add a rule that reads the table's topic with a step - %s: {store: %s}", ref.kind, ref.name)
+			}
+			st.errs.Add(e)
+			continue
+		}
+		g := append(slices.Clone(topicsOf(ref.rule, ref.afterRekey)), st.stores[i].Topics...)
+		if len(g) > 1 {
+			groups = append(groups, g)
+		}
+	}
+	for _, g := range groups {
+		slices.Sort(g)
+		g = slices.Compact(g)
+		if len(g) > 1 && !slices.ContainsFunc(t.coPartitioned, func(x []string) bool { return slices.Equal(x, g) }) {
+			t.coPartitioned = append(t.coPartitioned, g)
+		}
+	}
 }
 
 // dedupe drops repeated problems (a template used by several rules reports
@@ -119,8 +258,19 @@ func dedupe(l diag.List) diag.List {
 	return out
 }
 
-// InputTopics returns every topic a rule reads, sorted and unique.
+// InputTopics returns every topic a rule reads, the repartition topics
+// included; sorted and unique.
 func (t *Topology) InputTopics() []string {
+	out := slices.Clone(t.repartitions)
+	for _, r := range t.Rules {
+		out = append(out, r.From...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// sources returns the topics rules read, without repartition topics.
+func (t *Topology) sources() []string {
 	var out []string
 	for _, r := range t.Rules {
 		out = append(out, r.From...)
@@ -129,23 +279,71 @@ func (t *Topology) InputTopics() []string {
 	return slices.Compact(out)
 }
 
-// OutputTopics returns every topic the topology writes: the sinks of its
-// steps and the DLQ topics of rules with on_error dlq; sorted and unique.
+// OutputTopics returns every topic the topology produces to: the sinks of
+// its steps, the repartition topics and the DLQ topics of rules with
+// on_error dlq; sorted and unique. Changelog topics are not included (see
+// InternalTopics and Stores).
 func (t *Topology) OutputTopics() []string {
 	out := t.sinks()
+	out = append(out, t.repartitions...)
 	out = append(out, t.dlqTopics()...)
 	slices.Sort(out)
 	return slices.Compact(out)
 }
 
-// sinks returns the topics written by steps, sorted and unique.
+// sinks returns the topics written by steps, sorted and unique, without
+// repartition topics.
 func (t *Topology) sinks() []string {
 	var out []string
 	for _, r := range t.Rules {
-		out = append(out, r.Outputs...)
+		for _, stage := range r.stages() {
+			for _, o := range stage.Outputs {
+				if !slices.Contains(t.repartitions, o) {
+					out = append(out, o)
+				}
+			}
+		}
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// Stores returns the stores declared by stateful steps, sorted by name. The
+// engine opens all of them in every task (a task is an input partition) and
+// keeps each one's changelog topic with the partition count of its Topics.
+func (t *Topology) Stores() []StoreInfo { return slices.Clone(t.stores) }
+
+// StoreNames returns the names of the stores, sorted.
+func (t *Topology) StoreNames() []string {
+	out := make([]string, len(t.stores))
+	for i, s := range t.stores {
+		out[i] = s.Name
+	}
+	return out
+}
+
+// Repartitions returns the repartition topics of rules that rekey, sorted.
+// Each is both an input and an output of the topology.
+func (t *Topology) Repartitions() []string { return slices.Clone(t.repartitions) }
+
+// InternalTopics returns the topics Veltrix writes for itself: the changelog
+// of each store (kind "changelog"), the repartition topic of each rule that
+// rekeys ("repartition") and the DLQ topics ("dlq"), sorted by topic.
+func (t *Topology) InternalTopics() []InternalTopic {
+	var out []InternalTopic
+	for _, s := range t.stores {
+		out = append(out, InternalTopic{Topic: s.Changelog, Kind: "changelog", Store: s.Name, Rule: s.Rule})
+	}
+	for _, r := range t.Rules {
+		if p := r.Repartition(); p != "" {
+			out = append(out, InternalTopic{Topic: p, Kind: "repartition", Rule: r.Name})
+		}
+	}
+	for _, q := range t.dlqTopics() {
+		out = append(out, InternalTopic{Topic: q, Kind: "dlq"})
+	}
+	slices.SortFunc(out, func(a, b InternalTopic) int { return strings.Compare(a.Topic, b.Topic) })
+	return out
 }
 
 // dlqTopics returns the DLQ topics in use, sorted and unique.
@@ -171,6 +369,8 @@ func (t *Topology) Rule(name string) *Rule {
 }
 
 // CoPartitioned returns the groups of topics that must have equal partition
-// counts because one task reads them together into shared state (a join's
-// stream and table). Stateless rules need none.
+// counts because one task reads them together into shared state: a join's
+// topics and its table's, and the topics of one rule with stateful steps.
+// Each group is sorted; repartition topics appear in them (the engine
+// creates a repartition topic with its group's partition count).
 func (t *Topology) CoPartitioned() [][]string { return t.coPartitioned }

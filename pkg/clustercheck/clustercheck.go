@@ -52,8 +52,9 @@ func Check(ctx context.Context, adm *kadm.Client, cfg *config.Config, topo *topo
 			res.Partitions[t] = int32(len(d.Partitions))
 		}
 	}
+	repartitions := topo.Repartitions()
 	for _, t := range inputs {
-		if !exists(t) {
+		if !exists(t) && !slices.Contains(repartitions, t) {
 			res.Problems.Add(inputPos(cfg, t).At(diag.TopicMissing, "input topic %q does not exist", t).
 				WithHint("create it (e.g. kafka-topics.sh --create --topic %s), or fix the name", t))
 		}
@@ -107,22 +108,38 @@ func Check(ctx context.Context, adm *kadm.Client, cfg *config.Config, topo *topo
 	return res
 }
 
-// Prepare runs Check and, when it found no problem, creates the missing output
-// topics with the cluster's default partition count and replication factor.
-// It returns what Check found (with the created topics' partition counts).
+// Prepare runs Check and, when it found no problem, creates the missing
+// repartition topics (with the partition count of the topics they are
+// co-partitioned with, else of their rule's inputs) and the missing output
+// topics (with the cluster's default partition count and replication
+// factor). It returns what Check found, with the created topics'
+// partition counts.
 func Prepare(ctx context.Context, adm *kadm.Client, cfg *config.Config, topo *topology.Topology) (Result, error) {
 	res := Check(ctx, adm, cfg, topo)
 	if len(res.Problems) > 0 {
 		return res, res.Problems.Err()
 	}
-	if len(res.MissingOutput) == 0 {
-		return res, nil
+	var problems diag.List
+	for _, it := range topo.InternalTopics() {
+		if it.Kind != "repartition" || !slices.Contains(res.MissingOutput, it.Topic) {
+			continue
+		}
+		n := repartitionCount(topo, it, res.Partitions)
+		resp, err := adm.CreateTopic(ctx, n, -1, nil, it.Topic)
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			problems.Add(outputPos(cfg, topo, it.Topic).At(diag.OutputUnavailable, "create repartition topic %q: %v", it.Topic, err))
+			continue
+		}
+		res.Partitions[it.Topic] = max(resp.NumPartitions, n)
+		res.MissingOutput = slices.DeleteFunc(res.MissingOutput, func(t string) bool { return t == it.Topic })
+	}
+	if len(problems) > 0 || len(res.MissingOutput) == 0 {
+		return res, problems.Err()
 	}
 	resp, err := adm.CreateTopics(ctx, -1, -1, nil, res.MissingOutput...)
 	if err != nil {
 		return res, fmt.Errorf("create output topics %v: %w", res.MissingOutput, err)
 	}
-	var problems diag.List
 	for _, t := range res.MissingOutput {
 		if r, ok := resp[t]; ok && r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
 			problems.Add(outputPos(cfg, topo, t).At(diag.OutputUnavailable, "create output topic %q: %v", t, r.Err))
@@ -136,9 +153,40 @@ func Prepare(ctx context.Context, adm *kadm.Client, cfg *config.Config, topo *to
 // Tasks is the number of tasks of the topology: the largest partition count
 // of its input topics.
 func (r Result) Tasks(topo *topology.Topology) int32 {
+	return r.MaxPartitions(topo.InputTopics())
+}
+
+// MaxPartitions is the largest partition count among topics.
+func (r Result) MaxPartitions(topics []string) int32 {
 	var n int32
-	for _, t := range topo.InputTopics() {
+	for _, t := range topics {
 		n = max(n, r.Partitions[t])
+	}
+	return n
+}
+
+// repartitionCount is the partition count a missing repartition topic gets:
+// that of an existing topic it must be co-partitioned with, else the
+// largest of its rule's inputs.
+func repartitionCount(topo *topology.Topology, it topology.InternalTopic, partitions map[string]int32) int32 {
+	for _, group := range topo.CoPartitioned() {
+		if !slices.Contains(group, it.Topic) {
+			continue
+		}
+		for _, t := range group {
+			if n, ok := partitions[t]; ok && t != it.Topic {
+				return n
+			}
+		}
+	}
+	var n int32
+	if r := topo.Rule(it.Rule); r != nil {
+		for _, t := range r.From {
+			n = max(n, partitions[t])
+		}
+	}
+	if n == 0 {
+		n = -1 // the cluster's default
 	}
 	return n
 }

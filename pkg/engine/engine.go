@@ -190,12 +190,7 @@ func (e *Engine) Run(ctx context.Context) error {
 }
 
 // storeNames returns the topology's stores.
-func storeNames(topo *topology.Topology) []string {
-	if s, ok := any(topo).(interface{ StoreNames() []string }); ok {
-		return s.StoreNames()
-	}
-	return nil
-}
+func storeNames(topo *topology.Topology) []string { return topo.StoreNames() }
 
 // prepare checks the topology against the cluster (input topics exist,
 // co-partitioning holds), creates missing output topics and the stores'
@@ -215,10 +210,10 @@ func (e *Engine) prepare(ctx context.Context, base []kgo.Opt) (int32, error) {
 		return 0, fmt.Errorf("%w: %w", ErrClusterCheck, err)
 	}
 	n := res.Tasks(e.topo)
-	if stores := storeNames(e.topo); len(stores) > 0 {
+	if stores := e.topo.Stores(); len(stores) > 0 {
 		changelogs := map[string]int32{}
 		for _, s := range stores {
-			changelogs[state.ChangelogTopic(e.cfg.App.ID, s)] = n
+			changelogs[s.Changelog] = res.MaxPartitions(s.Topics)
 		}
 		if err := state.EnsureChangelogs(ctx, adm, changelogs); err != nil {
 			return 0, fmt.Errorf("%w: %w", ErrClusterCheck, err)
@@ -345,11 +340,14 @@ type latencySampler struct {
 }
 
 func (s *latencySampler) add(fetches kgo.Fetches) {
-	fetches.EachRecord(func(r *kgo.Record) {
-		if s.n%sampleEvery == 0 {
-			s.ts = append(s.ts, r.Timestamp)
+	// Visit only the sampled records: every sampleEvery-th across the
+	// transaction, counting on from the previous poll.
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		first := (sampleEvery - s.n%sampleEvery) % sampleEvery
+		for i := first; i < len(p.Records); i += sampleEvery {
+			s.ts = append(s.ts, p.Records[i].Timestamp)
 		}
-		s.n++
+		s.n += len(p.Records)
 	})
 }
 

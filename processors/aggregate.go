@@ -1,0 +1,678 @@
+package processors
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"cel.dev/cel-go/common/types"
+	"gopkg.in/yaml.v3"
+
+	"github.com/veltrix/veltrix/pkg/diag"
+	"github.com/veltrix/veltrix/pkg/expr"
+	"github.com/veltrix/veltrix/pkg/state"
+)
+
+var aggregateFields = []Field{
+	{Name: "store", Type: "store", Required: true, Doc: "the store holding one result per group (and window); `${params.x}` is substituted"},
+	{Name: "key", Type: "expr", Doc: "the group key (a string, or a number formatted as text); default: the event's key"},
+	{Name: "count", Type: "bool", Doc: "count events (the result always has `count`; `count: true` only says so)"},
+	{Name: "sum", Type: "expr", Doc: "a number to add up"},
+	{Name: "min", Type: "expr", Doc: "a number whose smallest value is kept"},
+	{Name: "max", Type: "expr", Doc: "a number whose largest value is kept"},
+	{Name: "avg", Type: "expr", Doc: "a number to average"},
+	{Name: "latest", Type: "expr", Doc: "any value; the one of the last event processed is kept"},
+	{Name: "window", Type: "mapping", Doc: "`{tumbling: 1h}`, `{hopping: {size: 1h, advance: 15m}}` or `{session: {gap: 30m}}`, with an optional `grace` (default 0); none: one result per group for ever"},
+	{Name: "emit", Type: "on_update | on_close", Doc: "`on_update` (default): the event continues as the updated result; `on_close` (windows only): the event stops here and each window's final result is emitted once, when it closes"},
+	{Name: "time", Type: "expr", Doc: "the event time: a timestamp, an RFC 3339 string or epoch milliseconds; default: the record timestamp"},
+}
+
+func aggregateSpec() *Spec {
+	return &Spec{
+		Kind:    "aggregate",
+		Summary: "Count, sum, min, max, average or keep the latest per key, optionally per time window.",
+		Doc: "The step groups events by `key` and keeps, per group (and per window), a result in its store: " +
+			"a JSON object with `key`, `count`, one field per function asked (`sum`, `min`, `max`, `avg`, " +
+			"`latest`) and, for windowed aggregates, `window_start` and `window_end` (RFC 3339). The query " +
+			"API returns it under the group key (windowed: `<key>@<window start>`).\n\n" +
+			"With `emit: on_update` the event continues as the updated result, keyed by the group key, " +
+			"so a following `to` writes it. With `emit: on_close` the event stops here (the rule counts it " +
+			"as `filtered`) and the final result of each window goes through the steps after the aggregate " +
+			"when the task's stream time passes the window's end plus `grace`; the window is then deleted " +
+			"from the store (with on_update too).\n\n" +
+			"Windows: `tumbling` windows are aligned on the epoch and do not overlap: an event exactly at a " +
+			"window's end belongs to the next one. `hopping` windows of `size` start every `advance` (an " +
+			"event belongs to size/advance windows, at most 100). `session` windows grow while events come " +
+			"less than `gap` apart and merge when an event bridges two; a session closes `gap` after its " +
+			"last event (its `window_end`). Times are in milliseconds.\n\n" +
+			"Stream time is the largest event time seen (per task); an event for windows that all closed " +
+			"already (stream time at or past their end + grace) is late: VX5005, handled by `on_error` " +
+			"(a DLQ keeps it). Events are grouped within a task (an input partition): when the group key " +
+			"is not the record key, put a `rekey` before the aggregate so that each group is in one task.",
+		Fields: aggregateFields,
+		Example: "- aggregate:\n" +
+			"    store: revenue-hourly\n" +
+			"    key: event.customer_id\n" +
+			"    sum: event.total\n" +
+			"    avg: event.total\n" +
+			"    window: {tumbling: 1h, grace: 5m}\n" +
+			"    emit: on_close\n" +
+			"    time: event.created_at",
+		Build: buildAggregate,
+	}
+}
+
+type windowKind int
+
+const (
+	noWindow windowKind = iota
+	tumbling
+	hopping
+	session
+)
+
+// windowSpec is a parsed window (all in ms).
+type windowSpec struct {
+	kind          windowKind
+	size, advance int64 // tumbling: size = advance; session: size = gap
+	grace         int64
+}
+
+func (w windowSpec) String() string {
+	g := ""
+	if w.grace > 0 {
+		g = ", grace " + time.Duration(w.grace*1e6).String()
+	}
+	d := func(ms int64) string { return time.Duration(ms * 1e6).String() }
+	switch w.kind {
+	case tumbling:
+		return "tumbling " + d(w.size) + g
+	case hopping:
+		return "hopping " + d(w.size) + " every " + d(w.advance) + g
+	case session:
+		return "session gap " + d(w.size) + g
+	}
+	return ""
+}
+
+type aggregateStep struct {
+	store   string
+	key     *expr.Program // nil: the event key
+	sum     *expr.Program
+	min     *expr.Program
+	max     *expr.Program
+	avg     *expr.Program
+	latest  *expr.Program
+	window  windowSpec
+	onClose bool
+	clock   clock
+}
+
+func buildAggregate(b Builder, n *yaml.Node, path string) Step {
+	f, ok := mapping(b, n, path, aggregateFields)
+	if !ok {
+		return nil
+	}
+	s := &aggregateStep{}
+	s.store = b.Store(f["store"], path+".store", "aggregate")
+	ok = s.store != ""
+	progs := []struct {
+		name string
+		dst  **expr.Program
+	}{{"key", &s.key}, {"sum", &s.sum}, {"min", &s.min}, {"max", &s.max}, {"avg", &s.avg}, {"latest", &s.latest}, {"time", &s.clock.time}}
+	for _, p := range progs {
+		prg, good := optExpr(b, f[p.name], path+"."+p.name)
+		*p.dst = prg
+		ok = ok && good
+	}
+	if c := f["count"]; c != nil && (c.Kind != yaml.ScalarNode || c.Value != "true") {
+		setHint(b.Errorf(c, path+".count", diag.InvalidStep, "count must be true, found %s", nodeKind(c)), "the result always has count; write count: true or leave it out")
+		ok = false
+	}
+	if w := f["window"]; w != nil {
+		var good bool
+		s.window, good = parseWindow(b, w, path+".window")
+		ok = ok && good
+	}
+	if e := f["emit"]; e != nil {
+		switch {
+		case e.Kind == yaml.ScalarNode && e.Value == "on_update":
+		case e.Kind == yaml.ScalarNode && e.Value == "on_close":
+			s.onClose = true
+			if f["window"] == nil {
+				setHint(b.Errorf(e, path+".emit", diag.InvalidStep, "emit: on_close needs a window: without one a result never closes"), "add a window, or use emit: on_update")
+				ok = false
+			}
+		default:
+			b.Errorf(e, path+".emit", diag.InvalidStep, "emit must be on_update or on_close, found %s", nodeKind(e))
+			ok = false
+		}
+	}
+	if !ok {
+		return nil
+	}
+	return s
+}
+
+func parseWindow(b Builder, n *yaml.Node, path string) (windowSpec, bool) {
+	fields := []Field{{Name: "tumbling"}, {Name: "hopping"}, {Name: "session"}, {Name: "grace"}}
+	f, ok := mapping(b, n, path, fields)
+	if !ok {
+		return windowSpec{}, false
+	}
+	var w windowSpec
+	kinds := 0
+	ms := func(d time.Duration) int64 { return d.Milliseconds() }
+	if t := f["tumbling"]; t != nil {
+		kinds++
+		d, good := duration(b, t, path+".tumbling")
+		ok = ok && good
+		w = windowSpec{kind: tumbling, size: ms(d), advance: ms(d)}
+	}
+	if h := f["hopping"]; h != nil {
+		kinds++
+		hf, good := mapping(b, h, path+".hopping", []Field{{Name: "size", Required: true}, {Name: "advance", Required: true}})
+		if good {
+			size, g1 := duration(b, hf["size"], path+".hopping.size")
+			adv, g2 := duration(b, hf["advance"], path+".hopping.advance")
+			good = g1 && g2
+			switch {
+			case good && adv > size:
+				b.Errorf(hf["advance"], path+".hopping.advance", diag.InvalidStep, "advance %s is larger than size %s: events between windows would be lost", adv, size)
+				good = false
+			case good && size/adv > 100:
+				b.Errorf(hf["advance"], path+".hopping.advance", diag.InvalidStep, "size/advance is %d: an event would update more than 100 windows", size/adv)
+				good = false
+			}
+			w = windowSpec{kind: hopping, size: ms(size), advance: ms(adv)}
+		}
+		ok = ok && good
+	}
+	if sn := f["session"]; sn != nil {
+		kinds++
+		sf, good := mapping(b, sn, path+".session", []Field{{Name: "gap", Required: true}})
+		if good {
+			var gap time.Duration
+			gap, good = duration(b, sf["gap"], path+".session.gap")
+			w = windowSpec{kind: session, size: ms(gap)}
+		}
+		ok = ok && good
+	}
+	if kinds != 1 {
+		setHint(b.Errorf(n, path, diag.InvalidStep, "a window has exactly one of tumbling, hopping and session, found %d", kinds),
+			"e.g. window: {tumbling: 1h, grace: 5m}")
+		return w, false
+	}
+	if g := f["grace"]; g != nil {
+		if g.Kind == yaml.ScalarNode && (g.Value == "0" || g.Value == "0s") {
+			return w, ok
+		}
+		d, good := duration(b, g, path+".grace")
+		ok = ok && good
+		w.grace = ms(d)
+	}
+	return w, ok
+}
+
+// aggState is the stored result of one group (and window): the JSON object
+// the step emits and the query API returns.
+type aggState struct {
+	Key         string          `json:"key"`
+	Count       int64           `json:"count"`
+	Sum         *float64        `json:"sum,omitempty"`
+	Min         *float64        `json:"min,omitempty"`
+	Max         *float64        `json:"max,omitempty"`
+	Avg         *float64        `json:"avg,omitempty"`
+	Latest      json.RawMessage `json:"latest,omitempty"`
+	WindowStart string          `json:"window_start,omitempty"`
+	WindowEnd   string          `json:"window_end,omitempty"`
+
+	start, end int64 // window bounds in ms, from WindowStart/WindowEnd
+}
+
+// window is one window an event falls in: [start, end).
+type window struct{ start, end int64 }
+
+// Index kinds of aggregate stores.
+const idxWindowClose = 'w'
+
+// windowKeyLayout is the fixed-width time in windowed store keys
+// (<group key>@<window start>), so that keys sort by time within a group.
+const windowKeyLayout = "2006-01-02T15:04:05.000Z"
+
+func windowKey(group string, start int64) []byte {
+	return []byte(group + "@" + time.UnixMilli(start).UTC().Format(windowKeyLayout))
+}
+
+// values are the inputs of one event.
+type aggInput struct {
+	sum, min, max, avg float64
+	latest             []byte
+}
+
+func (s *aggregateStep) Process(t Task, ev *Event) (bool, error) {
+	st, err := storeOf(t, s.store)
+	if err != nil {
+		return false, err
+	}
+	group := string(ev.Key)
+	if s.key != nil {
+		if group, err = s.key.String(ev); err != nil {
+			return false, err
+		}
+	}
+	if err := userKey(group, "the group key"); err != nil {
+		return false, err
+	}
+	in, err := s.inputs(ev)
+	if err != nil {
+		return false, err
+	}
+	if s.window.kind == noWindow {
+		res, err := s.update(st, []byte(group), group, window{}, in)
+		if err != nil {
+			return false, err
+		}
+		return s.result(ev, res)
+	}
+	ts, err := s.clock.eventTime(ev)
+	if err != nil {
+		return false, err
+	}
+	now, err := s.clock.advance(t, st, ts)
+	if err != nil {
+		return false, stateError(s.store, err)
+	}
+	var res *aggState
+	if s.window.kind == session {
+		res, err = s.session(st, group, ts, now, in)
+	} else {
+		res, err = s.windows(st, group, ts, now, in)
+	}
+	if err != nil || s.onClose {
+		return false, err
+	}
+	return s.result(ev, res)
+}
+
+// late is the VX5005 error of an event whose windows have all closed.
+func (s *aggregateStep) late(ts, closedAt, now int64) error {
+	return &diag.Error{Code: diag.LateEvent,
+		Message: fmt.Sprintf("aggregate %s: event time %s is late: its window closed at %s (window end + grace) and stream time is %s", s.store, rfc3339(ts), rfc3339(closedAt), rfc3339(now)),
+		Hint:    "raise the window's grace to accept later events"}
+}
+
+// windows updates the tumbling or hopping windows of an event at ts and
+// returns the result of the latest one.
+func (s *aggregateStep) windows(st state.Store, group string, ts, now int64, in aggInput) (*aggState, error) {
+	size, adv := s.window.size, s.window.advance
+	last := floorDiv(ts, adv) * adv
+	var res *aggState
+	closed := int64(0)
+	for start := last - ((size-1)/adv)*adv; start <= last; start += adv {
+		if start+size <= ts {
+			continue // the event is past this window
+		}
+		end := start + size
+		if end+s.window.grace <= now {
+			closed = end + s.window.grace
+			continue
+		}
+		r, err := s.update(st, windowKey(group, start), group, window{start, end}, in)
+		if err != nil {
+			return nil, err
+		}
+		res = r
+	}
+	if res == nil {
+		return nil, s.late(ts, closed, now)
+	}
+	return res, nil
+}
+
+// session adds an event at ts to its group's session, merging the sessions
+// it bridges, and returns the session's result.
+func (s *aggregateStep) session(st state.Store, group string, ts, now int64, in aggInput) (*aggState, error) {
+	gap := s.window.size
+	if ts+gap+s.window.grace <= now {
+		return nil, s.late(ts, ts+gap+s.window.grace, now)
+	}
+	prefix := []byte(group + "@")
+	var merge []*aggState
+	var scanErr error
+	err := st.Scan(prefix, func(k, v []byte) bool {
+		if len(k) != len(prefix)+len(windowKeyLayout) {
+			return true // another group whose key starts with this one and "@"
+		}
+		var a aggState
+		if scanErr = decodeAgg(v, &a); scanErr != nil {
+			return false
+		}
+		if ts >= a.start-gap && ts <= a.end+gap {
+			merge = append(merge, &a)
+		}
+		return true
+	})
+	if err == nil {
+		err = scanErr
+	}
+	if err != nil {
+		return nil, stateError(s.store, err)
+	}
+	w := window{ts, ts}
+	var acc *aggState
+	for _, a := range merge {
+		w.start, w.end = min(w.start, a.start), max(w.end, a.end)
+		if err := s.drop(st, windowKey(group, a.start), a.end+gap+s.window.grace); err != nil {
+			return nil, err
+		}
+		acc = mergeAgg(acc, a)
+	}
+	if acc == nil {
+		acc = &aggState{Key: group}
+	}
+	s.apply(acc, in)
+	return acc, s.put(st, windowKey(group, w.start), acc, w, w.end+gap+s.window.grace)
+}
+
+// drop deletes a window and its close index entry.
+func (s *aggregateStep) drop(st state.Store, key []byte, closeAt int64) error {
+	if err := st.Delete(key); err != nil {
+		return stateError(s.store, err)
+	}
+	if err := st.Delete(indexKey(closeAt, idxWindowClose, key)); err != nil {
+		return stateError(s.store, err)
+	}
+	return nil
+}
+
+// mergeAgg combines two session results (b into a; a may be nil).
+func mergeAgg(a, b *aggState) *aggState {
+	if a == nil {
+		return b
+	}
+	if a.Avg != nil && b.Avg != nil && a.Count+b.Count > 0 {
+		avg := (*a.Avg*float64(a.Count) + *b.Avg*float64(b.Count)) / float64(a.Count+b.Count)
+		a.Avg = &avg
+	}
+	a.Count += b.Count
+	if a.Sum != nil && b.Sum != nil {
+		sum := *a.Sum + *b.Sum
+		a.Sum = &sum
+	}
+	if a.Min != nil && b.Min != nil && *b.Min < *a.Min {
+		a.Min = b.Min
+	}
+	if a.Max != nil && b.Max != nil && *b.Max > *a.Max {
+		a.Max = b.Max
+	}
+	return a
+}
+
+// update reads the result under key, applies the event and writes it back.
+// For a window (w.end > 0) a new result also gets its close index entry.
+func (s *aggregateStep) update(st state.Store, key []byte, group string, w window, in aggInput) (*aggState, error) {
+	v, found, err := st.Get(key)
+	if err != nil {
+		return nil, stateError(s.store, err)
+	}
+	a := &aggState{Key: group}
+	if found {
+		if err := decodeAgg(v, a); err != nil {
+			return nil, stateError(s.store, err)
+		}
+	}
+	s.apply(a, in)
+	closeAt := int64(-1)
+	if s.window.kind != noWindow && !found {
+		closeAt = w.end + s.window.grace
+	}
+	return a, s.put(st, key, a, w, closeAt)
+}
+
+// put writes a result (with its window bounds when w is set) and, when
+// closeAt >= 0, its close index entry.
+func (s *aggregateStep) put(st state.Store, key []byte, a *aggState, w window, closeAt int64) error {
+	if s.window.kind != noWindow {
+		a.start, a.end = w.start, w.end
+		a.WindowStart, a.WindowEnd = rfc3339(w.start), rfc3339(w.end)
+		if s.window.kind == session {
+			a.WindowEnd = rfc3339(w.end) // the last event's time
+		}
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return stateError(s.store, err)
+	}
+	if err := st.Put(key, b); err != nil {
+		return stateError(s.store, err)
+	}
+	if closeAt >= 0 {
+		if err := st.Put(indexKey(closeAt, idxWindowClose, key), nil); err != nil {
+			return stateError(s.store, err)
+		}
+	}
+	return nil
+}
+
+func decodeAgg(v []byte, a *aggState) error {
+	if err := json.Unmarshal(v, a); err != nil {
+		return fmt.Errorf("decode result: %w", err)
+	}
+	if a.WindowStart != "" {
+		ts, err1 := time.Parse(time.RFC3339Nano, a.WindowStart)
+		te, err2 := time.Parse(time.RFC3339Nano, a.WindowEnd)
+		if err1 != nil || err2 != nil {
+			return fmt.Errorf("decode result: bad window bounds %q, %q", a.WindowStart, a.WindowEnd)
+		}
+		a.start, a.end = ts.UnixMilli(), te.UnixMilli()
+	}
+	return nil
+}
+
+// inputs evaluates the step's expressions on the event.
+func (s *aggregateStep) inputs(ev *Event) (aggInput, error) {
+	var in aggInput
+	for _, p := range []struct {
+		prg *expr.Program
+		dst *float64
+	}{{s.sum, &in.sum}, {s.min, &in.min}, {s.max, &in.max}, {s.avg, &in.avg}} {
+		if p.prg == nil {
+			continue
+		}
+		v, err := number(p.prg, ev)
+		if err != nil {
+			return in, err
+		}
+		*p.dst = v
+	}
+	if s.latest != nil {
+		v, err := s.latest.Value(ev)
+		if err != nil {
+			return in, err
+		}
+		if in.latest, err = json.Marshal(v); err != nil {
+			return in, s.latest.Pos().At(diag.ResultType, "%s: %v", s.latest.Source(), err)
+		}
+	}
+	return in, nil
+}
+
+// number evaluates an expression that must return a number.
+func number(p *expr.Program, ev *Event) (float64, error) {
+	v, err := p.Eval(ev)
+	if err != nil {
+		return 0, err
+	}
+	var f float64
+	switch v := v.(type) {
+	case types.Double:
+		f = float64(v)
+	case types.Int:
+		f = float64(v)
+	case types.Uint:
+		f = float64(v)
+	default:
+		return 0, p.Pos().At(diag.ResultType, "%s: must return a number, got %s", p.Source(), v.Type().TypeName())
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, p.Pos().At(diag.ResultType, "%s: %v is not a number", p.Source(), f)
+	}
+	return f, nil
+}
+
+// apply adds one event's inputs to a result.
+func (s *aggregateStep) apply(a *aggState, in aggInput) {
+	a.Count++
+	if s.sum != nil {
+		v := in.sum
+		if a.Sum != nil {
+			v += *a.Sum
+		}
+		a.Sum = &v
+	}
+	if s.min != nil && (a.Min == nil || in.min < *a.Min) {
+		v := in.min
+		a.Min = &v
+	}
+	if s.max != nil && (a.Max == nil || in.max > *a.Max) {
+		v := in.max
+		a.Max = &v
+	}
+	if s.avg != nil {
+		v := in.avg
+		if a.Avg != nil {
+			v = *a.Avg + (in.avg-*a.Avg)/float64(a.Count)
+		}
+		a.Avg = &v
+	}
+	if s.latest != nil {
+		a.Latest = in.latest
+	}
+}
+
+// result replaces the event with a result, keyed by the group key.
+func (s *aggregateStep) result(ev *Event, a *aggState) (bool, error) {
+	m, err := a.value()
+	if err != nil {
+		return false, stateError(s.store, err)
+	}
+	ev.Value = m
+	ev.Key = []byte(a.Key)
+	ev.Touch()
+	return true, nil
+}
+
+// value is the result as a JSON object.
+func (a *aggState) value() (map[string]any, error) {
+	m := map[string]any{"key": a.Key, "count": a.Count}
+	set := func(k string, v *float64) {
+		if v != nil {
+			m[k] = *v
+		}
+	}
+	set("sum", a.Sum)
+	set("min", a.Min)
+	set("max", a.Max)
+	set("avg", a.Avg)
+	if a.Latest != nil {
+		var v any
+		if err := json.Unmarshal(a.Latest, &v); err != nil {
+			return nil, fmt.Errorf("decode latest: %w", err)
+		}
+		m["latest"] = v
+	}
+	if a.WindowStart != "" {
+		m["window_start"], m["window_end"] = a.WindowStart, a.WindowEnd
+	}
+	return m, nil
+}
+
+// Punctuate implements Punctuator: windows whose end + grace the stream
+// time reached are emitted (on_close) and deleted.
+func (s *aggregateStep) Punctuate(t Task, emit func(*Event) error) error {
+	if s.window.kind == noWindow {
+		return nil
+	}
+	st, err := storeOf(t, s.store)
+	if err != nil {
+		return err
+	}
+	now, err := s.clock.streamTime(t, st)
+	if err != nil {
+		return stateError(s.store, err)
+	}
+	due, err := dueEntries(st, now)
+	if err != nil {
+		return stateError(s.store, err)
+	}
+	for _, e := range due {
+		if e.kind != idxWindowClose {
+			continue
+		}
+		v, found, err := st.Get(e.key)
+		if err != nil {
+			return stateError(s.store, err)
+		}
+		if err := st.Delete(e.raw); err != nil {
+			return stateError(s.store, err)
+		}
+		if !found {
+			continue
+		}
+		if err := st.Delete(e.key); err != nil {
+			return stateError(s.store, err)
+		}
+		if !s.onClose {
+			continue
+		}
+		var a aggState
+		if err := decodeAgg(v, &a); err != nil {
+			return stateError(s.store, err)
+		}
+		ev := &Event{Key: []byte(a.Key), Timestamp: time.UnixMilli(a.end), Clock: t}
+		if _, err := s.result(ev, &a); err != nil {
+			return err
+		}
+		if err := emit(ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+func (s *aggregateStep) Describe() Info {
+	parts := []string{"store " + s.store}
+	if s.key != nil {
+		parts = append(parts, "key = "+s.key.Source())
+	}
+	parts = append(parts, "count")
+	for _, p := range []struct {
+		name string
+		prg  *expr.Program
+	}{{"sum", s.sum}, {"min", s.min}, {"max", s.max}, {"avg", s.avg}, {"latest", s.latest}} {
+		if p.prg != nil {
+			parts = append(parts, p.name+" = "+p.prg.Source())
+		}
+	}
+	if s.window.kind != noWindow {
+		parts = append(parts, "window "+s.window.String())
+		if s.onClose {
+			parts = append(parts, "emit on_close")
+		}
+	}
+	if s.clock.time != nil {
+		parts = append(parts, "time = "+s.clock.time.Source())
+	}
+	return Info{Kind: "aggregate", Arg: strings.Join(parts, ", "), Store: s.store}
+}

@@ -1,0 +1,161 @@
+package processors
+
+import (
+	"encoding/binary"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/veltrix/veltrix/pkg/expr"
+	"github.com/veltrix/veltrix/pkg/state"
+)
+
+var dedupeFields = []Field{
+	{Name: "store", Type: "store", Required: true, Doc: "the store of the ids seen; `${params.x}` is substituted"},
+	{Name: "id", Type: "expr", Required: true, Doc: "the id of the event (a string, or a number formatted as text)"},
+	{Name: "ttl", Type: "duration", Doc: "how long an id is remembered, in event time (e.g. 10m, 24h, 7d); default 24h"},
+	{Name: "time", Type: "expr", Doc: "the event time: a timestamp, an RFC 3339 string or epoch milliseconds; default: the record timestamp"},
+}
+
+func dedupeSpec() *Spec {
+	return &Spec{
+		Kind:    "dedupe",
+		Summary: "Drop an event whose id was already seen within a TTL.",
+		Doc: "The first event with an id goes on; a later one with the same id whose event time is less " +
+			"than `ttl` after the first is dropped (the rule counts it as `filtered`). Once the TTL has " +
+			"passed the id counts as new again. Entries whose TTL passed the task's stream time are " +
+			"purged on punctuation (after each batch of records), a bounded number per batch. Ids are " +
+			"remembered per task (input partition): events with one id must have one record key, or " +
+			"be rekeyed by the id first. The store maps each id to the time it was first seen (8 bytes, " +
+			"big-endian epoch milliseconds).",
+		Fields:  dedupeFields,
+		Example: "- dedupe: {store: payments-seen, id: event.payment_id, ttl: 24h}",
+		Build: func(b Builder, n *yaml.Node, path string) Step {
+			f, ok := mapping(b, n, path, dedupeFields)
+			if !ok {
+				return nil
+			}
+			s := &dedupeStep{ttl: 24 * time.Hour.Milliseconds()}
+			s.store = b.Store(f["store"], path+".store", "dedupe")
+			ok = s.store != ""
+			var good bool
+			if s.id, good = optExpr(b, f["id"], path+".id"); !good {
+				ok = false
+			}
+			if s.clock.time, good = optExpr(b, f["time"], path+".time"); !good {
+				ok = false
+			}
+			if tn := f["ttl"]; tn != nil {
+				d, good := duration(b, tn, path+".ttl")
+				ok = ok && good
+				s.ttl = d.Milliseconds()
+			}
+			if !ok {
+				return nil
+			}
+			return s
+		},
+	}
+}
+
+type dedupeStep struct {
+	store string
+	id    *expr.Program
+	ttl   int64 // ms
+	clock clock
+}
+
+// Index kind of dedupe stores: an id's expiry.
+const idxExpiry = 'x'
+
+func (s *dedupeStep) Process(t Task, ev *Event) (bool, error) {
+	st, err := storeOf(t, s.store)
+	if err != nil {
+		return false, err
+	}
+	id, err := s.id.String(ev)
+	if err != nil {
+		return false, err
+	}
+	if err := userKey(id, "the id"); err != nil {
+		return false, err
+	}
+	ts, err := s.clock.eventTime(ev)
+	if err != nil {
+		return false, err
+	}
+	if _, err := s.clock.advance(t, st, ts); err != nil {
+		return false, stateError(s.store, err)
+	}
+	v, found, err := st.Get([]byte(id))
+	if err != nil {
+		return false, stateError(s.store, err)
+	}
+	if found && len(v) == 8 {
+		if seen := int64(binary.BigEndian.Uint64(v)); ts < seen+s.ttl {
+			return false, nil // a repeat within the TTL
+		}
+	}
+	if err := st.Put([]byte(id), binary.BigEndian.AppendUint64(nil, uint64(ts))); err != nil {
+		return false, stateError(s.store, err)
+	}
+	if err := st.Put(indexKey(ts+s.ttl, idxExpiry, []byte(id)), nil); err != nil {
+		return false, stateError(s.store, err)
+	}
+	return true, nil
+}
+
+// Punctuate implements Punctuator: ids whose TTL passed are deleted. An
+// index entry whose id was seen again since is only dropped.
+func (s *dedupeStep) Punctuate(t Task, _ func(*Event) error) error {
+	st, err := storeOf(t, s.store)
+	if err != nil {
+		return err
+	}
+	return purgeExpired(t, st, s.store, s.clock, func(v []byte) int64 {
+		if len(v) != 8 {
+			return -1
+		}
+		return int64(binary.BigEndian.Uint64(v)) + s.ttl
+	})
+}
+
+// purgeExpired deletes the entries whose expiry index entry is due; expiry
+// tells an entry's current expiry from its value (an index entry that no
+// longer matches is stale and only dropped).
+func purgeExpired(t Task, st state.Store, store string, c clock, expiry func(v []byte) int64) error {
+	now, err := c.streamTime(t, st)
+	if err != nil {
+		return stateError(store, err)
+	}
+	due, err := dueEntries(st, now)
+	if err != nil {
+		return stateError(store, err)
+	}
+	for _, e := range due {
+		if e.kind != idxExpiry {
+			continue
+		}
+		if err := st.Delete(e.raw); err != nil {
+			return stateError(store, err)
+		}
+		v, found, err := st.Get(e.key)
+		if err != nil {
+			return stateError(store, err)
+		}
+		if found && expiry(v) == e.due {
+			if err := st.Delete(e.key); err != nil {
+				return stateError(store, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *dedupeStep) Describe() Info {
+	arg := "store " + s.store + ", id = " + s.id.Source() + ", ttl " + time.Duration(s.ttl*1e6).String()
+	if s.clock.time != nil {
+		arg += ", time = " + s.clock.time.Source()
+	}
+	return Info{Kind: "dedupe", Arg: arg, Store: s.store}
+}

@@ -1,0 +1,125 @@
+package processors
+
+import (
+	"encoding/json"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/veltrix/veltrix/pkg/diag"
+	"github.com/veltrix/veltrix/pkg/expr"
+)
+
+var joinFields = []Field{
+	{Name: "table", Type: "store", Required: true, Doc: "the store of a `table` step (in this or another rule); `${params.x}` is substituted"},
+	{Name: "key", Type: "expr", Doc: "the key to look up; default: the event's key"},
+	{Name: "type", Type: "inner | left", Doc: "`inner` (default) drops an event without a row; `left` keeps it with `null`"},
+	{Name: "as", Type: "field", Required: true, Doc: "the field that receives the row (a dotted name sets a nested field)"},
+}
+
+func joinSpec() *Spec {
+	return &Spec{
+		Kind:    "join",
+		Summary: "Enrich the event with the row of a table.",
+		Doc: "The step looks up `key` in the table's store and sets the row (its JSON value) as the field " +
+			"`as`. A table is a key range per task, so the rule of the join and the rule of the table must " +
+			"read co-partitioned topics (the same partition count, keyed alike): `validate --brokers` and " +
+			"the engine check it (VX4002). When the event's key is not the table's key, `rekey` by it before " +
+			"the join. A join on a store that no `table` step declares is VX3004.",
+		Fields: joinFields,
+		Example: "# rule customers-table, from: customers (keyed by customer id)\n" +
+			"- table: customers\n" +
+			"# rule orders-enriched, from: orders (keyed by order id)\n" +
+			"- rekey: event.customer_id\n" +
+			"- join: {table: customers, type: left, as: customer}",
+		Build: func(b Builder, n *yaml.Node, path string) Step {
+			f, ok := mapping(b, n, path, joinFields)
+			if !ok {
+				return nil
+			}
+			s := &joinStep{}
+			s.table = b.ReadStore(f["table"], path+".table", "table")
+			ok = s.table != ""
+			var good bool
+			if s.key, good = optExpr(b, f["key"], path+".key"); !good {
+				ok = false
+			}
+			if tn := f["type"]; tn != nil {
+				switch {
+				case tn.Kind == yaml.ScalarNode && tn.Value == "inner":
+				case tn.Kind == yaml.ScalarNode && tn.Value == "left":
+					s.left = true
+				default:
+					b.Errorf(tn, path+".type", diag.InvalidStep, "type must be inner or left, found %s", nodeKind(tn))
+					ok = false
+				}
+			}
+			if an := f["as"]; scalar(b, an, path+".as", "a field name") {
+				parts, msg := splitField(an.Value)
+				if msg != "" {
+					b.Errorf(an, path+".as", diag.InvalidStep, "field name %q: %s", an.Value, msg)
+					ok = false
+				}
+				s.as, s.asName = parts, an.Value
+			} else {
+				ok = false
+			}
+			if !ok {
+				return nil
+			}
+			return s
+		},
+	}
+}
+
+type joinStep struct {
+	table  string
+	key    *expr.Program // nil: the event key
+	left   bool
+	as     []string
+	asName string
+}
+
+func (s *joinStep) Process(t Task, ev *Event) (bool, error) {
+	st, err := storeOf(t, s.table)
+	if err != nil {
+		return false, err
+	}
+	k := string(ev.Key)
+	if s.key != nil {
+		if k, err = s.key.String(ev); err != nil {
+			return false, err
+		}
+	}
+	var row any
+	v, found, err := st.Get([]byte(k))
+	if err != nil {
+		return false, stateError(s.table, err)
+	}
+	if found && k != "" && !IsInternalKey([]byte(k)) {
+		if err := json.Unmarshal(v, &row); err != nil {
+			return false, stateError(s.table, err)
+		}
+	} else if !s.left {
+		return false, nil
+	}
+	if ev.Value == nil {
+		ev.Value = map[string]any{}
+	}
+	if err := setPath(ev.Value, s.as, row); err != nil {
+		return false, &diag.Error{Code: diag.ResultType, Message: "join " + s.table + ": set " + s.asName + ": " + err.Error()}
+	}
+	ev.Touch()
+	return true, nil
+}
+
+func (s *joinStep) Describe() Info {
+	arg := "table " + s.table
+	if s.key != nil {
+		arg += ", key = " + s.key.Source()
+	}
+	typ := "inner"
+	if s.left {
+		typ = "left"
+	}
+	return Info{Kind: "join", Arg: arg + ", " + typ + ", as " + s.asName, Store: s.table}
+}

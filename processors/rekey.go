@@ -1,0 +1,75 @@
+package processors
+
+import (
+	"gopkg.in/yaml.v3"
+
+	"github.com/veltrix/veltrix/pkg/diag"
+	"github.com/veltrix/veltrix/pkg/expr"
+)
+
+var rekeyFields = []Field{
+	{Name: "key", Type: "expr", Required: true, Doc: "the new key (a string, or a number formatted as text)"},
+}
+
+func rekeySpec() *Spec {
+	return &Spec{
+		Kind:    "rekey",
+		Summary: "Change the key and repartition by it.",
+		Doc: "The step writes the event, keyed by the new key, to the rule's internal repartition topic " +
+			"`<app.id>.<rule>.repartition`; the steps after it read that topic, so each key's events " +
+			"reach one task and the stateful steps that follow (aggregate, dedupe, join, sequence) see " +
+			"all of them. The value may be the expression itself (`- rekey: event.customer_id`). A rule " +
+			"rekeys at most once, at the top level of its steps (not inside a route branch or a used " +
+			"template), and steps must follow the rekey. The repartition topic is created by the engine " +
+			"with the partition count of the rule's inputs (or of the table it joins).",
+		Fields: rekeyFields,
+		Example: "- rekey: {key: event.customer_id}   # or: - rekey: event.customer_id\n" +
+			"- aggregate: {store: orders-per-customer, count: true}\n" +
+			"- to: orders.per-customer",
+		Build: func(b Builder, n *yaml.Node, path string) Step {
+			kn, kpath := n, path
+			if n.Kind == yaml.MappingNode {
+				f, ok := mapping(b, n, path, rekeyFields)
+				if !ok {
+					return nil
+				}
+				kn, kpath = f["key"], path+".key"
+			}
+			if !scalar(b, kn, kpath, "an expression") {
+				return nil
+			}
+			p := b.Expr(kn, kpath)
+			topic := b.Repartition(n, path)
+			if p == nil || topic == "" {
+				return nil
+			}
+			return &rekeyStep{key: p, topic: topic}
+		},
+	}
+}
+
+type rekeyStep struct {
+	key   *expr.Program
+	topic string
+}
+
+// RepartitionTopic implements Repartitioner.
+func (s *rekeyStep) RepartitionTopic() string { return s.topic }
+
+func (s *rekeyStep) Process(t Task, ev *Event) (bool, error) {
+	k, err := s.key.String(ev)
+	if err != nil {
+		return false, err
+	}
+	value, err := ev.Encode()
+	if err != nil {
+		return false, &diag.Error{Code: diag.ResultType, Message: "rekey: value cannot be encoded as JSON: " + err.Error()}
+	}
+	ev.Key = []byte(k)
+	t.Emit(Output{Topic: s.topic, Key: ev.Key, Value: value, Headers: ev.Headers})
+	return true, nil
+}
+
+func (s *rekeyStep) Describe() Info {
+	return Info{Kind: "rekey", Arg: s.key.Source() + " (via " + s.topic + ")", Outputs: []string{s.topic}}
+}
