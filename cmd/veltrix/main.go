@@ -53,6 +53,7 @@ func newRootCmd() *cobra.Command {
 		newDevCmd(),
 		newValidateCmd(),
 		newDescribeCmd(),
+		newTestCmd(),
 		newBrokerCmd(),
 		newVersionCmd(),
 	)
