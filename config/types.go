@@ -72,6 +72,10 @@ type Processing struct {
 	Guarantee      string        `yaml:"guarantee" default:"exactly_once" enum:"exactly_once,at_least_once" doc:"exactly_once (Kafka transactions) or at_least_once"`
 	CommitInterval time.Duration `yaml:"commit_interval" default:"100ms" min:"1ms" doc:"how often outputs, state and offsets are committed"`
 	MaxPollRecords int           `yaml:"max_poll_records" default:"10000" min:"1" doc:"records taken from the client per poll; bounds the work buffered between polls"`
+	// TransactionTimeout bounds how long a transaction of a crashed instance
+	// that never restarts (with the same state dir) holds back
+	// read_committed consumers of its outputs; Kafka Streams uses 10s too.
+	TransactionTimeout time.Duration `yaml:"transaction_timeout" default:"10s" min:"1s" doc:"exactly_once: the broker aborts a transaction left open this long (an instance that died); must exceed commit_interval"`
 }
 
 // HTTP configures the HTTP server.
