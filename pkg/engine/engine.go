@@ -159,7 +159,12 @@ func (e *Engine) Run(ctx context.Context) error {
 		},
 	})
 	e.tasks.Store(ts)
+	countCtx, stopCount := context.WithCancel(ctx)
+	if db != nil {
+		go e.countKeysEvery(countCtx, 15*time.Second)
+	}
 	defer func() {
+		stopCount()
 		e.tasks.Store(nil)
 		e.closeOwners()
 		ts.close()
@@ -187,6 +192,20 @@ func (e *Engine) Run(ctx context.Context) error {
 		return e.runAtLeastOnce(ctx, opts, ts)
 	}
 	return e.runExactlyOnce(ctx, opts, ts)
+}
+
+// countKeysEvery refreshes the state_store_keys gauge until ctx ends.
+func (e *Engine) countKeysEvery(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			e.countKeys()
+		}
+	}
 }
 
 // storeNames returns the topology's stores.

@@ -13,6 +13,7 @@ import (
 	"github.com/veltrix/veltrix/pkg/group"
 	"github.com/veltrix/veltrix/pkg/kafkaconn"
 	"github.com/veltrix/veltrix/pkg/state"
+	"github.com/veltrix/veltrix/processors"
 )
 
 // ErrNotRunning is returned by queries before the engine has started (or
@@ -32,6 +33,9 @@ func (e *Engine) Lookup(ctx context.Context, store string, key []byte) (value []
 	n := e.ntasks.Load()
 	if ts == nil || ts.db == nil || n == 0 {
 		return nil, false, "", ErrNotRunning
+	}
+	if processors.IsInternalKey(key) {
+		return nil, false, "", nil
 	}
 	p := state.PartitionFor(key, n)
 	if !ts.Owns(p) {
@@ -58,8 +62,12 @@ func (e *Engine) Scan(store string, prefix []byte, limit int) ([]state.KV, error
 			continue
 		}
 		err := ts.read(func(db *state.DB) error {
-			kvs, err := db.Scan(store, p, prefix, limit)
-			out = append(out, kvs...)
+			kvs, err := db.Scan(store, p, prefix, 0)
+			for _, kv := range kvs {
+				if !processors.IsInternalKey(kv.Key) {
+					out = append(out, kv)
+				}
+			}
 			return err
 		})
 		if err != nil {
@@ -71,6 +79,29 @@ func (e *Engine) Scan(store string, prefix []byte, limit int) ([]state.KV, error
 		out = out[:limit]
 	}
 	return out, nil
+}
+
+// countKeys sets the state_store_keys gauge of every store from the tasks
+// this instance owns.
+func (e *Engine) countKeys() {
+	ts := e.tasks.Load()
+	if ts == nil {
+		return
+	}
+	for _, store := range storeNames(e.topo) {
+		var total int64
+		for p := range e.ntasks.Load() {
+			if !ts.Owns(p) {
+				continue
+			}
+			_ = ts.read(func(db *state.DB) error {
+				n, err := db.Count(store, p, processors.IsInternalKey)
+				total += n
+				return err
+			})
+		}
+		e.metrics.StateStoreKeys.WithLabelValues(store).Set(float64(total))
+	}
 }
 
 // Members returns the advertised HTTP addresses of every instance of the

@@ -410,3 +410,24 @@ func (q quietLogger) Fatalf(format string, args ...any) {
 }
 
 var _ io.Closer = (*DB)(nil)
+
+// Count returns the number of committed keys of store for partition, not
+// counting keys for which skip (if not nil) returns true. It reads keys
+// only and is safe from any goroutine.
+func (db *DB) Count(store string, partition int32, skip func(key []byte) bool) (int64, error) {
+	rp := rangePrefix(store, partition)
+	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: rp, UpperBound: prefixEnd(rp)})
+	if err != nil {
+		return 0, fmt.Errorf("state: count %s/%d: %w", store, partition, err)
+	}
+	var n int64
+	for ok := it.First(); ok; ok = it.Next() {
+		if skip == nil || !skip(it.Key()[len(rp):]) {
+			n++
+		}
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return 0, fmt.Errorf("state: count %s/%d: %w", store, partition, err)
+	}
+	return n, nil
+}
