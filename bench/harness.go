@@ -205,16 +205,32 @@ func (h *harness) prefill(ctx context.Context) error {
 	if err := h.createTopic(ctx, h.input); err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(h.addr), kgo.DefaultProduceTopic(h.input),
-		kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchMaxBytes(1<<20),
-		kgo.MaxBufferedRecords(200_000))
-	if err != nil {
-		return fmt.Errorf("producer: %w", err)
-	}
-	defer cl.Close()
 	n := h.cfg.records
 	h.custCount = make([]int64, numCustomers)
 	h.custSum = make([]float64, numCustomers)
+	for i := range n {
+		c := customerOf(i)
+		h.custCount[c]++
+		h.custSum[c] += totalOf(i)
+	}
+	bytesSum, err := h.fillOrders(ctx, h.input, n)
+	if err != nil {
+		return err
+	}
+	h.avgBytes = float64(bytesSum) / float64(max(n, 1))
+	return nil
+}
+
+// fillOrders produces order events 0..n-1 to topic with a batching producer
+// and returns their total key+value size.
+func (h *harness) fillOrders(ctx context.Context, topic string, n int) (int64, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(h.addr), kgo.DefaultProduceTopic(topic),
+		kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchMaxBytes(1<<20),
+		kgo.MaxBufferedRecords(200_000))
+	if err != nil {
+		return 0, fmt.Errorf("producer: %w", err)
+	}
+	defer cl.Close()
 	var (
 		mu       sync.Mutex
 		firstErr error
@@ -232,27 +248,24 @@ func (h *harness) prefill(ctx context.Context) error {
 	start := time.Now()
 	lastLog := start
 	for i := range n {
-		c := customerOf(i)
-		h.custCount[c]++
-		h.custSum[c] += totalOf(i)
 		key, val := orderKey(i), orderEvent(nil, i, 0)
 		bytesSum += int64(len(key) + len(val))
 		cl.Produce(ctx, &kgo.Record{Key: key, Value: val}, promise)
 		if time.Since(lastLog) > 2*time.Second {
 			lastLog = time.Now()
-			logf("prefill: %d/%d records produced (%.0f rec/s)", i, n, float64(i)/time.Since(start).Seconds())
+			logf("fill %s: %d/%d records produced (%.0f rec/s)", topic, i, n, float64(i)/time.Since(start).Seconds())
 		}
 	}
 	if err := cl.Flush(ctx); err != nil {
-		return fmt.Errorf("prefill flush: %w", err)
+		return 0, fmt.Errorf("fill %s: flush: %w", topic, err)
 	}
 	if firstErr != nil {
-		return fmt.Errorf("prefill produce: %w", firstErr)
+		return 0, fmt.Errorf("fill %s: produce: %w", topic, firstErr)
 	}
-	h.avgBytes = float64(bytesSum) / float64(max(n, 1))
 	el := time.Since(start)
-	logf("prefill: %d records (%.0f B avg) in %.1fs (%.0f rec/s)", n, h.avgBytes, el.Seconds(), float64(n)/el.Seconds())
-	return nil
+	logf("fill %s: %d records (%.0f B avg) in %.1fs (%.0f rec/s)", topic, n, float64(bytesSum)/float64(max(n, 1)),
+		el.Seconds(), float64(n)/el.Seconds())
+	return bytesSum, nil
 }
 
 // close stops the broker and removes the temp dir.
@@ -285,9 +298,18 @@ type child struct {
 // startChild starts a measured process; its stderr is kept (the last few KiB)
 // for failure notes.
 func startChild(name string, args ...string) (*child, error) {
+	return startChildLines(nil, name, args...)
+}
+
+// startChildLines is startChild that also passes each stderr line to onLine
+// (from one goroutine), when onLine is not nil.
+func startChildLines(onLine func(string), name string, args ...string) (*child, error) {
 	c := &child{cmd: exec.Command(name, args...), exited: make(chan struct{}), stderr: &tailBuffer{max: 4096}}
 	c.cmd.Stdout = io.Discard
 	c.cmd.Stderr = c.stderr
+	if onLine != nil {
+		c.cmd.Stderr = io.MultiWriter(c.stderr, &lineWriter{fn: onLine})
+	}
 	if err := c.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
@@ -353,6 +375,29 @@ func (t *tailBuffer) String() string {
 	return string(t.buf)
 }
 
+// lineWriter calls fn with each complete line written to it (without the
+// newline).
+type lineWriter struct {
+	buf []byte
+	fn  func(string)
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		w.fn(string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+	}
+	if len(w.buf) > 64<<10 { // an endless line: keep memory bounded
+		w.buf = w.buf[:0]
+	}
+	return len(p), nil
+}
+
 func tail(s string, n int) string {
 	if len(s) > n {
 		return "..." + s[len(s)-n:]
@@ -416,15 +461,19 @@ func (c *copyChecker) verdict() error {
 
 // countChecker expects records keyed by customer id whose value is the running
 // count (a decimal number, or a JSON object with count and sum). Per customer
-// the highest count must be the final one (with the final sum, when the value
-// has one). With exact, there must also be one record per input record (each
-// update emitted); without, updates may be coalesced (fewer records).
+// the last record read (records of one key share a partition, so this is the
+// last one written) and the highest count must both carry the final count,
+// and the final sum when the value has one. With exact, there must also be
+// one record per input record (each update emitted); without, updates may be
+// coalesced (fewer records).
 type countChecker struct {
 	wantCount []int64
 	wantSum   []float64
 	gotN      []int64
 	maxCount  []int64
 	sumAtMax  []float64
+	lastCount []int64
+	lastSum   []float64
 	hasSum    bool
 	exact     bool
 	n, bad    int
@@ -435,7 +484,8 @@ type countChecker struct {
 
 func newCountChecker(count []int64, sum []float64, total int, exact bool) *countChecker {
 	c := &countChecker{wantCount: count, wantSum: sum, gotN: make([]int64, len(count)),
-		maxCount: make([]int64, len(count)), sumAtMax: make([]float64, len(count)), total: total, exact: exact}
+		maxCount: make([]int64, len(count)), sumAtMax: make([]float64, len(count)),
+		lastCount: make([]int64, len(count)), lastSum: make([]float64, len(count)), total: total, exact: exact}
 	for _, n := range count {
 		if n > 0 {
 			c.keys++
@@ -468,6 +518,10 @@ func (c *countChecker) add(r *kgo.Record) {
 		return
 	}
 	c.gotN[cust]++
+	c.lastCount[cust] = v.Count
+	if v.Sum != nil {
+		c.lastSum[cust] = *v.Sum
+	}
 	if v.Count > c.maxCount[cust] {
 		if v.Count == c.wantCount[cust] {
 			c.finished++
@@ -498,13 +552,24 @@ func (c *countChecker) verdict() error {
 		if (c.exact && c.gotN[i] != want) || c.maxCount[i] != want {
 			return fmt.Errorf("customer %s: %d records, final count %d, want %d", customerKey(i), c.gotN[i], c.maxCount[i], want)
 		}
+		if c.lastCount[i] != want {
+			return fmt.Errorf("customer %s: last record has count %d, want %d", customerKey(i), c.lastCount[i], want)
+		}
 		if c.hasSum && want > 0 {
-			if d := c.sumAtMax[i] - c.wantSum[i]; d > 1e-6*max(1, c.wantSum[i]) || -d > 1e-6*max(1, c.wantSum[i]) {
-				return fmt.Errorf("customer %s: final sum %.2f, want %.2f", customerKey(i), c.sumAtMax[i], c.wantSum[i])
+			if !closeTo(c.sumAtMax[i], c.wantSum[i]) || !closeTo(c.lastSum[i], c.wantSum[i]) {
+				return fmt.Errorf("customer %s: final sum %.2f (last record %.2f), want %.2f", customerKey(i), c.sumAtMax[i], c.lastSum[i], c.wantSum[i])
 			}
 		}
 	}
 	return nil
+}
+
+// closeTo reports whether two sums agree up to float rounding (the processor
+// may add in another order than the harness).
+func closeTo(got, want float64) bool {
+	d := got - want
+	tol := 1e-6 * max(1, want)
+	return d <= tol && -d <= tol
 }
 
 // probeFirstWrite reports when the first record is written to topic, seen by

@@ -144,6 +144,9 @@ func TestCountChecker(t *testing.T) {
 		{"coalesced ok", false, []*kgo.Record{rec(1, `{"count":1,"sum":1}`), rec(0, `{"count":2,"sum":3.5}`)}, false},
 		{"wrong sum", false, []*kgo.Record{rec(1, `{"count":1,"sum":1}`), rec(0, `{"count":2,"sum":4}`)}, true},
 		{"count too high", true, []*kgo.Record{rec(0, "1"), rec(1, "1"), rec(0, "3")}, true},
+		{"last not final", true, []*kgo.Record{rec(0, "2"), rec(1, "1"), rec(0, "1")}, true},
+		{"last sum wrong", false, []*kgo.Record{rec(0, `{"count":2,"sum":3.5}`), rec(1, `{"count":1,"sum":1}`), rec(0, `{"count":2,"sum":3}`)}, true},
+		{"aggregate updates", true, []*kgo.Record{rec(0, `{"key":"c-000000","count":1,"sum":1.25}`), rec(1, `{"key":"c-000001","count":1,"sum":1}`), rec(0, `{"key":"c-000000","count":2,"sum":3.5}`)}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

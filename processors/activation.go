@@ -13,9 +13,34 @@ import (
 
 // The Event is the activation of every expression: CEL resolves the few
 // variable names it needs straight from the event, so evaluating an
-// expression builds no map per event. key and headers are converted only
-// when an expression reads them.
-var _ interpreter.FunctionActivation = (*Event)(nil)
+// expression builds no map per event. While the value is read lazily, event
+// is a map whose fields are decoded from Raw when selected; key and headers
+// are converted only when an expression reads them.
+var (
+	_ interpreter.FunctionActivation = (*Event)(nil)
+	_ expr.Fields                    = (*Event)(nil)
+	_ expr.JSONFields                = (*Event)(nil)
+)
+
+// The built-in stateless steps read the event only through expressions and
+// the Event's methods.
+var (
+	_ Lazy = (*filterStep)(nil)
+	_ Lazy = (*setStep)(nil)
+	_ Lazy = (*dropStep)(nil)
+	_ Lazy = (*mapStep)(nil)
+	_ Lazy = (*routeStep)(nil)
+	_ Lazy = (*toStep)(nil)
+	_ Lazy = (*logStep)(nil)
+)
+
+func (*filterStep) LazyValue() {}
+func (*setStep) LazyValue()    {}
+func (*dropStep) LazyValue()   {}
+func (*mapStep) LazyValue()    {}
+func (*routeStep) LazyValue()  {}
+func (*toStep) LazyValue()     {}
+func (*logStep) LazyValue()    {}
 
 // ResolveName implements interpreter.Activation: event, key, headers and
 // timestamp. Template params are constants of the compiled program and never
@@ -23,10 +48,13 @@ var _ interpreter.FunctionActivation = (*Event)(nil)
 func (e *Event) ResolveName(name string) (any, bool) {
 	switch name {
 	case expr.VarEvent:
-		if e.Value == nil {
-			return types.NullValue, true
+		switch {
+		case e.Value != nil:
+			return types.NewStringInterfaceMap(types.DefaultTypeAdapter, e.Value), true
+		case e.obj.Raw() != nil:
+			return &e.view, true
 		}
-		return types.NewStringInterfaceMap(types.DefaultTypeAdapter, e.Value), true
+		return types.NullValue, true
 	case expr.VarKey:
 		return types.String(e.Key), true
 	case expr.VarHeaders:

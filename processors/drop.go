@@ -51,6 +51,10 @@ func dropSpec() *Spec {
 			if !ok {
 				return nil
 			}
+			s.flat = true
+			for _, p := range s.paths {
+				s.flat = s.flat && len(p) == 1
+			}
 			return s
 		},
 	}
@@ -59,11 +63,22 @@ func dropSpec() *Spec {
 type dropStep struct {
 	names []string
 	paths [][]string
+	flat  bool // every name is top-level
 }
 
 func (s *dropStep) Process(_ Task, ev *Event) (bool, error) {
+	if ev.Value == nil && s.flat && ev.obj.Raw() != nil {
+		// Removals of top-level fields are edits spliced out of Raw.
+		for _, name := range s.names {
+			if ev.has(name) {
+				ev.edit(name, nil, nil)
+			}
+		}
+		return true, nil
+	}
+	m := ev.Map()
 	for _, p := range s.paths {
-		if deletePath(ev.Value, p) {
+		if deletePath(m, p) {
 			ev.Touch()
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"cel.dev/cel-go/common/types/ref"
 	"gopkg.in/yaml.v3"
 
 	"github.com/veltrix/veltrix/pkg/diag"
@@ -24,7 +25,11 @@ func setSpec() *Spec {
 			if !ok {
 				return nil
 			}
-			return &setStep{fields: fields}
+			flat := true
+			for _, f := range fields {
+				flat = flat && len(f.path) == 1
+			}
+			return &setStep{fields: fields, flat: flat}
 		},
 	}
 }
@@ -81,9 +86,15 @@ func splitField(name string) ([]string, string) {
 	return parts, ""
 }
 
-type setStep struct{ fields []exprField }
+type setStep struct {
+	fields []exprField
+	flat   bool // every field is top-level: set works on Raw without decoding it
+}
 
 func (s *setStep) Process(_ Task, ev *Event) (bool, error) {
+	if ev.Value == nil && s.flat && ev.obj.Raw() != nil {
+		return s.splice(ev)
+	}
 	var buf [8]any
 	vals := buf[:0]
 	for _, f := range s.fields {
@@ -93,15 +104,39 @@ func (s *setStep) Process(_ Task, ev *Event) (bool, error) {
 		}
 		vals = append(vals, v)
 	}
-	if ev.Value == nil {
-		ev.Value = make(map[string]any, len(s.fields))
+	m := ev.Map()
+	if m == nil {
+		m = make(map[string]any, len(s.fields))
+		ev.Value = m
 	}
 	for i, f := range s.fields {
-		if err := setPath(ev.Value, f.path, vals[i]); err != nil {
+		if err := setPath(m, f.path, vals[i]); err != nil {
 			return false, f.prg.Pos().At(diag.ResultType, "set %s: %v", f.name, err)
 		}
 	}
 	ev.Touch()
+	return true, nil
+}
+
+// splice records the fields as edits of the undecoded event: each value is
+// encoded once, into the event's edit storage, and spliced into Raw when the
+// event is encoded.
+func (s *setStep) splice(ev *Event) (bool, error) {
+	var vbuf [8]ref.Val
+	var ebuf [8][]byte
+	vals, encs := vbuf[:0], ebuf[:0]
+	for _, f := range s.fields {
+		start := len(ev.enc)
+		v, enc, err := f.prg.AppendJSON(ev.enc, ev)
+		if err != nil {
+			return false, err
+		}
+		ev.enc = enc
+		vals, encs = append(vals, v), append(encs, enc[start:len(enc):len(enc)])
+	}
+	for i, f := range s.fields {
+		ev.edit(f.name, vals[i], encs[i])
+	}
 	return true, nil
 }
 

@@ -20,6 +20,8 @@ type producer struct {
 	// track names the changelog topics whose produced offsets are kept for
 	// the stores' checkpoints.
 	track map[string]bool
+	// produced counts acknowledged records per topic.
+	produced counters
 
 	mu      sync.Mutex
 	err     error
@@ -28,6 +30,7 @@ type producer struct {
 
 func newProducer(e *Engine, produce func(context.Context, *kgo.Record, func(*kgo.Record, error))) *producer {
 	p := &producer{e: e, produce: produce, track: map[string]bool{}, offsets: map[string]map[int32]int64{}}
+	p.produced.vec = e.metrics.RecordsProduced
 	for _, s := range storeNames(e.topo) {
 		p.track[state.ChangelogTopic(e.cfg.App.ID, s)] = true
 	}
@@ -68,7 +71,7 @@ func (p *producer) done(r *kgo.Record, err error) {
 		}
 		p.mu.Unlock()
 	}
-	p.e.metrics.RecordsProduced.WithLabelValues(r.Topic).Inc()
+	p.produced.get(r.Topic).Inc()
 	p.e.addStats(func(s *Stats) { s.Produced++ })
 }
 
@@ -90,6 +93,7 @@ func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 	}
 	opts = append(opts,
 		kgo.TransactionalID(e.cfg.App.ID+"-"+id),
+		kgo.TransactionTimeout(e.cfg.Processing.TransactionTimeout),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			e.metrics.Rebalances.Inc()
 			e.assigned.Add(-int64(countPartitions(m)))

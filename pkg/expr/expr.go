@@ -19,6 +19,11 @@
 //	           string/topic/expr: string, bool: bool, duration: duration,
 //	           list: list(dyn)), bound to the rule's value as a constant
 //
+// The event need not be decoded to be read: a LazyMap over the record's
+// bytes (see Fields and FromJSON) converts only the fields an expression
+// selects and behaves as the decoded map would. AppendJSON writes a result
+// as JSON without building the Go value first.
+//
 // now() returns the processing time from the activation's clock (a late-bound
 // function, so a fake clock in tests works). Numbers compare across types
 // (event.total > 1000 works although JSON numbers are doubles).
@@ -156,10 +161,11 @@ func paramConstant(p Param) (*cel.Type, ref.Val, error) {
 // Program is one compiled expression. It is immutable and safe for
 // concurrent use.
 type Program struct {
-	src string
-	pos diag.Pos
-	out *cel.Type
-	prg cel.Program
+	src  string
+	pos  diag.Pos
+	out  *cel.Type
+	prg  cel.Program
+	fast *fastExpr // Bool's evaluation without CEL, when the expression allows it
 }
 
 // Compile parses and type-checks src. pos is the place of the expression's
@@ -181,7 +187,7 @@ func (e *Env) Compile(src string, pos diag.Pos) (*Program, *diag.Error) {
 	if err != nil {
 		return nil, pos.At(diag.ExprType, "expression %q cannot be planned: %v", src, err)
 	}
-	return &Program{src: src, pos: pos, out: checked.OutputType(), prg: prg}, nil
+	return &Program{src: src, pos: pos, out: checked.OutputType(), prg: prg, fast: compileFast(checked)}, nil
 }
 
 // issueError turns CEL's first issue into a placed diag.Error; further issues
@@ -253,7 +259,18 @@ func (p *Program) resultError(want string, v ref.Val) *diag.Error {
 }
 
 // Bool evaluates an expression that must return a bool (VX5004 otherwise).
+//
+// A comparison of top-level event fields with literals (event.type ==
+// "order.created" && event.total >= 100) is evaluated without CEL when act
+// is JSONFields and the fields are there with the compared types.
 func (p *Program) Bool(act interpreter.Activation) (bool, error) {
+	if p.fast != nil {
+		if jf, ok := act.(JSONFields); ok {
+			if b, ok := p.fast.eval(jf); ok {
+				return b, nil
+			}
+		}
+	}
 	v, err := p.Eval(act)
 	if err != nil {
 		return false, err

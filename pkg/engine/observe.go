@@ -1,0 +1,87 @@
+package engine
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/veltrix/veltrix/pkg/diag"
+	"github.com/veltrix/veltrix/pkg/metrics"
+	"github.com/veltrix/veltrix/topology"
+)
+
+// outcomes is the topology.Observer the engine passes for every record: it
+// reports what metrics.Metrics.Outcome reports, but keeps each rule's
+// counters and histogram instead of looking them up by label values (a hash
+// of the labels and a map look-up under a lock) on every record.
+type outcomes struct {
+	m     *metrics.Metrics
+	rules sync.Map // rule name -> *ruleMetrics
+}
+
+// ruleMetrics are one rule's children of the rule metrics.
+type ruleMetrics struct {
+	records [4]prometheus.Counter // by outcomeIndex
+	latency prometheus.Observer
+}
+
+func newOutcomes(m *metrics.Metrics) *outcomes { return &outcomes{m: m} }
+
+// outcomeIndex is the place of an outcome in ruleMetrics.records, or -1.
+func outcomeIndex(o topology.Outcome) int {
+	switch o {
+	case topology.OutcomeMatched:
+		return 0
+	case topology.OutcomeFiltered:
+		return 1
+	case topology.OutcomeError:
+		return 2
+	case topology.OutcomeDLQ:
+		return 3
+	}
+	return -1
+}
+
+func (c *outcomes) rule(name string) *ruleMetrics {
+	if r, ok := c.rules.Load(name); ok {
+		return r.(*ruleMetrics)
+	}
+	r := &ruleMetrics{latency: c.m.ProcessingLatency.WithLabelValues(name)}
+	for _, o := range []topology.Outcome{topology.OutcomeMatched, topology.OutcomeFiltered, topology.OutcomeError, topology.OutcomeDLQ} {
+		r.records[outcomeIndex(o)] = c.m.RuleRecords.WithLabelValues(name, string(o))
+	}
+	actual, _ := c.rules.LoadOrStore(name, r)
+	return actual.(*ruleMetrics)
+}
+
+// Outcome implements topology.Observer.
+func (c *outcomes) Outcome(rule string, outcome topology.Outcome, code diag.Code, took time.Duration) {
+	i := outcomeIndex(outcome)
+	if i < 0 {
+		c.m.Outcome(rule, outcome, code, took)
+		return
+	}
+	r := c.rule(rule)
+	r.records[i].Inc()
+	if code != "" {
+		c.m.EventErrors.WithLabelValues(rule, string(code)).Inc()
+	}
+	if took > 0 {
+		r.latency.Observe(took.Seconds())
+	}
+}
+
+// counters caches the children of one counter vector labelled by topic.
+type counters struct {
+	vec *prometheus.CounterVec
+	m   sync.Map // topic -> prometheus.Counter
+}
+
+func (c *counters) get(topic string) prometheus.Counter {
+	if v, ok := c.m.Load(topic); ok {
+		return v.(prometheus.Counter)
+	}
+	v, _ := c.m.LoadOrStore(topic, c.vec.WithLabelValues(topic))
+	return v.(prometheus.Counter)
+}

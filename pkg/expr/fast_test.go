@@ -1,0 +1,100 @@
+package expr
+
+import (
+	"testing"
+
+	"cel.dev/cel-go/interpreter"
+
+	"github.com/veltrix/veltrix/pkg/diag"
+	"github.com/veltrix/veltrix/pkg/jsonval"
+)
+
+// jsonAct is an activation over a parsed object that is also JSONFields.
+type jsonAct struct {
+	obj  *jsonval.Object
+	view *LazyMap
+}
+
+func (a *jsonAct) ResolveName(name string) (any, bool) {
+	if name == VarEvent {
+		return a.view, true
+	}
+	return nil, false
+}
+func (a *jsonAct) Parent() interpreter.Activation              { return nil }
+func (a *jsonAct) JSONField(name string) (jsonval.Value, bool) { return a.obj.Get(name) }
+
+// celOnly hides JSONFields, so Bool goes through CEL.
+type celOnly struct{ a *jsonAct }
+
+func (c celOnly) ResolveName(name string) (any, bool) { return c.a.ResolveName(name) }
+func (c celOnly) Parent() interpreter.Activation      { return nil }
+
+// TestFastBool compares Bool's evaluation without CEL with CEL's, on
+// objects where the fast path applies and where it must step aside.
+func TestFastBool(t *testing.T) {
+	exprs := []struct {
+		src  string
+		fast bool // the expression has a fast form
+	}{
+		{`event.type == "order.created"`, true},
+		{`"order.created" == event.type`, true},
+		{`event.type != "x" && event.total >= 100.0`, true},
+		{`event.total > 100 || event.total < -1`, true},
+		{`10 < event.total`, true},
+		{`event.total <= 129.5 && event.total >= 129.5 && event.total == 129.5`, true},
+		{`!(event.paid) && event.note == null`, true},
+		{`event.paid == false || event.paid != true`, true},
+		{`event.type < "p" && event.type > "a"`, true},
+		{`event.esc == "é"`, true},
+		{`event.big == 9007199254740993`, false},
+		{`event.type.size() > 1`, false},
+		{`has(event.type)`, false},
+		{`event.customer.id == "c"`, false},
+	}
+	objects := []string{
+		`{"type":"order.created","total":129.5,"paid":false,"note":null,"esc":"\u00e9","big":9007199254740993,"customer":{"id":"c"}}`,
+		`{"type":"a","total":-5,"paid":true,"note":"n","esc":"e","big":1,"customer":{"id":"d"}}`,
+		`{"type":1,"total":"many","paid":"no","note":0,"esc":null,"big":"x","customer":null}`,
+		`{"other":1}`,
+	}
+	env := mustEnv(t)
+	for _, e := range exprs {
+		p, derr := env.Compile(e.src, diag.Pos{})
+		if derr != nil {
+			t.Fatal(derr)
+		}
+		if (p.fast != nil) != e.fast {
+			t.Errorf("%s: fast form %v, want %v", e.src, p.fast != nil, e.fast)
+		}
+		for _, o := range objects {
+			var obj jsonval.Object
+			if err := obj.Parse([]byte(o)); err != nil {
+				t.Fatal(err)
+			}
+			a := &jsonAct{obj: &obj}
+			a.view = NewLazyMap(&jsonObject{obj: &obj})
+			a.view.f.(*jsonObject).LazyMap.f = a.view.f
+			if _, decided := p.fast.evalOrNil(a); e.fast && o == objects[0] && !decided {
+				t.Errorf("%s on %s: the fast form did not decide", e.src, o)
+			}
+			got, gotErr := p.Bool(a)
+			want, wantErr := p.Bool(celOnly{a})
+			if got != want || (gotErr == nil) != (wantErr == nil) {
+				t.Errorf("%s on %s: fast %v, %v; CEL %v, %v", e.src, o, got, gotErr, want, wantErr)
+				continue
+			}
+			if gotErr != nil && gotErr.(*diag.Error).Code != wantErr.(*diag.Error).Code {
+				t.Errorf("%s on %s: fast error %v; CEL error %v", e.src, o, gotErr, wantErr)
+			}
+		}
+	}
+}
+
+// evalOrNil is eval on a possibly nil expression.
+func (x *fastExpr) evalOrNil(a JSONFields) (bool, bool) {
+	if x == nil {
+		return false, false
+	}
+	return x.eval(a)
+}
