@@ -124,13 +124,9 @@ func (s *dedupeStep) Punctuate(t Task, _ func(*Event) error) error {
 // tells an entry's current expiry from its value (an index entry that no
 // longer matches is stale and only dropped).
 func purgeExpired(t Task, st state.Store, store string, c clock, expiry func(v []byte) int64) error {
-	now, err := c.streamTime(t, st)
+	due, err := c.due(t, st, store)
 	if err != nil {
-		return stateError(store, err)
-	}
-	due, err := dueEntries(st, now)
-	if err != nil {
-		return stateError(store, err)
+		return err
 	}
 	for _, e := range due {
 		if e.kind != idxExpiry {

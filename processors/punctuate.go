@@ -179,6 +179,19 @@ func dueEntries(s state.Store, now int64) ([]indexEntry, error) {
 	return out, nil
 }
 
+// due returns the index entries of st due at the task's stream time.
+func (c clock) due(t Task, st state.Store, store string) ([]indexEntry, error) {
+	now, err := c.streamTime(t, st)
+	if err != nil {
+		return nil, stateError(store, err)
+	}
+	entries, err := dueEntries(st, now)
+	if err != nil {
+		return nil, stateError(store, err)
+	}
+	return entries, nil
+}
+
 // clock is how a stateful step tells event time and stream time.
 type clock struct {
 	time *expr.Program // nil: the record timestamp

@@ -249,13 +249,9 @@ func (s *sequenceStep) Punctuate(t Task, emit func(*Event) error) error {
 	if err != nil {
 		return err
 	}
-	now, err := s.clock.streamTime(t, st)
+	due, err := s.clock.due(t, st, s.store)
 	if err != nil {
-		return stateError(s.store, err)
-	}
-	due, err := dueEntries(st, now)
-	if err != nil {
-		return stateError(s.store, err)
+		return err
 	}
 	for _, ix := range due {
 		if err := st.Delete(ix.raw); err != nil {
