@@ -214,6 +214,9 @@ func issueError(code diag.Code, what, src string, pos diag.Pos, iss *cel.Issues)
 	if code == diag.ExprType && strings.Contains(d.Message, "no matching overload") {
 		d = d.WithHint("the operands have different types; compare values of one type (a number param with a number field)")
 	}
+	if code == diag.ExprSyntax {
+		d = d.WithHint("expressions are CEL (https://cel.dev): e.g. event.total >= 1000 && event.type == \"order.created\"; quote YAML values that start with a quote or contain \": \"")
+	}
 	return d
 }
 
