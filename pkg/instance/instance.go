@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -81,7 +82,7 @@ func (in *Instance) Run(ctx context.Context) error {
 			return fmt.Errorf("http: listen %s: %w", in.cfg.HTTP.Listen, err)
 		}
 		addr := ln.Addr().String()
-		in.Engine.SetAdvertisedAddr(addr)
+		in.Engine.SetAdvertisedAddr(advertised(addr))
 		if in.httpAddr != nil {
 			in.httpAddr(addr)
 		}
@@ -99,4 +100,19 @@ func (in *Instance) Run(ctx context.Context) error {
 	err := in.Engine.Run(ctx)
 	cancel()
 	return errors.Join(err, <-httpDone)
+}
+
+// advertised is the address other instances can reach addr at: the host
+// name instead of a wildcard address (0.0.0.0 or ::).
+func advertised(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil {
+			return net.JoinHostPort(h, port)
+		}
+	}
+	return addr
 }
