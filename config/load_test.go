@@ -275,6 +275,9 @@ func TestLoadErrors(t *testing.T) {
 			{diag.InvalidValue, 6, "kafka.sasl.mechanism", `did you mean "PLAIN"?`},
 			{diag.InvalidValue, 10, "rules[0].on_error", "dlq"},
 		}},
+		{"errors/timeouts.yaml", []want{
+			{diag.InvalidValue, 3, "processing.transaction_timeout", "transaction_timeout: 10s"},
+		}},
 		{"errors/missing_required.yaml", []want{
 			{diag.MissingRequired, 2, "rules[0]", "name:"},
 			{diag.MissingRequired, 2, "rules[0]", "from:"},

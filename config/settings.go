@@ -371,6 +371,11 @@ func (l *loader) resolve(cfg *Config, src *sources) {
 		}
 		field.Set(val.Convert(field.Type()))
 	}
+	if p := cfg.Processing; p.Guarantee == ExactlyOnce && p.TransactionTimeout <= p.CommitInterval {
+		l.errs.Add(src.atOr("processing.transaction_timeout").At(diag.InvalidValue,
+			"processing.transaction_timeout %s must exceed processing.commit_interval %s", p.TransactionTimeout, p.CommitInterval).
+			WithHint("a transaction stays open for a commit interval; give it several, e.g. transaction_timeout: 10s"))
+	}
 	if err := ValidTopicName(cfg.App.ID); err != nil {
 		l.errs.Add(src.atOr("app.id").At(diag.InvalidTopic, "app.id %s cannot prefix topic names: %v", quote(cfg.App.ID), err).
 			WithHint("app.id names the internal and DLQ topics; use letters, digits, '.', '_' and '-'"))
