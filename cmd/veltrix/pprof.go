@@ -15,7 +15,8 @@ import (
 // internals to whoever reaches the address.
 const pprofEnv = "VELTRIX_PPROF"
 
-func init() {
+// startPprof serves the profiling endpoints when VELTRIX_PPROF is set.
+func startPprof() {
 	addr := os.Getenv(pprofEnv)
 	if addr == "" {
 		return
