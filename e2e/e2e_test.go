@@ -122,7 +122,12 @@ var listenRE = regexp.MustCompile(`listening on (\S+)`)
 // startBroker runs `veltrix broker` on a free port and returns its address.
 func startBroker(t *testing.T) string {
 	t.Helper()
-	p := start(t, "broker", "--listen", "127.0.0.1:0", "--partitions", "6", "--data-dir", t.TempDir())
+	return waitListening(t, start(t, "broker", "--listen", "127.0.0.1:0", "--partitions", "6", "--data-dir", t.TempDir()))
+}
+
+// waitListening returns the address a broker process reports.
+func waitListening(t *testing.T, p *proc) string {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if m := listenRE.FindStringSubmatch(p.stderr.String()); m != nil {
@@ -295,5 +300,31 @@ func TestCrashRestartExactlyOnce(t *testing.T) {
 	p := start(t, "run", "-c", cfg)
 	got := kcatReadCommitted(t, brokers, len(want), 3*time.Minute, "orders.high-value")
 	p.stop(t)
+	checkOutputs(t, got, want)
+}
+
+// The broker goes away mid-stream and comes back (same port and data dir):
+// the processor waits, recovers, and the output is still exactly once.
+func TestBrokerOutageLosesNothing(t *testing.T) {
+	dataDir := t.TempDir()
+	b := start(t, "broker", "--listen", "127.0.0.1:0", "--partitions", "6", "--data-dir", dataDir)
+	brokers := waitListening(t, b)
+	lines, want := events(4_000)
+	kcatProduce(t, brokers, "orders", lines[:2_000])
+	run := start(t, "run", "-c", writeConfig(t, brokers, t.TempDir()))
+	kcatReadCommitted(t, brokers, 1, time.Minute, "orders.high-value")
+
+	b.stop(t)
+	waitLog(t, run, "fetch error", 1, 30*time.Second) // it noticed, and is still running
+	select {
+	case err := <-run.done:
+		t.Fatalf("veltrix run exited while the broker was down: %v", err)
+	default:
+	}
+	b = start(t, "broker", "--listen", brokers, "--partitions", "6", "--data-dir", dataDir)
+	waitListening(t, b)
+	kcatProduce(t, brokers, "orders", lines[2_000:])
+	got := kcatReadCommitted(t, brokers, len(want), 2*time.Minute, "orders.high-value")
+	run.stop(t)
 	checkOutputs(t, got, want)
 }
