@@ -11,6 +11,7 @@ import (
 func newBrokerCmd() *cobra.Command {
 	var listen, dataDir string
 	var partitions int
+	var topics []string
 	cmd := &cobra.Command{
 		Use:   "broker",
 		Short: "Run an embedded Kafka-protocol broker for development, demos and tests",
@@ -23,7 +24,7 @@ log and consumer group state survive a restart. The broker never compacts
 topics on its own.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts := []broker.Option{broker.WithListen(listen), broker.WithPartitions(partitions)}
+			opts := []broker.Option{broker.WithListen(listen), broker.WithPartitions(partitions), broker.WithTopics(topics...)}
 			if dataDir != "" {
 				opts = append(opts, broker.WithDataDir(dataDir))
 			}
@@ -41,5 +42,6 @@ topics on its own.`,
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9092", "address to listen on (port 0 picks a free port)")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "directory to persist topics and groups in (default: memory only)")
 	cmd.Flags().IntVar(&partitions, "partitions", 6, "partitions of auto-created topics")
+	cmd.Flags().StringSliceVar(&topics, "topics", nil, "topics to create at start (comma-separated)")
 	return cmd
 }
