@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -129,6 +130,7 @@ func (h *harness) startBroker(ctx context.Context) error {
 	} else {
 		cmd = exec.Command(h.self, "-child", "broker", "-partitions", strconv.Itoa(h.cfg.partitions))
 	}
+	cmd.Env = envWithoutPprof()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return fmt.Errorf("broker stderr: %w", err)
@@ -165,6 +167,43 @@ func (h *harness) startBroker(ctx context.Context) error {
 	}
 	h.adm = kadm.NewClient(h.admCl)
 	return nil
+}
+
+// brokerCPU returns the broker process's CPU time so far (user + sys, from
+// /proc/<pid>/stat; false when unavailable).
+func (h *harness) brokerCPU() (float64, bool) {
+	if h.broker == nil || h.broker.Process == nil {
+		return 0, false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", h.broker.Process.Pid))
+	if err != nil {
+		return 0, false
+	}
+	return parseStatCPU(string(b))
+}
+
+// clockTicks is USER_HZ, the unit of CPU times in /proc/<pid>/stat: 100 on
+// every Linux platform Go supports.
+const clockTicks = 100
+
+// parseStatCPU reads utime + stime (fields 14 and 15) from the text of
+// /proc/<pid>/stat, in seconds. The command name (field 2) may hold spaces,
+// so fields are counted after its closing parenthesis.
+func parseStatCPU(stat string) (float64, bool) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(stat[i+1:]) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0, false
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return float64(u+s) / clockTicks, true
 }
 
 // createTopic creates a topic with the configured partition count.
@@ -293,18 +332,24 @@ type child struct {
 	exited  chan struct{} // closed when the process has exited
 	waitErr error
 	stderr  *tailBuffer
+	hwm     atomic.Int64 // largest VmHWM read from /proc/<pid>/status, bytes
 }
 
 // startChild starts a measured process; its stderr is kept (the last few KiB)
 // for failure notes.
 func startChild(name string, args ...string) (*child, error) {
-	return startChildLines(nil, name, args...)
+	return startChildEnv(nil, nil, name, args...)
 }
 
-// startChildLines is startChild that also passes each stderr line to onLine
-// (from one goroutine), when onLine is not nil.
-func startChildLines(onLine func(string), name string, args ...string) (*child, error) {
+// startChildEnv is startChild with an environment (nil: this process's
+// environment without VELTRIX_PPROF) that also passes each stderr line to
+// onLine (from one goroutine), when onLine is not nil.
+func startChildEnv(env []string, onLine func(string), name string, args ...string) (*child, error) {
 	c := &child{cmd: exec.Command(name, args...), exited: make(chan struct{}), stderr: &tailBuffer{max: 4096}}
+	if env == nil {
+		env = envWithoutPprof()
+	}
+	c.cmd.Env = env
 	c.cmd.Stdout = io.Discard
 	c.cmd.Stderr = c.stderr
 	if onLine != nil {
@@ -315,7 +360,35 @@ func startChildLines(onLine func(string), name string, args ...string) (*child, 
 	}
 	c.started = time.Now()
 	go func() { c.waitErr = c.cmd.Wait(); close(c.exited) }()
+	go c.watchRSS()
 	return c, nil
+}
+
+// pprofVar is the variable that makes `veltrix` serve Go's profiling
+// endpoints (cmd/veltrix/pprof.go); BENCH_PPROF sets it for the measured
+// `veltrix run` processes only.
+const pprofVar = "VELTRIX_PPROF"
+
+// envWithoutPprof is this process's environment without VELTRIX_PPROF, so
+// that the broker and the other children never take the profiling port.
+func envWithoutPprof() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, pprofVar+"=") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// runVeltrix starts `veltrix run -c path` as a measured process, serving
+// pprof at BENCH_PPROF when that is set.
+func (h *harness) runVeltrix(onLine func(string), path string) (*child, error) {
+	env := envWithoutPprof()
+	if a := os.Getenv("BENCH_PPROF"); a != "" {
+		env = append(env, pprofVar+"="+a)
+	}
+	return startChildEnv(env, onLine, h.veltrix, "run", "-c", path)
 }
 
 // hasExited reports whether the process has already exited.
@@ -328,8 +401,60 @@ func (c *child) hasExited() bool {
 	}
 }
 
+// watchRSS samples the process's peak RSS every 20 ms until it exits.
+//
+// The rusage of a child cannot be used for this: Go starts children with
+// vfork, and on exec Linux folds the high-water RSS of the old address
+// space, the harness's own, into the child's ru_maxrss, so every child would
+// report at least the harness's peak. VmHWM in /proc/<pid>/status is the
+// high-water mark of the child's own address space since its exec. Growth in
+// the last 20 ms before exit can be missed.
+func (c *child) watchRSS() {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if v, ok := vmHWM(c.cmd.Process.Pid); ok && v > c.hwm.Load() {
+			c.hwm.Store(v)
+		}
+		select {
+		case <-c.exited:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// vmHWM reads the peak resident set size of a process, in bytes, from
+// /proc/<pid>/status (false when unavailable: not Linux, or the process is
+// gone).
+func vmHWM(pid int) (int64, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, false
+	}
+	return parseVmHWM(string(b))
+}
+
+// parseVmHWM finds "VmHWM: <n> kB" in the text of /proc/<pid>/status.
+func parseVmHWM(status string) (int64, bool) {
+	for line := range strings.Lines(status) {
+		v, ok := strings.CutPrefix(line, "VmHWM:")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB"))
+		kb, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		return kb * 1024, true
+	}
+	return 0, false
+}
+
 // stop sends SIGTERM (SIGKILL after 10 s) and returns the process's CPU time
-// (user+sys) and peak RSS from its rusage.
+// (user+sys, from its rusage) and peak RSS (VmHWM sampled while it ran; the
+// rusage figure, which includes the harness's, only if that is unavailable).
 func (c *child) stop() (cpuSeconds float64, peakRSS int64) {
 	if !c.hasExited() {
 		_ = c.cmd.Process.Signal(syscall.SIGTERM)
@@ -343,6 +468,9 @@ func (c *child) stop() (cpuSeconds float64, peakRSS int64) {
 	if ru, ok := c.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		cpuSeconds = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 		peakRSS = ru.Maxrss * 1024 // KiB on Linux
+	}
+	if hwm := c.hwm.Load(); hwm > 0 {
+		peakRSS = hwm
 	}
 	return cpuSeconds, peakRSS
 }

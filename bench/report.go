@@ -13,9 +13,8 @@ import (
 
 // Result statuses.
 const (
-	statusOK      = "ok"
-	statusFailed  = "failed"
-	statusSkipped = "skipped"
+	statusOK     = "ok"
+	statusFailed = "failed"
 )
 
 // result is one scenario's row in the table and in results.json.
@@ -30,21 +29,22 @@ type result struct {
 	P50Ms          *float64 `json:"p50_ms,omitempty"`
 	P99Ms          *float64 `json:"p99_ms,omitempty"`
 	MaxMs          *float64 `json:"max_ms,omitempty"`
-	WallSeconds    float64  `json:"wall_seconds,omitempty"`    // process start until the output was complete
-	StartupSeconds float64  `json:"startup_seconds,omitempty"` // process start until the first output was visible
-	Method         string   `json:"method,omitempty"`          // how records_per_sec was timed (see throughput)
+	WallSeconds    float64  `json:"wall_seconds,omitempty"`       // process start until the output was complete
+	StartupSeconds float64  `json:"startup_seconds,omitempty"`    // process start until the first output was visible
+	Method         string   `json:"method,omitempty"`             // how records_per_sec was timed (see throughput)
+	BrokerCPU      float64  `json:"broker_cpu_seconds,omitempty"` // the broker's CPU time over the whole scenario
 	Baseline       string   `json:"baseline,omitempty"`
 	RatioToRaw     *float64 `json:"ratio_to_raw,omitempty"`
 	RatioToGoka    *float64 `json:"ratio_to_goka,omitempty"`
 	Note           string   `json:"note,omitempty"`
+
+	// noRatio marks a rate that is not stream throughput (restore), so it
+	// gets no ratios.
+	noRatio bool
 }
 
 func failed(name, note string) result {
 	return result{Scenario: name, Status: statusFailed, Note: note}
-}
-
-func skipped(name, note string) result {
-	return result{Scenario: name, Status: statusSkipped, Note: note}
 }
 
 // Throughput methods (result.Method).
@@ -106,7 +106,7 @@ func addRatios(rs []result) {
 	}
 	for i := range rs {
 		r := &rs[i]
-		if r.Status != statusOK || r.RecordsPerSec == 0 || r.P50Ms != nil {
+		if r.Status != statusOK || r.RecordsPerSec == 0 || r.P50Ms != nil || r.noRatio {
 			continue
 		}
 		if b, ok := rate[r.Baseline]; ok && r.Baseline != "" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -81,8 +82,12 @@ func TestAddRatios(t *testing.T) {
 		{Scenario: "veltrix-stateless-eos", Baseline: "raw-eos", Status: statusOK, RecordsPerSec: 500},
 		{Scenario: "veltrix-stateless-alo", Baseline: "raw-alo", Status: statusOK, RecordsPerSec: 500},
 		{Scenario: "veltrix-aggregate-eos", Baseline: "raw-eos", Status: statusFailed},
+		{Scenario: "restore", Status: statusOK, RecordsPerSec: 400, noRatio: true},
 	}
 	addRatios(rs)
+	if rs[5].RatioToRaw != nil || rs[5].RatioToGoka != nil {
+		t.Error("restore got a ratio")
+	}
 	if r := rs[2].RatioToRaw; r == nil || *r != 0.5 {
 		t.Errorf("stateless-eos ratio_to_raw = %v, want 0.5", r)
 	}
@@ -172,4 +177,106 @@ func TestOrderEvent(t *testing.T) {
 	if want := fmt.Sprintf(`"customer_id":"%s"`, customerKey(customerOf(42))); !strings.Contains(string(v), want) {
 		t.Errorf("event %s lacks %s", v, want)
 	}
+}
+
+func TestLogField(t *testing.T) {
+	line := `time=2025-11-26T10:00:00.000Z level=INFO msg="task restored" partition=3 took=1.25s`
+	tests := []struct{ key, want string }{
+		{"msg", "task restored"},
+		{"took", "1.25s"},
+		{"partition", "3"},
+		{"addr", ""},
+	}
+	for _, tt := range tests {
+		if got := logField(line, tt.key); got != tt.want {
+			t.Errorf("logField(%q) = %q, want %q", tt.key, got, tt.want)
+		}
+	}
+	l := &restoreLog{addr: make(chan string, 1)}
+	l.line(`time=x level=INFO msg="http listening" addr=127.0.0.1:4321`)
+	l.line(line)
+	l.line(`time=x level=INFO msg="task restored" partition=4 took=750ms`)
+	if a := <-l.addr; a != "127.0.0.1:4321" {
+		t.Errorf("addr = %q", a)
+	}
+	if n, d := l.restored(); n != 2 || d != 2*time.Second {
+		t.Errorf("restored = %d, %s; want 2, 2s", n, d)
+	}
+}
+
+func TestGaugeValue(t *testing.T) {
+	text := "# TYPE veltrix_restore_remaining_records gauge\n" +
+		"veltrix_restore_remaining_records{store=\"other\"} 7\n" +
+		"veltrix_restore_remaining_records{store=\"totals\"} 123456\n"
+	series := `veltrix_restore_remaining_records{store="totals"}`
+	if v, err := gaugeValue(text, series); err != nil || v != 123456 {
+		t.Errorf("gaugeValue = %d, %v; want 123456", v, err)
+	}
+	if v, err := gaugeValue("", series); err != nil || v != 0 {
+		t.Errorf("absent gauge = %d, %v; want 0", v, err)
+	}
+}
+
+func TestLineWriter(t *testing.T) {
+	var lines []string
+	w := &lineWriter{fn: func(s string) { lines = append(lines, s) }}
+	for _, p := range []string{"a", "b\nc", "\n", "d"} {
+		if _, err := w.Write([]byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if strings.Join(lines, "|") != "ab|c" {
+		t.Errorf("lines = %q, want [ab c]", lines)
+	}
+}
+
+func TestParseVmHWM(t *testing.T) {
+	status := "Name:\tveltrix\nVmPeak:\t  900000 kB\nVmHWM:\t  204800 kB\nVmRSS:\t  100000 kB\n"
+	if v, ok := parseVmHWM(status); !ok || v != 200<<20 {
+		t.Errorf("parseVmHWM = %d, %v; want %d", v, ok, 200<<20)
+	}
+	if _, ok := parseVmHWM("Name:\tx\n"); ok {
+		t.Error("parseVmHWM found VmHWM in a status without it")
+	}
+}
+
+func TestChildPeakRSS(t *testing.T) {
+	if _, ok := vmHWM(os.Getpid()); !ok {
+		t.Skip("no /proc/<pid>/status VmHWM on this system")
+	}
+	ballast := make([]byte, 64<<20) // the harness's RSS must not leak into the child's
+	for i := range ballast {
+		ballast[i] = 1
+	}
+	c, err := startChild("sleep", "0.3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-c.exited
+	_, rss := c.stop()
+	if rss <= 0 || rss >= 32<<20 {
+		t.Errorf("peak RSS of sleep = %d bytes, want a few MiB (not the harness's %d)", rss, len(ballast))
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	stat := "4242 (veltrix br) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 12 0 100 0 0"
+	if v, ok := parseStatCPU(stat); !ok || v != 3 {
+		t.Errorf("parseStatCPU = %v, %v; want 3 (300 ticks)", v, ok)
+	}
+	if _, ok := parseStatCPU("garbage"); ok {
+		t.Error("parseStatCPU accepted garbage")
+	}
+	if v, ok := parseStatCPU(mustRead(t, "/proc/self/stat")); !ok || v < 0 {
+		t.Errorf("own CPU = %v, %v; want >= 0", v, ok)
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Skipf("%s: %v", path, err)
+	}
+	return string(b)
 }

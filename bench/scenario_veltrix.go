@@ -98,7 +98,7 @@ func (h *harness) startVeltrix(guarantee string, steps func(out string) string) 
 		if err != nil {
 			return nil, err
 		}
-		return startChild(h.veltrix, "run", "-c", path)
+		return h.runVeltrix(nil, path)
 	}
 }
 
@@ -125,6 +125,22 @@ func veltrixAggregate(ctx context.Context, h *harness) result {
 		r.Note = "rekey by customer (repartition topic) + aggregate count/sum, on_update"
 	}
 	return r
+}
+
+// rekeySteps repartitions by customer and writes each event out unchanged,
+// keyed by its order id again: the Kafka work of veltrix-aggregate-eos
+// without its state.
+func rekeySteps(out string) string {
+	return fmt.Sprintf(`      - rekey: event.customer_id
+      - to: {topic: %s, key: event.order_id}
+`, out)
+}
+
+// veltrixRekey is a diagnostic (run only when named): it separates the cost
+// of the repartition round trip from that of the aggregate's state.
+func veltrixRekey(ctx context.Context, h *harness) result {
+	return h.runThroughput(ctx, "veltrix-rekey-eos", h.startVeltrix(guaranteeEOS, rekeySteps),
+		newCopyChecker(h.cfg.records, `"customer_id":"c-`))
 }
 
 // latencyVeltrix measures end-to-end latency through veltrix-stateless-eos.
