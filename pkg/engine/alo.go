@@ -70,7 +70,6 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 	}
 	defer cl.CloseAllowingRebalance()
 	prod = newProducer(e, cl.Produce)
-	t := &task{e: e, produce: prod.send}
 	interval := e.cfg.Processing.CommitInterval
 	var (
 		pending    bool
@@ -102,7 +101,7 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 		if fetches.NumRecords() > 0 {
 			pending = true
 			sampler.add(fetches)
-			if perr := e.process(ctx, fetches, t, ts); perr != nil {
+			if perr := e.process(ctx, fetches, prod.send, ts); perr != nil {
 				// Nothing since the last commit is committed: those
 				// records, the failing one first, are replayed on restart.
 				failed.Store(true)

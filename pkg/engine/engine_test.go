@@ -376,3 +376,42 @@ func TestOnErrorFailStopsWithTheError(t *testing.T) {
 		t.Fatalf("%d outputs visible after a failed transaction", len(got))
 	}
 }
+
+// Windows close on stream time in the running engine: the result of a
+// tumbling window is emitted once a later event moves the task past its end.
+func TestWindowClosesOnStreamTime(t *testing.T) {
+	c := newCluster(t, "clicks")
+	addr := c.ListenAddrs()[0]
+	base := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	var recs []*kgo.Record
+	for i := range 5 {
+		recs = append(recs, &kgo.Record{Topic: "clicks", Key: []byte("u-1"), Value: []byte(`{"n":1}`), Timestamp: base.Add(time.Duration(i) * time.Second)})
+	}
+	// Two minutes later: the 10:00 window (1m, no grace) has closed.
+	recs = append(recs, &kgo.Record{Topic: "clicks", Key: []byte("u-1"), Value: []byte(`{"n":1}`), Timestamp: base.Add(2 * time.Minute)})
+	produce(t, addr, recs)
+	rules := `rules:
+  - name: per-minute
+    from: clicks
+    steps:
+      - aggregate: {store: clicks-per-minute, count: true, window: {tumbling: 1m}, emit: on_close}
+      - to: clicks.per-minute
+`
+	cfg, topo := loadTopology(t, addr, "exactly_once", rules)
+	run := start(engine.New(cfg, topo))
+	got := readCommitted(t, run, addr, 1, time.Minute, "clicks.per-minute")
+	if err := run.stop(); err != nil {
+		t.Fatalf("engine stopped with %v", err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("got %d window results, want exactly the closed 10:00 window", len(got))
+	}
+	var v struct {
+		Key         string `json:"key"`
+		Count       int    `json:"count"`
+		WindowStart string `json:"window_start"`
+	}
+	if err := json.Unmarshal(got[0].Value, &v); err != nil || v.Key != "u-1" || v.Count != 5 || !strings.HasPrefix(v.WindowStart, "2026-01-01T10:00:00") {
+		t.Fatalf("window result %s (%v), want u-1 with count 5 from 10:00", got[0].Value, err)
+	}
+}

@@ -109,7 +109,6 @@ func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 	e.ready.Store(false)
 
 	prod := newProducer(e, sess.Produce)
-	t := &task{e: e, produce: prod.send}
 	interval := e.cfg.Processing.CommitInterval
 	var (
 		inTxn   bool
@@ -188,7 +187,7 @@ func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 				inTxn, began = true, time.Now()
 			}
 			sampler.add(fetches)
-			if perr := e.process(ctx, fetches, t, ts); perr != nil {
+			if perr := e.process(ctx, fetches, prod.send, ts); perr != nil {
 				_, aerr := sess.End(context.Background(), kgo.TryAbort)
 				ts.aborted()
 				e.metrics.Transactions.WithLabelValues("abort").Inc()
