@@ -252,6 +252,10 @@ type aggInput struct {
 	latest             []byte
 }
 
+// LazyValue implements Lazy: the step reads the event through expressions
+// only, and replaces its value as a whole with the result.
+func (*aggregateStep) LazyValue() {}
+
 func (s *aggregateStep) Process(t Task, ev *Event) (bool, error) {
 	st, err := storeOf(t, s.store)
 	if err != nil {
@@ -442,9 +446,12 @@ func (s *aggregateStep) put(st state.Store, key []byte, a *aggState, w window, c
 			a.WindowEnd = rfc3339(w.end) // the last event's time
 		}
 	}
-	b, err := json.Marshal(a)
-	if err != nil {
-		return stateError(s.store, err)
+	b, ok := appendAgg(nil, a)
+	if !ok {
+		var err error
+		if b, err = json.Marshal(a); err != nil {
+			return stateError(s.store, err)
+		}
 	}
 	if err := st.Put(key, b); err != nil {
 		return stateError(s.store, err)
@@ -458,16 +465,15 @@ func (s *aggregateStep) put(st state.Store, key []byte, a *aggState, w window, c
 }
 
 func decodeAgg(v []byte, a *aggState) error {
-	if err := json.Unmarshal(v, a); err != nil {
-		return fmt.Errorf("decode result: %w", err)
-	}
-	if a.WindowStart != "" {
-		ts, err1 := time.Parse(time.RFC3339Nano, a.WindowStart)
-		te, err2 := time.Parse(time.RFC3339Nano, a.WindowEnd)
-		if err1 != nil || err2 != nil {
-			return fmt.Errorf("decode result: bad window bounds %q, %q", a.WindowStart, a.WindowEnd)
+	if fast := *a; !decodeAggFast(v, &fast) {
+		if err := json.Unmarshal(v, a); err != nil {
+			return fmt.Errorf("decode result: %w", err)
 		}
-		a.start, a.end = ts.UnixMilli(), te.UnixMilli()
+	} else {
+		*a = fast
+	}
+	if !a.windowBounds() {
+		return fmt.Errorf("decode result: bad window bounds %q, %q", a.WindowStart, a.WindowEnd)
 	}
 	return nil
 }
@@ -559,9 +565,9 @@ func (s *aggregateStep) result(ev *Event, a *aggState) (bool, error) {
 	if err != nil {
 		return false, stateError(s.store, err)
 	}
-	ev.Value = m
+	enc, _ := appendResult(nil, a) // nil: Encode marshals m
+	ev.SetValue(m, enc)
 	ev.Key = []byte(a.Key)
-	ev.Touch()
 	return true, nil
 }
 

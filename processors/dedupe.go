@@ -68,6 +68,9 @@ type dedupeStep struct {
 // Index kind of dedupe stores: an id's expiry.
 const idxExpiry = 'x'
 
+// LazyValue implements Lazy: the id and the event time are expressions.
+func (*dedupeStep) LazyValue() {}
+
 func (s *dedupeStep) Process(t Task, ev *Event) (bool, error) {
 	st, err := storeOf(t, s.store)
 	if err != nil {

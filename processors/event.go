@@ -52,6 +52,9 @@ type Event struct {
 	// outputs of successive records (DecodeInto keeps it), so that an
 	// output costs no allocation of its own. Only the free end is written.
 	slab []byte
+	// encoded is the JSON encoding of Value given by SetValue, used by
+	// Encode until the next Touch.
+	encoded []byte
 
 	modified bool
 }
@@ -73,7 +76,16 @@ type Lazy interface {
 }
 
 // Touch marks the value as changed by a step.
-func (e *Event) Touch() { e.modified = true }
+func (e *Event) Touch() { e.modified, e.encoded = true, nil }
+
+// SetValue replaces the value with m, whose JSON encoding (exactly what
+// json.Marshal(m) writes) the step already has as enc: Encode returns enc
+// instead of encoding m again, until a step changes the value (Touch).
+func (e *Event) SetValue(m map[string]any, enc []byte) {
+	e.Value = m
+	e.Touch()
+	e.encoded = enc
+}
 
 // Modified reports whether a step changed the value since it was decoded.
 func (e *Event) Modified() bool { return e.modified }
@@ -186,6 +198,9 @@ const slabSize = 32 << 10
 func (e *Event) Encode() ([]byte, error) {
 	if !e.modified && e.Raw != nil {
 		return e.Raw, nil
+	}
+	if e.Value != nil && e.encoded != nil {
+		return e.encoded, nil
 	}
 	if e.Value == nil && e.obj.Raw() != nil {
 		n := e.obj.PatchedLen(e.edits)

@@ -53,6 +53,10 @@ type rekeyStep struct {
 	topic string
 }
 
+// LazyValue implements Lazy: the key is an expression and the value is
+// written as Encode gives it (the original bytes when nothing changed them).
+func (*rekeyStep) LazyValue() {}
+
 // RepartitionTopic implements Repartitioner.
 func (s *rekeyStep) RepartitionTopic() string { return s.topic }
 

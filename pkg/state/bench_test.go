@@ -11,7 +11,7 @@ import (
 )
 
 // BenchmarkReadModifyWrite increments a counter in an open transaction: one
-// Get and one Put through the indexed batch, committing every 1,000
+// Get and one Put through the write-back and read caches, committing every 1,000
 // operations like a commit interval would.
 func BenchmarkReadModifyWrite(b *testing.B) {
 	db := openDB(b, b.TempDir())

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -28,6 +29,9 @@ const (
 	// DefaultBloomBitsPerKey is the bloom filter density on data levels: 10
 	// bits per key, about 1% false positives.
 	DefaultBloomBitsPerKey = 10
+	// DefaultReadCacheSize is the size of the tasks' read caches of
+	// committed values: 32 MiB, shared evenly by the open stores.
+	DefaultReadCacheSize int64 = 32 << 20
 )
 
 // formatVersion is the key layout version written in the meta range. A
@@ -71,6 +75,14 @@ type Options struct {
 	// BloomBitsPerKey is the bloom filter density on every level; default
 	// DefaultBloomBitsPerKey (10). Negative disables bloom filters.
 	BloomBitsPerKey int
+	// ReadCacheSize bounds the tasks' caches of committed values in bytes
+	// (estimated, keys and values plus a per-entry overhead); default
+	// DefaultReadCacheSize (32 MiB), shared evenly by the stores of the
+	// open tasks. A key read or written in one transaction is usually read
+	// again in the next: served from this cache, it costs a map look-up
+	// instead of a Pebble read (memtable and block cache searches, block
+	// decoding). Negative disables the cache.
+	ReadCacheSize int64
 	// Logger receives wipes and restores; default slog.Default().
 	Logger *slog.Logger
 }
@@ -84,6 +96,12 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.BloomBitsPerKey == 0 {
 		o.BloomBitsPerKey = DefaultBloomBitsPerKey
+	}
+	if o.ReadCacheSize == 0 {
+		o.ReadCacheSize = DefaultReadCacheSize
+	}
+	if o.ReadCacheSize < 0 {
+		o.ReadCacheSize = 0
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -103,6 +121,9 @@ type DB struct {
 	mu     sync.Mutex
 	tasks  map[int32]*Task
 	closed bool
+	// openStores counts the stores of the open tasks, which share the
+	// read cache.
+	openStores atomic.Int64
 }
 
 // Open opens (or creates) the state database in opts.Dir. A database that

@@ -66,11 +66,16 @@ func (t *Task) Restore(ctx context.Context, o RestoreOptions) error {
 	if t.closed {
 		return ErrClosed
 	}
-	if t.batch != nil || t.Dirty() {
+	if t.Dirty() {
 		return fmt.Errorf("state: restore of partition %d with an open transaction; Commit or Abort it first", t.partition)
 	}
 	if len(t.stores) == 0 {
 		return nil
+	}
+	// The restore writes Pebble directly: the read caches may no longer
+	// hold the committed values.
+	for _, s := range t.stores {
+		s.dropCache()
 	}
 	if o.BatchBytes <= 0 {
 		o.BatchBytes = DefaultRestoreBatchBytes

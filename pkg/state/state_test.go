@@ -455,6 +455,13 @@ func TestEngineCycle(t *testing.T) {
 		}
 	}
 	check(db)
+	// The task reads the same through its store: the restore after the
+	// unknown outcome replaced what its read cache held (x was 2).
+	for k, w := range want {
+		if v, ok := mustGet(t, s, k); !ok || v != w {
+			t.Errorf("store read %s = %q,%v want %q", k, v, ok, w)
+		}
+	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package state
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -27,27 +26,29 @@ type Record struct {
 //
 // The engine drives it around each Kafka transaction:
 //
-//  1. steps read and write through Store; writes go to a Pebble indexed batch
-//     that reads see, and each written key is remembered as dirty;
+//  1. steps read and write through Store; writes go to a write-back cache
+//     (the last value of each key written in the transaction, like Kafka
+//     Streams' record cache) that reads and scans see;
 //  2. before ending the transaction, the engine produces Changelog() in it:
 //     one record per dirty key with its last value (updates to a key within a
-//     transaction are coalesced, like a write-back cache);
-//  3. after the transaction commits, Commit(offsets) applies the batch and the
-//     changelog checkpoints in one Pebble batch; if it aborts, or its outcome
-//     is unknown, Abort() discards the batch, and after an unknown outcome
-//     the engine calls Restore to catch up from the changelog before
+//     transaction are coalesced);
+//  3. after the transaction commits, Commit(offsets) writes the dirty keys and
+//     the changelog checkpoints in one Pebble batch; if it aborts, or its
+//     outcome is unknown, Abort() discards the writes, and after an unknown
+//     outcome the engine calls Restore to catch up from the changelog before
 //     processing again.
 //
-// So local state is never ahead of what Kafka committed. A Task is not safe
-// for concurrent use: one goroutine (the task's loop) owns it. The query API
-// reads committed state through DB.Get and DB.Scan instead.
+// So local state is never ahead of what Kafka committed. Committed values
+// the task read or wrote are also kept in a bounded read cache (see
+// Options.ReadCacheSize), so that a hot key costs no Pebble look-up. A Task
+// is not safe for concurrent use: one goroutine (the task's loop) owns it.
+// The query API reads committed state through DB.Get and DB.Scan instead.
 type Task struct {
 	db        *DB
 	partition int32
 	stores    []*taskStore
 	byName    map[string]*taskStore
 	byTopic   map[string]*taskStore
-	batch     *pebble.Batch // nil when no write since the last commit/abort
 	closed    bool
 }
 
@@ -56,8 +57,35 @@ type taskStore struct {
 	name   string
 	topic  string
 	prefix []byte
-	dirty  map[string]struct{}
+	// slots hold, per key, the open transaction's value (the write-back
+	// cache) and the committed value (the read cache); one look-up serves
+	// a read either way.
+	slots map[string]*slot
+	// dirty lists the keys written in the open transaction, once each.
+	dirty []string
+	// scanBatch is an indexed batch holding the dirty writes, built by the
+	// first Scan of a transaction that has some (nil until then): Pebble
+	// merges it with the committed state. pending lists the keys written
+	// since it was last brought up to date.
+	scanBatch *pebble.Batch
+	pending   []string
+	// cacheBytes is the estimated size of the committed values held, kept
+	// under the store's share of Options.ReadCacheSize.
+	cacheBytes int64
+	key        []byte // scratch buffer for Pebble keys
 }
+
+// slot is one key's entry in a store's caches.
+type slot struct {
+	committed []byte // the committed value; nil when not cached
+	txn       []byte // the open transaction's value when dirty; nil: deleted
+	dirty     bool
+}
+
+// cacheOverhead is the estimated memory of a read cache entry besides its
+// key and value bytes: the map slot, the string and slice headers and the
+// allocations' rounding.
+const cacheOverhead = 64
 
 // OpenTask opens the stores of a task (input partition) on assignment. The
 // task must then Restore before processing. Opening a partition that is
@@ -84,12 +112,14 @@ func (db *DB) OpenTask(partition int32, stores ...string) (*Task, error) {
 		if _, ok := t.byName[name]; ok {
 			return nil, fmt.Errorf("state: store %q listed twice", name)
 		}
-		s := &taskStore{t: t, name: name, topic: ChangelogTopic(db.opts.AppID, name), prefix: rangePrefix(name, partition), dirty: make(map[string]struct{})}
+		s := &taskStore{t: t, name: name, topic: ChangelogTopic(db.opts.AppID, name), prefix: rangePrefix(name, partition),
+			slots: make(map[string]*slot)}
 		t.stores = append(t.stores, s)
 		t.byName[name] = s
 		t.byTopic[s.topic] = s
 	}
 	db.tasks[partition] = t
+	db.openStores.Add(int64(len(t.stores)))
 	return t, nil
 }
 
@@ -120,34 +150,29 @@ func (t *Task) Dirty() bool {
 // store, one record per key written since the last Commit or Abort, with the
 // key's current value (nil for a deleted key), ordered by store then key.
 // Calling it does not end the transaction; it can be called again and
-// returns the same records if nothing was written in between.
+// returns the same records if nothing was written in between. The values
+// are shared with the task: the caller must not change them.
 func (t *Task) Changelog() ([]Record, error) {
 	if t.closed {
 		return nil, ErrClosed
 	}
-	var out []Record
+	n := 0
+	for _, s := range t.stores {
+		n += len(s.dirty)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	out := make([]Record, 0, n)
+	var keys []string
 	for _, s := range t.stores {
 		if len(s.dirty) == 0 {
 			continue
 		}
-		keys := make([]string, 0, len(s.dirty))
-		for k := range s.dirty {
-			keys = append(keys, k)
-		}
+		keys = append(keys[:0], s.dirty...)
 		slices.Sort(keys)
 		for _, k := range keys {
-			v, ok, err := s.Get([]byte(k))
-			if err != nil {
-				return nil, err
-			}
-			r := Record{Topic: s.topic, Partition: t.partition, Key: []byte(k)}
-			if ok {
-				if v == nil {
-					v = []byte{}
-				}
-				r.Value = v
-			}
-			out = append(out, r)
+			out = append(out, Record{Topic: s.topic, Partition: t.partition, Key: []byte(k), Value: s.slots[k].txn})
 		}
 	}
 	return out, nil
@@ -171,6 +196,11 @@ func (t *Task) Commit(offsets map[string]int64) error {
 	err := t.commit(offsets)
 	if err != nil {
 		t.Abort()
+		// The batch's fate is unknown to the read caches: drop them (the
+		// engine restores before processing again).
+		for _, s := range t.stores {
+			s.dropCache()
+		}
 		return fmt.Errorf("state: commit partition %d: %w", t.partition, err)
 	}
 	return nil
@@ -187,37 +217,59 @@ func (t *Task) commit(offsets map[string]int64) error {
 			return fmt.Errorf("store %q has %d dirty keys but no changelog offset for %s", s.name, len(s.dirty), s.topic)
 		}
 	}
-	if t.batch == nil && len(offsets) == 0 {
+	if !t.Dirty() && len(offsets) == 0 {
 		return nil
 	}
-	b := t.batch
-	if b == nil {
-		b = t.db.pdb.NewBatch()
-	}
-	t.batch = nil
+	b := t.db.pdb.NewBatch()
 	for _, s := range t.stores {
+		for _, k := range s.dirty {
+			key := s.pebbleKey([]byte(k))
+			var err error
+			if v := s.slots[k].txn; v == nil {
+				err = b.Delete(key, nil)
+			} else {
+				err = b.Set(key, v, nil)
+			}
+			if err != nil {
+				_ = b.Close()
+				return err
+			}
+		}
 		if off, ok := offsets[s.topic]; ok {
 			if err := b.Set(checkpointKey(s.name, t.partition), encodeOffset(off+1), nil); err != nil {
 				_ = b.Close()
 				return err
 			}
 		}
-		clear(s.dirty)
 	}
-	err := b.Commit(pebble.NoSync)
-	return errors.Join(err, b.Close())
+	if err := errors.Join(b.Commit(pebble.NoSync), b.Close()); err != nil {
+		return err
+	}
+	// Committed: the dirty values are now the committed ones.
+	for _, s := range t.stores {
+		for _, k := range s.dirty {
+			sl := s.slots[k]
+			s.cacheBytes -= entrySize(k, sl.committed)
+			sl.committed, sl.txn, sl.dirty = sl.txn, nil, false
+			if sl.committed == nil {
+				delete(s.slots, k)
+				continue
+			}
+			s.cacheBytes += entrySize(k, sl.committed)
+		}
+		s.dirty = s.dirty[:0]
+		s.closeScanBatch()
+		s.evict()
+	}
+	return nil
 }
 
 // Abort discards the open transaction's writes. Call it when the Kafka
 // transaction aborted. When its outcome is unknown, call Abort and then
 // Restore: if the transaction did commit, its changelog records are replayed.
 func (t *Task) Abort() {
-	if t.batch != nil {
-		_ = t.batch.Close()
-		t.batch = nil
-	}
 	for _, s := range t.stores {
-		clear(s.dirty)
+		s.endTxn()
 	}
 }
 
@@ -239,9 +291,13 @@ func (t *Task) Close() error {
 		return nil
 	}
 	t.Abort()
+	for _, s := range t.stores {
+		s.dropCache()
+	}
 	t.closed = true
 	t.db.mu.Lock()
 	delete(t.db.tasks, t.partition)
+	t.db.openStores.Add(-int64(len(t.stores)))
 	closed := t.db.closed
 	t.db.mu.Unlock()
 	if closed {
@@ -253,11 +309,79 @@ func (t *Task) Close() error {
 	return nil
 }
 
-func (t *Task) writeBatch() *pebble.Batch {
-	if t.batch == nil {
-		t.batch = t.db.pdb.NewIndexedBatch()
+// endTxn drops the open transaction's writes and its scan batch.
+func (s *taskStore) endTxn() {
+	for _, k := range s.dirty {
+		sl := s.slots[k]
+		sl.txn, sl.dirty = nil, false
+		if sl.committed == nil {
+			delete(s.slots, k)
+		}
 	}
-	return t.batch
+	clear(s.dirty)
+	s.dirty = s.dirty[:0]
+	s.closeScanBatch()
+}
+
+func (s *taskStore) closeScanBatch() {
+	if s.scanBatch != nil {
+		_ = s.scanBatch.Close()
+		s.scanBatch = nil
+	}
+	clear(s.pending)
+	s.pending = s.pending[:0]
+}
+
+// entrySize is the estimated memory of a cached committed value.
+func entrySize(k string, v []byte) int64 {
+	if v == nil {
+		return 0
+	}
+	return int64(len(k) + cap(v) + cacheOverhead)
+}
+
+// cacheLimit is the store's share of the read cache.
+func (s *taskStore) cacheLimit() int64 {
+	return s.t.db.opts.ReadCacheSize / max(s.t.db.openStores.Load(), 1)
+}
+
+// evict drops committed values, from a random place (map iteration order),
+// while the store is over its share of the read cache: down to a quarter
+// below it, so that eviction runs rarely.
+func (s *taskStore) evict() {
+	limit := s.cacheLimit()
+	if s.cacheBytes <= limit {
+		return
+	}
+	for k, sl := range s.slots {
+		if s.cacheBytes <= limit-limit/4 {
+			break
+		}
+		if sl.committed == nil {
+			continue
+		}
+		s.cacheBytes -= entrySize(k, sl.committed)
+		sl.committed = nil
+		if !sl.dirty {
+			delete(s.slots, k)
+		}
+	}
+}
+
+// dropCache forgets the committed values (the committed state changed
+// under them: a restore, or a commit whose outcome is unknown). There must
+// be no open transaction.
+func (s *taskStore) dropCache() {
+	s.endTxn()
+	s.slots = make(map[string]*slot)
+	s.cacheBytes = 0
+}
+
+// pebbleKey returns the Pebble key of a user key, in the store's scratch
+// buffer (valid until the next call).
+func (s *taskStore) pebbleKey(key []byte) []byte {
+	s.key = append(append(s.key[:0], s.prefix...), key...)
+	return s.key
 }
 
 // Get implements Store: the value as the open transaction sees it.
@@ -265,51 +389,78 @@ func (s *taskStore) Get(key []byte) ([]byte, bool, error) {
 	if s.t.closed {
 		return nil, false, ErrClosed
 	}
-	k := append(bytes.Clone(s.prefix), key...)
-	var (
-		v      []byte
-		closer interface{ Close() error }
-		err    error
-	)
-	if s.t.batch != nil {
-		v, closer, err = s.t.batch.Get(k)
-	} else {
-		v, closer, err = s.t.db.pdb.Get(k)
+	sl := s.slots[string(key)]
+	if sl != nil {
+		switch {
+		case sl.dirty && sl.txn == nil:
+			return nil, false, nil
+		case sl.dirty:
+			return clone(sl.txn), true, nil
+		case sl.committed != nil:
+			return clone(sl.committed), true, nil
+		}
 	}
+	v, closer, err := s.t.db.pdb.Get(s.pebbleKey(key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, false, nil
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("state: get from store %q: %w", s.name, err)
 	}
-	out := bytes.Clone(v)
-	if out == nil {
-		out = []byte{}
+	out := clone(v)
+	if err := closer.Close(); err != nil {
+		return nil, false, fmt.Errorf("state: get from store %q: %w", s.name, err)
 	}
-	return out, true, closer.Close()
+	k := string(key)
+	if size := entrySize(k, out); size <= s.cacheLimit()/8 {
+		if sl == nil {
+			sl = &slot{}
+			s.slots[k] = sl
+		}
+		sl.committed = clone(out)
+		s.cacheBytes += size
+		s.evict()
+	}
+	return out, true, nil
 }
+
+// clone copies v into a new slice that is never nil.
+func clone(v []byte) []byte { return append(make([]byte, 0, len(v)), v...) }
 
 // Put implements Store.
 func (s *taskStore) Put(key, value []byte) error {
-	if s.t.closed {
-		return ErrClosed
-	}
-	if err := s.t.writeBatch().Set(append(bytes.Clone(s.prefix), key...), value, nil); err != nil {
-		return fmt.Errorf("state: put to store %q: %w", s.name, err)
-	}
-	s.dirty[string(key)] = struct{}{}
-	return nil
+	return s.write(key, clone(value))
 }
 
 // Delete implements Store.
 func (s *taskStore) Delete(key []byte) error {
+	return s.write(key, nil)
+}
+
+// write records a write of the open transaction (v nil: a delete).
+func (s *taskStore) write(key, v []byte) error {
 	if s.t.closed {
 		return ErrClosed
 	}
-	if err := s.t.writeBatch().Delete(append(bytes.Clone(s.prefix), key...), nil); err != nil {
-		return fmt.Errorf("state: delete from store %q: %w", s.name, err)
+	sl, k := s.slots[string(key)], ""
+	if sl == nil {
+		k = string(key)
+		sl = &slot{}
+		s.slots[k] = sl
 	}
-	s.dirty[string(key)] = struct{}{}
+	sl.txn = v
+	if !sl.dirty || s.scanBatch != nil {
+		if k == "" {
+			k = string(key)
+		}
+		if !sl.dirty {
+			sl.dirty = true
+			s.dirty = append(s.dirty, k)
+		}
+		if s.scanBatch != nil {
+			s.pending = append(s.pending, k)
+		}
+	}
 	return nil
 }
 
@@ -320,11 +471,48 @@ func (s *taskStore) Scan(prefix []byte, fn func(key, value []byte) bool) error {
 		return ErrClosed
 	}
 	var r iterMaker = s.t.db.pdb
-	if s.t.batch != nil {
-		r = s.t.batch
+	if len(s.dirty) > 0 {
+		b, err := s.syncScanBatch()
+		if err != nil {
+			return fmt.Errorf("state: scan store %q: %w", s.name, err)
+		}
+		r = b
 	}
 	if err := scan(r, s.prefix, prefix, fn); err != nil {
 		return fmt.Errorf("state: scan store %q: %w", s.name, err)
 	}
 	return nil
+}
+
+// syncScanBatch returns the store's indexed batch holding the dirty writes,
+// building it, or bringing it up to date with the writes since the last
+// scan.
+func (s *taskStore) syncScanBatch() (*pebble.Batch, error) {
+	apply := func(b *pebble.Batch, k string) error {
+		v := s.slots[k].txn
+		key := s.pebbleKey([]byte(k))
+		if v == nil {
+			return b.Delete(key, nil)
+		}
+		return b.Set(key, v, nil)
+	}
+	if s.scanBatch == nil {
+		b := s.t.db.pdb.NewIndexedBatch()
+		for _, k := range s.dirty {
+			if err := apply(b, k); err != nil {
+				_ = b.Close()
+				return nil, err
+			}
+		}
+		s.scanBatch = b
+		return b, nil
+	}
+	for _, k := range s.pending {
+		if err := apply(s.scanBatch, k); err != nil {
+			return nil, err
+		}
+	}
+	clear(s.pending)
+	s.pending = s.pending[:0]
+	return s.scanBatch, nil
 }

@@ -1,0 +1,116 @@
+package state
+
+import (
+	"fmt"
+	"testing"
+)
+
+// scanAll returns the store's entries as k=v, in key order.
+func scanAll(tb testing.TB, s Store, prefix string) string {
+	tb.Helper()
+	var kvs []string
+	if err := s.Scan([]byte(prefix), func(k, v []byte) bool { kvs = append(kvs, string(k)+"="+string(v)); return true }); err != nil {
+		tb.Fatal(err)
+	}
+	return fmt.Sprint(kvs)
+}
+
+// TestWriteBackAndReadCache checks that the write-back cache and the read
+// cache of committed values never change what a transaction sees: writes
+// after a scan are seen by the next scan, aborted writes leave the cached
+// committed values, deletes hide cached values, and values returned by Get
+// are the caller's.
+func TestWriteBackAndReadCache(t *testing.T) {
+	tests := []struct {
+		name      string
+		cacheSize int64
+	}{
+		{"default cache", 0},
+		{"tiny cache (evicting)", 2 << 10},
+		{"no cache", -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db, err := Open(Options{Dir: t.TempDir(), AppID: testApp, CacheSize: 8 << 20, MemTableSize: 4 << 20, ReadCacheSize: tt.cacheSize, Logger: discard})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			task := openTask(t, db, 0, "s")
+			s := task.Store("s")
+			topic := ChangelogTopic(testApp, "s")
+			off := int64(0)
+			commit := func() {
+				t.Helper()
+				off++
+				if err := task.Commit(map[string]int64{topic: off}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range 100 {
+				mustPut(t, s, fmt.Sprintf("k%03d", i), fmt.Sprint(i))
+			}
+			commit()
+			// Read everything once (fills the read cache), then change it
+			// in a transaction that aborts.
+			for i := range 100 {
+				if v, ok := mustGet(t, s, fmt.Sprintf("k%03d", i)); !ok || v != fmt.Sprint(i) {
+					t.Fatalf("k%03d = %q,%v", i, v, ok)
+				}
+			}
+			mustPut(t, s, "k001", "changed")
+			if err := s.Delete([]byte("k002")); err != nil {
+				t.Fatal(err)
+			}
+			if got := scanAll(t, s, "k00"); got != "[k000=0 k001=changed k003=3 k004=4 k005=5 k006=6 k007=7 k008=8 k009=9]" {
+				t.Fatalf("scan in txn = %s", got)
+			}
+			// Writes after a scan are seen by the next one.
+			mustPut(t, s, "k000", "later")
+			mustPut(t, s, "k002", "back")
+			if err := s.Delete([]byte("k003")); err != nil {
+				t.Fatal(err)
+			}
+			if got := scanAll(t, s, "k00"); got != "[k000=later k001=changed k002=back k004=4 k005=5 k006=6 k007=7 k008=8 k009=9]" {
+				t.Fatalf("second scan in txn = %s", got)
+			}
+			task.Abort()
+			for _, k := range []string{"k000", "k001", "k002", "k003"} {
+				if v, ok := mustGet(t, s, k); !ok || v != k[2:] && v != k[3:] {
+					t.Fatalf("%s after abort = %q,%v", k, v, ok)
+				}
+			}
+			if got := scanAll(t, s, "k00"); got != "[k000=0 k001=1 k002=2 k003=3 k004=4 k005=5 k006=6 k007=7 k008=8 k009=9]" {
+				t.Fatalf("scan after abort = %s", got)
+			}
+			// A committed delete hides the cached value; a committed put
+			// replaces it.
+			if err := s.Delete([]byte("k004")); err != nil {
+				t.Fatal(err)
+			}
+			mustPut(t, s, "k005", "five")
+			commit()
+			if _, ok := mustGet(t, s, "k004"); ok {
+				t.Fatal("k004 visible after a committed delete")
+			}
+			if v, _ := mustGet(t, s, "k005"); v != "five" {
+				t.Fatalf("k005 = %q after commit", v)
+			}
+			if v, ok := committedGet(t, db, "s", 0, "k005"); !ok || v != "five" {
+				t.Fatalf("committed k005 = %q,%v", v, ok)
+			}
+			// Values returned by Get are the caller's.
+			v, _, _ := s.Get([]byte("k006"))
+			copy(v, "X")
+			if v, _ := mustGet(t, s, "k006"); v != "6" {
+				t.Fatalf("k006 = %q after the caller changed a returned value", v)
+			}
+			// An empty value is a value, not a delete.
+			mustPut(t, s, "empty", "")
+			commit()
+			if v, ok := mustGet(t, s, "empty"); !ok || v != "" {
+				t.Fatalf("empty = %q,%v", v, ok)
+			}
+		})
+	}
+}

@@ -1,0 +1,70 @@
+package processors
+
+import (
+	"encoding/json"
+	"math"
+	"reflect"
+	"testing"
+)
+
+// TestAggCodecMatchesEncodingJSON checks that the hand-written codecs of
+// aggregate results give exactly what encoding/json gives.
+func TestAggCodecMatchesEncodingJSON(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	tests := []struct {
+		name string
+		a    aggState
+		fast bool // the fast encoders handle it
+	}{
+		{"count only", aggState{Key: "c-000042", Count: 1}, true},
+		{"sum", aggState{Key: "c-1", Count: 3, Sum: f(1234.56)}, true},
+		{"all numbers", aggState{Key: "k", Count: 7, Sum: f(-0.5), Min: f(1e-7), Max: f(1e21), Avg: f(123456789.125)}, true},
+		{"zero values", aggState{Key: "", Count: 0, Sum: f(0), Min: f(math.Copysign(0, -1))}, true},
+		{"escapes", aggState{Key: "a\"b\\c<d>&e\u2028\x01é\xff", Count: 2, Avg: f(3)}, true},
+		{"window", aggState{Key: "k", Count: 2, Sum: f(3), WindowStart: "2024-05-01T10:00:00Z", WindowEnd: "2024-05-01T11:00:00Z"}, true},
+		{"latest", aggState{Key: "k", Count: 1, Latest: json.RawMessage(`{"a":[1,2]}`)}, false},
+		{"infinite sum", aggState{Key: "k", Count: 1, Sum: f(math.Inf(1))}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want, wantErr := json.Marshal(&tt.a)
+			got, ok := appendAgg(nil, &tt.a)
+			if ok != tt.fast {
+				t.Fatalf("appendAgg ok = %v, want %v", ok, tt.fast)
+			}
+			if ok && (wantErr != nil || string(got) != string(want)) {
+				t.Fatalf("appendAgg = %s, json.Marshal = %s (%v)", got, want, wantErr)
+			}
+			if wantErr != nil {
+				return
+			}
+			m, err := tt.a.value()
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantRes, _ := json.Marshal(m)
+			gotRes, ok := appendResult(nil, &tt.a)
+			if ok != tt.fast || ok && string(gotRes) != string(wantRes) {
+				t.Fatalf("appendResult = %s,%v, json.Marshal(value) = %s", gotRes, ok, wantRes)
+			}
+			// Decoding the stored form gives what json.Unmarshal gives.
+			var viaJSON, viaFast aggState
+			if err := json.Unmarshal(want, &viaJSON); err != nil {
+				t.Fatal(err)
+			}
+			if !decodeAggFast(want, &viaFast) {
+				t.Fatalf("decodeAggFast refused %s", want)
+			}
+			if !reflect.DeepEqual(viaJSON, viaFast) {
+				t.Fatalf("decodeAggFast = %+v, json.Unmarshal = %+v", viaFast, viaJSON)
+			}
+		})
+	}
+	// Documents the fast decoder leaves to encoding/json.
+	for _, doc := range []string{`{"Key":"k","count":1}`, `{"key":"k","count":1.5}`, `{"key":null,"count":1}`, `[1]`, `{"key":"k","count":12345678901234567890}`} {
+		var a aggState
+		if decodeAggFast([]byte(doc), &a) {
+			t.Errorf("decodeAggFast accepted %s as %+v", doc, a)
+		}
+	}
+}
