@@ -40,6 +40,9 @@ import (
 	"github.com/veltrix/veltrix/topology"
 )
 
+// fetchMaxBytes bounds one fetch response (all partitions of one broker).
+const fetchMaxBytes = 4 << 20
+
 // ErrClusterCheck marks a failure of the checks against the cluster at start
 // (missing input topics, co-partitioning, changelog topics): the instance
 // refused to start, with the problems (a diag.List) wrapped.
@@ -176,6 +179,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		kgo.Balancers(group.Balancer(e.advertise)),
 		kgo.RecordPartitioner(newPartitioner(e.topo)),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Fetched records wait in the client until polled: bounding one
+		// fetch bounds that backlog (franz-go's default is 50 MiB, which
+		// with compression decodes to several times that).
+		kgo.FetchMaxBytes(fetchMaxBytes),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.WithHooks(e.metrics.Kafka),
 		kgo.ClientID("veltrix-"+e.cfg.App.ID),
