@@ -157,7 +157,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		return err
 	}
 	ts := newTasks(e, db, storeNames(e.topo), state.RestoreOptions{
-		Kafka: slices.Clone(base),
+		Kafka: append(slices.Clone(base), kgo.FetchMaxBytes(fetchMaxBytes)),
 		Progress: func(store string, remaining int64) {
 			e.metrics.RestoreRemaining.WithLabelValues(store).Set(float64(remaining))
 		},
