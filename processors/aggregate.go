@@ -261,13 +261,8 @@ func (s *aggregateStep) Process(t Task, ev *Event) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	group := string(ev.Key)
-	if s.key != nil {
-		if group, err = s.key.String(ev); err != nil {
-			return false, err
-		}
-	}
-	if err := userKey(group, "the group key"); err != nil {
+	group, err := keyOf(s.key, ev, "the group key")
+	if err != nil {
 		return false, err
 	}
 	in, err := s.inputs(ev)
@@ -281,13 +276,9 @@ func (s *aggregateStep) Process(t Task, ev *Event) (bool, error) {
 		}
 		return s.result(ev, res)
 	}
-	ts, err := s.clock.eventTime(ev)
+	ts, now, err := s.clock.observe(t, st, s.store, ev)
 	if err != nil {
 		return false, err
-	}
-	now, err := s.clock.advance(t, st, ts)
-	if err != nil {
-		return false, stateError(s.store, err)
 	}
 	var res *aggState
 	if s.window.kind == session {

@@ -76,19 +76,13 @@ func (s *dedupeStep) Process(t Task, ev *Event) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	id, err := s.id.String(ev)
+	id, err := keyOf(s.id, ev, "the id")
 	if err != nil {
 		return false, err
 	}
-	if err := userKey(id, "the id"); err != nil {
-		return false, err
-	}
-	ts, err := s.clock.eventTime(ev)
+	ts, _, err := s.clock.observe(t, st, s.store, ev)
 	if err != nil {
 		return false, err
-	}
-	if _, err := s.clock.advance(t, st, ts); err != nil {
-		return false, stateError(s.store, err)
 	}
 	v, found, err := st.Get([]byte(id))
 	if err != nil {

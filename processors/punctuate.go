@@ -264,6 +264,34 @@ func (c clock) advance(t Task, s state.Store, ts int64) (int64, error) {
 	return st, nil
 }
 
+// observe reads the event's time and advances the task's stream time with
+// it; it returns both (unix ms).
+func (c clock) observe(t Task, st state.Store, store string, ev *Event) (ts, now int64, err error) {
+	if ts, err = c.eventTime(ev); err != nil {
+		return 0, 0, err
+	}
+	if now, err = c.advance(t, st, ts); err != nil {
+		return 0, 0, stateError(store, err)
+	}
+	return ts, now, nil
+}
+
+// keyOf evaluates key (the event's own key when key is nil) and checks that
+// it is a user key; what names it in errors.
+func keyOf(key *expr.Program, ev *Event, what string) (string, error) {
+	k := string(ev.Key)
+	if key != nil {
+		var err error
+		if k, err = key.String(ev); err != nil {
+			return "", err
+		}
+	}
+	if err := userKey(k, what); err != nil {
+		return "", err
+	}
+	return k, nil
+}
+
 // storeOf returns the task's store, or a VX9001 error when the task has
 // none of that name (the engine did not open the stores the topology lists).
 func storeOf(t Task, name string) (state.Store, error) {

@@ -153,21 +153,13 @@ func (s *sequenceStep) Process(t Task, ev *Event) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	k := string(ev.Key)
-	if s.key != nil {
-		if k, err = s.key.String(ev); err != nil {
-			return false, err
-		}
-	}
-	if err := userKey(k, "the sequence key"); err != nil {
-		return false, err
-	}
-	ts, err := s.clock.eventTime(ev)
+	k, err := keyOf(s.key, ev, "the sequence key")
 	if err != nil {
 		return false, err
 	}
-	if _, err := s.clock.advance(t, st, ts); err != nil {
-		return false, stateError(s.store, err)
+	ts, _, err := s.clock.observe(t, st, s.store, ev)
+	if err != nil {
+		return false, err
 	}
 	if isFirst {
 		e := seqEntry{FirstAt: ts}
