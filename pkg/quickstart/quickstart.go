@@ -84,7 +84,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	fmt.Fprintf(o.Out, "veltrix dev: embedded broker on %s, %d rules from %s, generating %.0f events/s (Ctrl-C stops)\n",
 		b.Addr(), len(topo.Rules), displayPath(o.ConfigPath), o.Rate)
-	fmt.Fprintf(o.Out, "  read outputs: kcat -C -b %s -t %s -X isolation.level=read_committed\n", b.Addr(), strings.Join(topo.OutputTopics(), ","))
+	fmt.Fprintf(o.Out, "  read outputs: kcat -C -b %s -t <topic> -X isolation.level=read_committed (topics: %s)\n", b.Addr(), strings.Join(topo.OutputTopics(), ", "))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -27,7 +27,10 @@ type watcher struct {
 }
 
 func newWatcher(brokers string, topo *topology.Topology) *watcher {
-	w := &watcher{brokers: brokers, dlq: map[string]bool{}, topics: topo.OutputTopics()}
+	// Repartition topics are internal: records pass through them on their
+	// way to a rule's real outputs, which are what is counted.
+	topics := slices.DeleteFunc(topo.OutputTopics(), func(t string) bool { return slices.Contains(topo.Repartitions(), t) })
+	w := &watcher{brokers: brokers, dlq: map[string]bool{}, topics: topics}
 	for _, r := range topo.Rules {
 		if r.DLQ != "" {
 			w.dlq[r.DLQ] = true
