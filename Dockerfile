@@ -4,9 +4,11 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -o /out/veltrix ./cmd/veltrix
+RUN CGO_ENABLED=0 go build -o /out/veltrix ./cmd/veltrix && mkdir -p /out/state
 
-FROM gcr.io/distroless/static-debian12
+FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/veltrix /usr/local/bin/veltrix
-USER nonroot
+# The state dir belongs to the nonroot user (65532); a named volume mounted
+# here starts with this ownership.
+COPY --from=build --chown=65532:65532 /out/state /var/lib/veltrix
 ENTRYPOINT ["/usr/local/bin/veltrix"]
