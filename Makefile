@@ -7,8 +7,10 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@latest
 
 all: build
 
+COMMIT    := $(shell git rev-parse --short HEAD 2>/dev/null)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/veltrix
+	$(GO) build -ldflags "-X main.commit=$(COMMIT)" -o $(BIN) ./cmd/veltrix
 
 ## run: the quickstart — embedded broker, example rules, event generator, live progress (Ctrl-C stops).
 run: build
