@@ -156,7 +156,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ts := newTasks(e, db, storeNames(e.topo), state.RestoreOptions{
+	ts := newTasks(e, db, e.topo.StoreNames(), state.RestoreOptions{
 		Kafka: append(slices.Clone(base), kgo.FetchMaxBytes(fetchMaxBytes)),
 		Progress: func(store string, remaining int64) {
 			e.metrics.RestoreRemaining.WithLabelValues(store).Set(float64(remaining))
@@ -215,9 +215,6 @@ func (e *Engine) countKeysEvery(ctx context.Context, every time.Duration) {
 		}
 	}
 }
-
-// storeNames returns the topology's stores.
-func storeNames(topo *topology.Topology) []string { return topo.StoreNames() }
 
 // prepare checks the topology against the cluster (input topics exist,
 // co-partitioning holds), creates missing output topics and the stores'

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/veltrix/veltrix/pkg/state"
 )
 
 // producer produces records and remembers the first failure, so that a
@@ -29,11 +27,8 @@ type producer struct {
 }
 
 func newProducer(e *Engine, produce func(context.Context, *kgo.Record, func(*kgo.Record, error))) *producer {
-	p := &producer{e: e, produce: produce, track: map[string]bool{}, offsets: map[string]map[int32]int64{}}
+	p := &producer{e: e, produce: produce, track: changelogTopics(e.topo), offsets: map[string]map[int32]int64{}}
 	p.produced.vec = e.metrics.RecordsProduced
-	for _, s := range storeNames(e.topo) {
-		p.track[state.ChangelogTopic(e.cfg.App.ID, s)] = true
-	}
 	return p
 }
 

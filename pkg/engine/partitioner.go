@@ -3,7 +3,6 @@ package engine
 import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/pkg/state"
 	"github.com/veltrix/veltrix/topology"
 )
 
@@ -17,11 +16,16 @@ type partitioner struct {
 }
 
 func newPartitioner(topo *topology.Topology) kgo.Partitioner {
-	p := partitioner{manual: map[string]bool{}, def: kgo.StickyKeyPartitioner(nil)}
-	for _, s := range storeNames(topo) {
-		p.manual[state.ChangelogTopic(topo.AppID, s)] = true
+	return partitioner{manual: changelogTopics(topo), def: kgo.StickyKeyPartitioner(nil)}
+}
+
+// changelogTopics is the set of the topology's changelog topics.
+func changelogTopics(topo *topology.Topology) map[string]bool {
+	set := map[string]bool{}
+	for _, s := range topo.Stores() {
+		set[s.Changelog] = true
 	}
-	return p
+	return set
 }
 
 func (p partitioner) ForTopic(topic string) kgo.TopicPartitioner {

@@ -22,7 +22,7 @@ var ErrNotRunning = errors.New("engine not running")
 
 // HasStore reports whether the topology has a store of that name.
 func (e *Engine) HasStore(name string) bool {
-	return slices.Contains(storeNames(e.topo), name)
+	return slices.Contains(e.topo.StoreNames(), name)
 }
 
 // Lookup reads the committed value of key in store. When another instance
@@ -88,7 +88,7 @@ func (e *Engine) countKeys() {
 	if ts == nil {
 		return
 	}
-	for _, store := range storeNames(e.topo) {
+	for _, store := range e.topo.StoreNames() {
 		var total int64
 		for p := range e.ntasks.Load() {
 			if !ts.Owns(p) {

@@ -58,7 +58,7 @@ func newTasks(e *Engine, db *state.DB, stores []string, restore state.RestoreOpt
 // openDB opens the state database under the state dir when the topology has
 // stores.
 func openDB(e *Engine) (*state.DB, error) {
-	if len(storeNames(e.topo)) == 0 {
+	if len(e.topo.StoreNames()) == 0 {
 		return nil, nil
 	}
 	db, err := state.Open(state.Options{Dir: filepath.Join(e.cfg.App.StateDir, "stores"), AppID: e.cfg.App.ID, Logger: e.log, CacheSize: stateCacheSize})
