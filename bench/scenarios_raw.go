@@ -82,17 +82,8 @@ func rawEOS(ctx context.Context, a childArgs) error {
 		return fmt.Errorf("session: %w", err)
 	}
 	defer s.Close()
-	var (
-		mu      sync.Mutex
-		prodErr error
-	)
-	promise := func(_ *kgo.Record, err error) {
-		if err != nil {
-			mu.Lock()
-			prodErr = errors.Join(prodErr, err)
-			mu.Unlock()
-		}
-	}
+	var errs produceErrors
+	promise := errs.promise
 	for ctx.Err() == nil {
 		if err := s.Begin(); err != nil {
 			return fmt.Errorf("begin: %w", err)
@@ -106,13 +97,11 @@ func rawEOS(ctx context.Context, a childArgs) error {
 				s.Produce(ctx, &kgo.Record{Key: r.Key, Value: r.Value}, promise)
 			})
 		}
-		mu.Lock()
 		try := kgo.TryCommit
-		if prodErr != nil {
-			fmt.Fprintf(os.Stderr, "produce failed, aborting: %v\n", prodErr)
-			try, prodErr = kgo.TryAbort, nil
+		if perr := errs.take(); perr != nil {
+			fmt.Fprintf(os.Stderr, "produce failed, aborting: %v\n", perr)
+			try = kgo.TryAbort
 		}
-		mu.Unlock()
 		if ctx.Err() != nil {
 			try = kgo.TryAbort
 		}
@@ -142,17 +131,8 @@ func rawALO(ctx context.Context, a childArgs) error {
 		return fmt.Errorf("client: %w", err)
 	}
 	defer cl.CloseAllowingRebalance()
-	var (
-		mu      sync.Mutex
-		prodErr error
-	)
-	promise := func(_ *kgo.Record, err error) {
-		if err != nil {
-			mu.Lock()
-			prodErr = errors.Join(prodErr, err)
-			mu.Unlock()
-		}
-	}
+	var errs produceErrors
+	promise := errs.promise
 	for ctx.Err() == nil {
 		end := time.Now().Add(commitInterval)
 		for time.Now().Before(end) && ctx.Err() == nil {
@@ -166,10 +146,7 @@ func rawALO(ctx context.Context, a childArgs) error {
 		if err := cl.Flush(ctx); err != nil {
 			break
 		}
-		mu.Lock()
-		perr := prodErr
-		mu.Unlock()
-		if perr != nil {
+		if perr := errs.take(); perr != nil {
 			return fmt.Errorf("produce: %w", perr) // offsets not committed: the input is re-read
 		}
 		if err := cl.CommitUncommittedOffsets(ctx); err != nil && ctx.Err() == nil {
@@ -178,4 +155,27 @@ func rawALO(ctx context.Context, a childArgs) error {
 		cl.AllowRebalance()
 	}
 	return nil
+}
+
+// produceErrors collects the errors of produce promises.
+type produceErrors struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (p *produceErrors) promise(_ *kgo.Record, err error) {
+	if err != nil {
+		p.mu.Lock()
+		p.err = errors.Join(p.err, err)
+		p.mu.Unlock()
+	}
+}
+
+// take returns the errors collected so far and forgets them.
+func (p *produceErrors) take() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	err := p.err
+	p.err = nil
+	return err
 }
