@@ -17,6 +17,7 @@ import (
 func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) error {
 	var cl *kgo.Client
 	var prod *producer
+	var pl *pipeline
 	// failed stops the revoke callback (run again when Close leaves the
 	// group) from committing the offset of a record that failed.
 	var failed atomic.Bool
@@ -25,6 +26,9 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 	// blocked in a poll, so never concurrently with processing).
 	commit := func(ctx context.Context) error {
 		start := time.Now()
+		if err := pl.drain(); err != nil {
+			return err
+		}
 		if err := ts.changelogs(prod.send); err != nil {
 			return err
 		}
@@ -70,6 +74,8 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 	}
 	defer cl.CloseAllowingRebalance()
 	prod = newProducer(e, cl.Produce)
+	pl = newPipeline(e, ts, prod.send)
+	defer func() { _ = pl.drain() }()
 	interval := e.cfg.Processing.CommitInterval
 	var (
 		pending    bool
@@ -81,19 +87,23 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 		if pending {
 			wait = max(time.Until(lastCommit.Add(interval)), time.Millisecond)
 		}
+		pl.room(e.cfg.Processing.MaxPollRecords)
 		pollCtx, cancel := context.WithTimeout(ctx, wait)
 		fetches := cl.PollRecords(pollCtx, e.cfg.Processing.MaxPollRecords)
 		cancel()
 		if err := e.fetchErrors(fetches); err != nil {
 			return fmt.Errorf("poll: %w", err)
 		}
-		// From here to AllowRebalance no revoke callback runs, so the tasks
-		// are the loop's: apply what the last rebalance changed (revoked
-		// tasks were committed by the revoke callback).
-		if err := ts.sync(ctx); err != nil {
-			failed.Store(true)
-			cl.AllowRebalance()
-			return err
+		// Rebalances are allowed only while the pipeline is empty (see
+		// below), and no callback runs from a poll to AllowRebalance, so
+		// the tasks are the loop's here: apply what the last rebalance
+		// changed (revoked tasks were committed by the revoke callback).
+		if !pending {
+			if err := ts.sync(ctx); err != nil {
+				failed.Store(true)
+				cl.AllowRebalance()
+				return err
+			}
 		}
 		if e.assigned.Load() > 0 {
 			e.ready.Store(true)
@@ -101,10 +111,11 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 		if fetches.NumRecords() > 0 {
 			pending = true
 			sampler.add(fetches)
-			if perr := e.process(ctx, fetches, prod.send, ts); perr != nil {
+			if perr := pl.dispatch(ctx, fetches); perr != nil {
 				// Nothing since the last commit is committed: those
 				// records, the failing one first, are replayed on restart.
 				failed.Store(true)
+				_ = pl.drain()
 				cl.AllowRebalance()
 				return perr
 			}
@@ -118,7 +129,12 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 			sampler.observe(e.metrics, e.now())
 			pending, lastCommit = false, time.Now()
 		}
-		cl.AllowRebalance()
+		// Polled records still in the pipeline keep the rebalance waiting
+		// (at most a commit interval): a revoke callback commits what was
+		// polled, so it may only run once that has been processed.
+		if !pending {
+			cl.AllowRebalance()
+		}
 	}
 	e.ready.Store(false)
 	if pending {

@@ -283,9 +283,8 @@ func instanceID(stateDir string) (string, error) {
 type task struct {
 	e       *Engine
 	produce func(*kgo.Record)
-	current *kgo.Record               // the record being processed
-	pt      *partTask                 // its task
-	parts   []kgo.FetchTopicPartition // the task's records of this poll
+	current *kgo.Record // the record being processed
+	pt      *partTask   // its task
 }
 
 // Emit produces an output. Like Kafka Streams, outputs carry the timestamp of
@@ -305,90 +304,6 @@ func (t *task) Store(name string) state.Store {
 }
 
 func (t *task) StreamTime() time.Time { return t.pt.streamTime }
-
-// process runs the records of one poll through the topology, task by task:
-// partition p of every topic is task p, whose records run in order on one
-// goroutine, and up to processing.workers tasks run at once (their stores,
-// stream time and outputs are their own). After its records, each task is
-// punctuated (windows close, deadlines fire on its stream time). It returns
-// a fatal error (on_error: fail, or a task that cannot be restored).
-func (e *Engine) process(ctx context.Context, fetches kgo.Fetches, produce func(*kgo.Record), ts *tasks) error {
-	byTask := map[int32][]kgo.FetchTopicPartition{}
-	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-		if len(p.Records) > 0 {
-			byTask[p.Partition] = append(byTask[p.Partition], p)
-		}
-	})
-	// Tasks are opened (and restored) here, on the loop's goroutine.
-	work := make([]*task, 0, len(byTask))
-	for p, parts := range byTask {
-		pt, err := ts.get(ctx, p)
-		if err != nil {
-			return err
-		}
-		pt.touched = true
-		work = append(work, &task{e: e, produce: produce, pt: pt, parts: parts})
-	}
-	workers := min(e.workers(), len(work))
-	if workers <= 1 {
-		for _, t := range work {
-			if err := t.run(); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	next := make(chan *task)
-	errs := make(chan error, workers)
-	var failed atomic.Bool
-	for range workers {
-		go func() {
-			var err error
-			for t := range next {
-				if err == nil && !failed.Load() {
-					if err = t.run(); err != nil {
-						failed.Store(true)
-					}
-				}
-			}
-			errs <- err
-		}()
-	}
-	for _, t := range work {
-		next <- t
-	}
-	close(next)
-	var first error
-	for range workers {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
-}
-
-// run processes the task's records of one poll, then punctuates it.
-func (t *task) run() error {
-	e := t.e
-	var consumed int64
-	defer func() { e.addStats(func(s *Stats) { s.Consumed += consumed }) }()
-	for _, p := range t.parts {
-		last := p.Records[len(p.Records)-1]
-		e.metrics.Lag(p.Topic, p.Partition, p.HighWatermark-last.Offset-1)
-		e.metrics.RecordsConsumed.WithLabelValues(p.Topic).Add(float64(len(p.Records)))
-		for _, r := range p.Records {
-			consumed++
-			t.current = r
-			if r.Timestamp.After(t.pt.streamTime) {
-				t.pt.streamTime = r.Timestamp
-			}
-			if err := e.topo.Process(t, r, e.obs); err != nil {
-				return err
-			}
-		}
-	}
-	return e.topo.Punctuate(t)
-}
 
 // workers is how many tasks are processed at once.
 func (e *Engine) workers() int {

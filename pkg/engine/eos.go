@@ -104,17 +104,30 @@ func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 	e.ready.Store(false)
 
 	prod := newProducer(e, sess.Produce)
+	pl := newPipeline(e, ts, prod.send)
+	defer func() { _ = pl.drain() }()
 	interval := e.cfg.Processing.CommitInterval
 	var (
 		inTxn   bool
 		began   time.Time
 		sampler latencySampler
 	)
+	// abort ends the open transaction after a processing failure.
+	abort := func(perr error) error {
+		_, aerr := sess.End(context.Background(), kgo.TryAbort)
+		inTxn = false
+		ts.aborted()
+		e.metrics.Transactions.WithLabelValues("abort").Inc()
+		return errors.Join(perr, aerr)
+	}
 	// end ends the open transaction: the stores' changelog records go into
 	// it first; after a commit the stores apply their writes with the
 	// produced changelog offsets, after an abort they drop them.
 	end := func() error {
 		try := kgo.TryCommit
+		if err := pl.drain(); err != nil {
+			return abort(err)
+		}
 		if err := ts.changelogs(prod.send); err != nil {
 			return err
 		}
@@ -165,6 +178,7 @@ func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 		if inTxn {
 			wait = max(time.Until(began.Add(interval)), time.Millisecond)
 		}
+		pl.room(e.cfg.Processing.MaxPollRecords)
 		pollCtx, cancel := context.WithTimeout(ctx, wait)
 		fetches := sess.PollRecords(pollCtx, e.cfg.Processing.MaxPollRecords)
 		cancel()
@@ -182,11 +196,8 @@ func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 				inTxn, began = true, time.Now()
 			}
 			sampler.add(fetches)
-			if perr := e.process(ctx, fetches, prod.send, ts); perr != nil {
-				_, aerr := sess.End(context.Background(), kgo.TryAbort)
-				ts.aborted()
-				e.metrics.Transactions.WithLabelValues("abort").Inc()
-				return errors.Join(perr, aerr)
+			if perr := pl.dispatch(ctx, fetches); perr != nil {
+				return abort(errors.Join(perr, pl.drain()))
 			}
 		}
 		if inTxn && time.Since(began) >= interval {

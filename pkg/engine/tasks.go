@@ -47,7 +47,6 @@ type partTask struct {
 	// streamTime is the largest record timestamp processed; committedTime
 	// is its value at the last commit, restored when a transaction aborts.
 	streamTime, committedTime time.Time
-	touched                   bool // processed records in the open transaction
 }
 
 func newTasks(e *Engine, db *state.DB, stores []string, restore state.RestoreOptions) *tasks {
@@ -184,7 +183,7 @@ func (ts *tasks) changelogs(send func(*kgo.Record)) error {
 // offsets the transaction produced (topic -> partition -> last offset).
 func (ts *tasks) committed(offsets map[string]map[int32]int64) error {
 	for _, t := range ts.byPart {
-		t.committedTime, t.touched = t.streamTime, false
+		t.committedTime = t.streamTime
 		if t.st == nil || !t.st.Dirty() {
 			continue
 		}
@@ -204,7 +203,7 @@ func (ts *tasks) committed(offsets map[string]map[int32]int64) error {
 // aborted discards the tasks' writes and stream time since the last commit.
 func (ts *tasks) aborted() {
 	for _, t := range ts.byPart {
-		t.streamTime, t.touched = t.committedTime, false
+		t.streamTime = t.committedTime
 		if t.st != nil {
 			t.st.Abort()
 		}

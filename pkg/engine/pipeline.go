@@ -1,0 +1,167 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// pipeline runs polled records through the topology while the loop goes on
+// polling. Partition p of every input topic is task p; each task with
+// records in the open transaction (or commit interval) has a goroutine of
+// its own that runs its batches in the order they were polled, and at most
+// processing.workers tasks process at once. So no task waits for another's
+// batch to finish, and fetching, polling and processing overlap.
+//
+// A task's stores, stream time and current record are touched only by its
+// goroutine until drain returns: the loop drains the pipeline before it
+// commits (a commit must never cover a polled record that has not been
+// processed), before it applies a rebalance, and before it returns.
+type pipeline struct {
+	e       *Engine
+	ts      *tasks
+	produce func(*kgo.Record)
+	slots   chan struct{} // a token per task processing now
+
+	queues map[int32]chan []kgo.FetchTopicPartition // the loop's goroutine only
+	wg     sync.WaitGroup
+
+	failed atomic.Bool // a task failed: the others skip their batches
+
+	mu       sync.Mutex
+	drained  sync.Cond // signalled as batches finish
+	inflight int       // records dispatched and not yet processed
+	err      error     // the first failure
+}
+
+// queueDepth bounds the batches waiting for one task; room (called before
+// each poll) bounds the records waiting in all of them.
+const queueDepth = 8
+
+func newPipeline(e *Engine, ts *tasks, produce func(*kgo.Record)) *pipeline {
+	pl := &pipeline{e: e, ts: ts, produce: produce,
+		slots: make(chan struct{}, e.workers()), queues: map[int32]chan []kgo.FetchTopicPartition{}}
+	pl.drained.L = &pl.mu
+	return pl
+}
+
+// room waits until fewer than max records are waiting to be processed, so
+// that the loop polls at most one batch ahead of the tasks: records wait in
+// the client's bounded fetch buffers rather than in memory of their own.
+func (pl *pipeline) room(max int) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	for pl.inflight >= max && pl.err == nil {
+		pl.drained.Wait()
+	}
+}
+
+// dispatch hands the records of one poll to their tasks, opening (and
+// restoring) a task first if it is new; it blocks while a task's queue is
+// full. It returns a task's failure (on_error: fail, or a task that could
+// not be restored); the caller then drains the pipeline and aborts.
+func (pl *pipeline) dispatch(ctx context.Context, fetches kgo.Fetches) error {
+	byTask := map[int32][]kgo.FetchTopicPartition{}
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) > 0 {
+			byTask[p.Partition] = append(byTask[p.Partition], p)
+		}
+	})
+	pl.mu.Lock()
+	pl.inflight += fetches.NumRecords()
+	pl.mu.Unlock()
+	for p, parts := range byTask {
+		q := pl.queues[p]
+		if q == nil {
+			// Tasks are opened (and restored) on the loop's goroutine.
+			pt, err := pl.ts.get(ctx, p)
+			if err != nil {
+				return err
+			}
+			q = make(chan []kgo.FetchTopicPartition, queueDepth)
+			pl.queues[p] = q
+			pl.wg.Add(1)
+			go pl.work(&task{e: pl.e, produce: pl.produce, pt: pt}, q)
+		}
+		q <- parts
+	}
+	return pl.error()
+}
+
+// work runs a task's batches until its queue is closed; after a failure
+// anywhere it only empties the queue.
+func (pl *pipeline) work(t *task, q <-chan []kgo.FetchTopicPartition) {
+	defer pl.wg.Done()
+	for parts := range q {
+		var err error
+		if !pl.failed.Load() {
+			pl.slots <- struct{}{}
+			err = t.run(parts)
+			<-pl.slots
+		}
+		n := 0
+		for _, p := range parts {
+			n += len(p.Records)
+		}
+		pl.mu.Lock()
+		pl.inflight -= n
+		if err != nil && pl.err == nil {
+			pl.err = err
+			pl.failed.Store(true)
+		}
+		pl.drained.Broadcast()
+		pl.mu.Unlock()
+	}
+}
+
+func (pl *pipeline) error() error {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	return pl.err
+}
+
+// idle reports whether nothing was dispatched since the last drain.
+func (pl *pipeline) idle() bool { return len(pl.queues) == 0 }
+
+// drain waits until every dispatched record has been processed and returns
+// the first failure since the last drain; the pipeline is then empty and
+// ready for the next transaction.
+func (pl *pipeline) drain() error {
+	for p, q := range pl.queues {
+		close(q)
+		delete(pl.queues, p)
+	}
+	pl.wg.Wait()
+	pl.mu.Lock()
+	err := pl.err
+	pl.err, pl.inflight = nil, 0 // records of a failed dispatch never reached a task
+	pl.mu.Unlock()
+	pl.failed.Store(false)
+	return err
+}
+
+// run processes a batch of the task's records (one poll's), then punctuates
+// the task.
+func (t *task) run(parts []kgo.FetchTopicPartition) error {
+	e := t.e
+	var consumed int64
+	defer func() { e.addStats(func(s *Stats) { s.Consumed += consumed }) }()
+	for _, p := range parts {
+		last := p.Records[len(p.Records)-1]
+		e.metrics.Lag(p.Topic, p.Partition, p.HighWatermark-last.Offset-1)
+		e.metrics.RecordsConsumed.WithLabelValues(p.Topic).Add(float64(len(p.Records)))
+		for _, r := range p.Records {
+			consumed++
+			t.current = r
+			if r.Timestamp.After(t.pt.streamTime) {
+				t.pt.streamTime = r.Timestamp
+			}
+			if err := e.topo.Process(t, r, e.obs); err != nil {
+				return err
+			}
+		}
+	}
+	return e.topo.Punctuate(t)
+}
