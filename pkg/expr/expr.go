@@ -44,6 +44,7 @@ import (
 	"cel.dev/cel-go/interpreter"
 
 	"github.com/veltrix/veltrix/pkg/diag"
+	"github.com/veltrix/veltrix/pkg/jsonval"
 )
 
 // Names of the variables and functions expressions see.
@@ -166,6 +167,9 @@ type Program struct {
 	out  *cel.Type
 	prg  cel.Program
 	fast *fastExpr // Bool's evaluation without CEL, when the expression allows it
+	// field is the event field when the expression is just event.<field>:
+	// String and Float read it in place when it has a type they take.
+	field string
 }
 
 // Compile parses and type-checks src. pos is the place of the expression's
@@ -187,7 +191,8 @@ func (e *Env) Compile(src string, pos diag.Pos) (*Program, *diag.Error) {
 	if err != nil {
 		return nil, pos.At(diag.ExprType, "expression %q cannot be planned: %v", src, err)
 	}
-	return &Program{src: src, pos: pos, out: checked.OutputType(), prg: prg, fast: compileFast(checked)}, nil
+	field, _ := eventField(checked.NativeRep().Expr())
+	return &Program{src: src, pos: pos, out: checked.OutputType(), prg: prg, fast: compileFast(checked), field: field}, nil
 }
 
 // issueError turns CEL's first issue into a placed diag.Error; further issues
@@ -304,7 +309,20 @@ func (p *Program) Value(act interpreter.Activation) (any, error) {
 // String evaluates an expression whose result is used as text (a key or a
 // header): strings and bytes as they are, numbers and bools formatted,
 // anything else VX5004.
+//
+// An expression that is just event.<field> reads a string, number or bool
+// field in place when act is JSONFields, with the same result as CEL.
 func (p *Program) String(act interpreter.Activation) (string, error) {
+	if v, ok := p.jsonField(act); ok {
+		switch v.Kind {
+		case jsonval.KindString:
+			return v.Str(), nil
+		case jsonval.KindNumber:
+			return strconv.FormatFloat(v.Float(), 'g', -1, 64), nil
+		case jsonval.KindTrue, jsonval.KindFalse:
+			return strconv.FormatBool(v.Kind == jsonval.KindTrue), nil
+		}
+	}
 	v, err := p.Eval(act)
 	if err != nil {
 		return "", err
@@ -326,6 +344,47 @@ func (p *Program) String(act interpreter.Activation) (string, error) {
 		return v.Time.UTC().Format(time.RFC3339Nano), nil
 	}
 	return "", p.resultError("a string", v)
+}
+
+// Float evaluates an expression that must return a finite number (VX5004
+// otherwise). Like String, it reads a number field in place.
+func (p *Program) Float(act interpreter.Activation) (float64, error) {
+	var f float64
+	if v, ok := p.jsonField(act); ok && v.Kind == jsonval.KindNumber {
+		f = v.Float()
+	} else {
+		v, err := p.Eval(act)
+		if err != nil {
+			return 0, err
+		}
+		switch v := v.(type) {
+		case types.Double:
+			f = float64(v)
+		case types.Int:
+			f = float64(v)
+		case types.Uint:
+			f = float64(v)
+		default:
+			return 0, p.resultError("a number", v)
+		}
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, p.pos.At(diag.ResultType, "%s: %v is not a number", p.src, f)
+	}
+	return f, nil
+}
+
+// jsonField returns the field an event.<field> expression reads, when act
+// can give it in place.
+func (p *Program) jsonField(act interpreter.Activation) (jsonval.Value, bool) {
+	if p.field == "" {
+		return jsonval.Value{}, false
+	}
+	jf, ok := act.(JSONFields)
+	if !ok {
+		return jsonval.Value{}, false
+	}
+	return jf.JSONField(p.field)
 }
 
 // ToJSON converts a CEL value to a JSON-compatible Go value (see

@@ -98,3 +98,56 @@ func (x *fastExpr) evalOrNil(a JSONFields) (bool, bool) {
 	}
 	return x.eval(a)
 }
+
+// TestFieldStringAndFloat compares String and Float of event.<field>, read
+// in place, with CEL's evaluation of the same expression, on every JSON
+// type the field can have.
+func TestFieldStringAndFloat(t *testing.T) {
+	obj := `{"s":"c-42","esc":"a\"b\u00e9","i":42,"f":129.5,"e":1e3,"neg":-0.25,"big":12345678901234567890,` +
+		`"t":true,"n":null,"o":{"id":1},"l":[1]}`
+	fields := []string{"s", "esc", "i", "f", "e", "neg", "big", "t", "n", "o", "l", "missing"}
+	env := mustEnv(t)
+	var o jsonval.Object
+	if err := o.Parse([]byte(obj)); err != nil {
+		t.Fatal(err)
+	}
+	a := &jsonAct{obj: &o}
+	a.view = NewLazyMap(&jsonObject{obj: &o})
+	a.view.f.(*jsonObject).LazyMap.f = a.view.f
+	for _, f := range fields {
+		p, derr := env.Compile("event."+f, diag.Pos{})
+		if derr != nil {
+			t.Fatal(derr)
+		}
+		if p.field != f {
+			t.Fatalf("event.%s: field %q", f, p.field)
+		}
+		gotS, gotErr := p.String(a)
+		wantS, wantErr := p.String(celOnly{a})
+		if gotS != wantS || !sameCode(gotErr, wantErr) {
+			t.Errorf("String(event.%s): in place %q, %v; CEL %q, %v", f, gotS, gotErr, wantS, wantErr)
+		}
+		gotF, gotErr := p.Float(a)
+		wantF, wantErr := p.Float(celOnly{a})
+		if gotF != wantF || !sameCode(gotErr, wantErr) {
+			t.Errorf("Float(event.%s): in place %v, %v; CEL %v, %v", f, gotF, gotErr, wantF, wantErr)
+		}
+	}
+	// Only a bare event field is read in place.
+	for _, src := range []string{`event.o.id`, `event.s + "x"`, `key`} {
+		p, derr := env.Compile(src, diag.Pos{})
+		if derr != nil {
+			t.Fatal(derr)
+		}
+		if p.field != "" {
+			t.Errorf("%s: read in place as %q", src, p.field)
+		}
+	}
+}
+
+func sameCode(a, b error) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.(*diag.Error).Code == b.(*diag.Error).Code
+}
