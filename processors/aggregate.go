@@ -3,11 +3,9 @@ package processors
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
-	"cel.dev/cel-go/common/types"
 	"gopkg.in/yaml.v3"
 
 	"github.com/veltrix/veltrix/pkg/diag"
@@ -479,7 +477,7 @@ func (s *aggregateStep) inputs(ev *Event) (aggInput, error) {
 		if p.prg == nil {
 			continue
 		}
-		v, err := number(p.prg, ev)
+		v, err := p.prg.Float(ev)
 		if err != nil {
 			return in, err
 		}
@@ -495,29 +493,6 @@ func (s *aggregateStep) inputs(ev *Event) (aggInput, error) {
 		}
 	}
 	return in, nil
-}
-
-// number evaluates an expression that must return a number.
-func number(p *expr.Program, ev *Event) (float64, error) {
-	v, err := p.Eval(ev)
-	if err != nil {
-		return 0, err
-	}
-	var f float64
-	switch v := v.(type) {
-	case types.Double:
-		f = float64(v)
-	case types.Int:
-		f = float64(v)
-	case types.Uint:
-		f = float64(v)
-	default:
-		return 0, p.Pos().At(diag.ResultType, "%s: must return a number, got %s", p.Source(), v.Type().TypeName())
-	}
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, p.Pos().At(diag.ResultType, "%s: %v is not a number", p.Source(), f)
-	}
-	return f, nil
 }
 
 // apply adds one event's inputs to a result.
