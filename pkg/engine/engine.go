@@ -41,7 +41,10 @@ import (
 )
 
 // fetchMaxBytes bounds one fetch response (all partitions of one broker).
-const fetchMaxBytes = 4 << 20
+// Compressed JSON decodes to several times its size, plus about 170 bytes
+// of kgo.Record per record: 2 MiB is some 10 MB of records in memory per
+// buffered fetch, and larger responses were no faster (docs/benchmarks.md).
+const fetchMaxBytes = 2 << 20
 
 // ErrClusterCheck marks a failure of the checks against the cluster at start
 // (missing input topics, co-partitioning, changelog topics): the instance

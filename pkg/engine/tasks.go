@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -60,7 +61,8 @@ func openDB(e *Engine) (*state.DB, error) {
 	if len(e.topo.StoreNames()) == 0 {
 		return nil, nil
 	}
-	db, err := state.Open(state.Options{Dir: filepath.Join(e.cfg.App.StateDir, "stores"), AppID: e.cfg.App.ID, Logger: e.log, CacheSize: stateCacheSize})
+	db, err := state.Open(state.Options{Dir: filepath.Join(e.cfg.App.StateDir, "stores"), AppID: e.cfg.App.ID, Logger: e.log,
+		CacheSize: stateCacheSize, MemTableSize: stateMemTableSize})
 	if err != nil {
 		return nil, fmt.Errorf("open state: %w", err)
 	}
@@ -180,8 +182,16 @@ func (ts *tasks) changelogs(send func(*kgo.Record)) error {
 }
 
 // committed applies the tasks' writes to the local stores with the changelog
-// offsets the transaction produced (topic -> partition -> last offset).
+// offsets the transaction produced (topic -> partition -> last offset). The
+// tasks' Pebble batches are independent: up to processing.workers of them
+// are applied at once.
 func (ts *tasks) committed(offsets map[string]map[int32]int64) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		errs  []error
+		slots = make(chan struct{}, ts.e.workers())
+	)
 	for _, t := range ts.byPart {
 		t.committedTime = t.streamTime
 		if t.st == nil || !t.st.Dirty() {
@@ -193,11 +203,18 @@ func (ts *tasks) committed(offsets map[string]map[int32]int64) error {
 				mine[topic] = o
 			}
 		}
-		if err := t.st.Commit(mine); err != nil {
-			return err
-		}
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if err := t.st.Commit(mine); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // aborted discards the tasks' writes and stream time since the last commit.
@@ -242,3 +259,8 @@ func (ts *tasks) read(fn func(db *state.DB) error) error {
 // stateCacheSize is Pebble's block cache: with the stores' own read cache
 // in front of it, 64 MiB keeps an instance within 256 MiB of memory.
 const stateCacheSize = 64 << 20
+
+// stateMemTableSize is Pebble's memtable size. Pebble keeps up to two
+// (one filling while the other flushes), both in memory: 16 MiB each hold
+// a few hundred thousand coalesced updates and keep that memory at 32 MiB.
+const stateMemTableSize = 16 << 20
