@@ -527,13 +527,18 @@ func (s *aggregateStep) apply(a *aggState, in aggInput) {
 
 // result replaces the event with a result, keyed by the group key.
 func (s *aggregateStep) result(ev *Event, a *aggState) (bool, error) {
+	ev.Key = []byte(a.Key)
+	if enc, ok := appendResult(nil, a); ok {
+		if err := ev.SetJSON(enc); err != nil {
+			return false, stateError(s.store, err)
+		}
+		return true, nil
+	}
 	m, err := a.value()
 	if err != nil {
 		return false, stateError(s.store, err)
 	}
-	enc, _ := appendResult(nil, a) // nil: Encode marshals m
-	ev.SetValue(m, enc)
-	ev.Key = []byte(a.Key)
+	ev.SetValue(m, nil) // Encode marshals m
 	return true, nil
 }
 

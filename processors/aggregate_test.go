@@ -260,6 +260,27 @@ rules:
 			keys: map[string][]string{"s": {"a", "b"}},
 		},
 		{
+			name: "later steps read, change and filter the result",
+			config: `
+rules:
+  - name: r
+    from: in
+    steps:
+      - aggregate: {store: s, key: event.c, count: true, sum: event.n}
+      - filter: event.count >= 2 && event.key == "a"
+      - set: {big: event.sum > 10.0}
+      - drop: [count]
+      - to: {topic: out, key: '"k-" + event.key'}`,
+			inputs: []input{
+				{key: "o1", value: `{"c":"a","n":10}`, at: "10:00"},
+				{key: "o2", value: `{"c":"b","n":2}`, at: "10:01"},
+				{key: "o3", value: `{"c":"a","n":2.5}`, at: "10:02"},
+			},
+			want: []string{
+				`out|k-a|{"key":"a","sum":12.5,"big":true}`,
+			},
+		},
+		{
 			name: "tumbling window edges: an event at the end belongs to the next window",
 			config: `
 rules:

@@ -87,6 +87,22 @@ func (e *Event) SetValue(m map[string]any, enc []byte) {
 	e.encoded = enc
 }
 
+// SetJSON replaces the value with the JSON object enc (a step's result,
+// which it must not change afterwards), read lazily as a consumed record's
+// value is: expressions decode only the fields they select and Encode
+// returns enc itself until a step changes a field.
+func (e *Event) SetJSON(enc []byte) error {
+	if err := e.obj.Parse(enc); err != nil {
+		return err
+	}
+	clear(e.vals)
+	e.Value, e.encoded = nil, nil
+	e.edits, e.vals, e.enc = e.edits[:0], e.vals[:0], e.enc[:0]
+	e.view.Reset(e)
+	e.modified = true
+	return nil
+}
+
 // Modified reports whether a step changed the value since it was decoded.
 func (e *Event) Modified() bool { return e.modified }
 
@@ -201,6 +217,9 @@ func (e *Event) Encode() ([]byte, error) {
 	}
 	if e.Value != nil && e.encoded != nil {
 		return e.encoded, nil
+	}
+	if e.Value == nil && len(e.edits) == 0 && e.obj.Raw() != nil {
+		return e.obj.Raw(), nil // a value set by SetJSON
 	}
 	if e.Value == nil && e.obj.Raw() != nil {
 		n := e.obj.PatchedLen(e.edits)
