@@ -71,8 +71,9 @@ type Engine struct {
 	ownersClient *kgo.Client
 	ownersLookup *group.Owners
 
-	statsMu sync.Mutex
-	stats   Stats
+	statsMu  sync.Mutex
+	stats    Stats
+	produced atomic.Int64 // Stats.Produced, counted per record
 }
 
 // Stats are running totals, for progress displays.
@@ -128,7 +129,9 @@ func (e *Engine) Ready() bool { return e.ready.Load() }
 func (e *Engine) Stats() Stats {
 	e.statsMu.Lock()
 	defer e.statsMu.Unlock()
-	return e.stats
+	s := e.stats
+	s.Produced = e.produced.Load()
+	return s
 }
 
 func (e *Engine) addStats(f func(*Stats)) {
@@ -286,16 +289,23 @@ func instanceID(stateDir string) (string, error) {
 type task struct {
 	e       *Engine
 	produce func(*kgo.Record)
-	current *kgo.Record // the record being processed
-	pt      *partTask   // its task
+	current *kgo.Record   // the record being processed
+	pt      *partTask     // its task
+	obs     *taskOutcomes // its per-record metrics
 }
 
 // Emit produces an output. Like Kafka Streams, outputs carry the timestamp of
 // the input record they derive from (its event time), so downstream latency
 // is measured from the original event.
 func (t *task) Emit(o processors.Output) {
-	t.produce(&kgo.Record{Topic: o.Topic, Key: o.Key, Value: o.Value, Headers: o.Headers, Timestamp: t.current.Timestamp})
+	r := records.Get().(*kgo.Record)
+	*r = kgo.Record{Topic: o.Topic, Key: o.Key, Value: o.Value, Headers: o.Headers, Timestamp: t.current.Timestamp}
+	t.produce(r)
 }
+
+// records recycles the records Emit produces: the producer puts each back
+// once its produce result is handled, when the client no longer holds it.
+var records = sync.Pool{New: func() any { return new(kgo.Record) }}
 
 func (t *task) Now() time.Time { return t.e.now() }
 

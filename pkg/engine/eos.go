@@ -47,6 +47,8 @@ func (p *producer) send(r *kgo.Record) {
 	p.produce(context.Background(), r, p.done)
 }
 
+// done handles a produce result. The client is done with r: it goes back
+// to the pool Emit takes records from.
 func (p *producer) done(r *kgo.Record, err error) {
 	if err != nil {
 		p.mu.Lock()
@@ -54,6 +56,7 @@ func (p *producer) done(r *kgo.Record, err error) {
 			p.err = fmt.Errorf("produce to %s: %w", r.Topic, err)
 		}
 		p.mu.Unlock()
+		records.Put(r)
 		return
 	}
 	if p.track[r.Topic] {
@@ -67,7 +70,8 @@ func (p *producer) done(r *kgo.Record, err error) {
 		p.mu.Unlock()
 	}
 	p.produced.get(r.Topic).Inc()
-	p.e.addStats(func(s *Stats) { s.Produced++ })
+	p.e.produced.Add(1)
+	records.Put(r)
 }
 
 func (p *producer) failed() error {

@@ -85,3 +85,55 @@ func (c *counters) get(topic string) prometheus.Counter {
 	v, _ := c.m.LoadOrStore(topic, c.vec.WithLabelValues(topic))
 	return v.(prometheus.Counter)
 }
+
+// taskOutcomes is one task's Observer: it counts the common outcomes
+// locally and adds them to the shared counters once per batch (flush), so
+// that tasks on several cores do not contend for the counters per record.
+// Errors and the sampled latencies go to the shared metrics at once.
+type taskOutcomes struct {
+	c     *outcomes
+	rules []ruleCount
+}
+
+type ruleCount struct {
+	name string
+	m    *ruleMetrics
+	n    [4]int64 // by outcomeIndex, since the last flush
+}
+
+// Outcome implements topology.Observer.
+func (t *taskOutcomes) Outcome(rule string, outcome topology.Outcome, code diag.Code, took time.Duration) {
+	i := outcomeIndex(outcome)
+	if i < 0 || code != "" {
+		t.c.Outcome(rule, outcome, code, took)
+		return
+	}
+	rc := t.rule(rule)
+	rc.n[i]++
+	if took > 0 {
+		rc.m.latency.Observe(took.Seconds())
+	}
+}
+
+func (t *taskOutcomes) rule(name string) *ruleCount {
+	for i := range t.rules {
+		if t.rules[i].name == name {
+			return &t.rules[i]
+		}
+	}
+	t.rules = append(t.rules, ruleCount{name: name, m: t.c.rule(name)})
+	return &t.rules[len(t.rules)-1]
+}
+
+// flush adds the counts since the last flush to the shared counters.
+func (t *taskOutcomes) flush() {
+	for i := range t.rules {
+		rc := &t.rules[i]
+		for j, n := range rc.n {
+			if n > 0 {
+				rc.m.records[j].Add(float64(n))
+				rc.n[j] = 0
+			}
+		}
+	}
+}

@@ -48,14 +48,30 @@ func TestLatencySamplerTakesEveryNth(t *testing.T) {
 	}
 }
 
+// TestOutcomesMatchMetrics checks the shared observer and a task's
+// (which counts locally until flush) against the metrics they report.
 func TestOutcomesMatchMetrics(t *testing.T) {
-	m := metrics.New(prometheus.NewRegistry())
-	o := newOutcomes(m)
-	o.Outcome("r", topology.OutcomeMatched, "", time.Millisecond)
-	o.Outcome("r", topology.OutcomeMatched, "", 0)
-	o.Outcome("r", topology.OutcomeDLQ, diag.MissingField, 0)
-	o.Outcome("s", topology.OutcomeFiltered, "", 0)
-	o.Outcome("s", topology.Outcome("other"), "", 0)
+	for _, perTask := range []bool{false, true} {
+		m := metrics.New(prometheus.NewRegistry())
+		var o topology.Observer = newOutcomes(m)
+		flush := func() {}
+		if perTask {
+			to := &taskOutcomes{c: newOutcomes(m)}
+			o, flush = to, to.flush
+		}
+		o.Outcome("r", topology.OutcomeMatched, "", time.Millisecond)
+		o.Outcome("r", topology.OutcomeMatched, "", 0)
+		o.Outcome("r", topology.OutcomeDLQ, diag.MissingField, 0)
+		o.Outcome("s", topology.OutcomeFiltered, "", 0)
+		o.Outcome("s", topology.Outcome("other"), "", 0)
+		flush()
+		flush() // a second flush adds nothing
+		checkOutcomeMetrics(t, m)
+	}
+}
+
+func checkOutcomeMetrics(t *testing.T, m *metrics.Metrics) {
+	t.Helper()
 	for _, c := range []struct {
 		rule, outcome string
 		want          float64
@@ -76,6 +92,10 @@ func TestOutcomesMatchMetrics(t *testing.T) {
 			t.Errorf("processing_latency_seconds{%s} count = %d, want %d", rule, got, want)
 		}
 	}
+}
+
+func TestCountersCacheChildren(t *testing.T) {
+	m := metrics.New(prometheus.NewRegistry())
 	var c counters
 	c.vec = m.RecordsProduced
 	c.get("a").Inc()

@@ -83,7 +83,7 @@ func (pl *pipeline) dispatch(ctx context.Context, fetches kgo.Fetches) error {
 			q = make(chan []kgo.FetchTopicPartition, queueDepth)
 			pl.queues[p] = q
 			pl.wg.Add(1)
-			go pl.work(&task{e: pl.e, produce: pl.produce, pt: pt}, q)
+			go pl.work(&task{e: pl.e, produce: pl.produce, pt: pt, obs: &taskOutcomes{c: pl.e.obs}}, q)
 		}
 		q <- parts
 	}
@@ -147,7 +147,10 @@ func (pl *pipeline) drain() error {
 func (t *task) run(parts []kgo.FetchTopicPartition) error {
 	e := t.e
 	var consumed int64
-	defer func() { e.addStats(func(s *Stats) { s.Consumed += consumed }) }()
+	defer func() {
+		t.obs.flush()
+		e.addStats(func(s *Stats) { s.Consumed += consumed })
+	}()
 	for _, p := range parts {
 		last := p.Records[len(p.Records)-1]
 		e.metrics.Lag(p.Topic, p.Partition, p.HighWatermark-last.Offset-1)
@@ -158,7 +161,7 @@ func (t *task) run(parts []kgo.FetchTopicPartition) error {
 			if r.Timestamp.After(t.pt.streamTime) {
 				t.pt.streamTime = r.Timestamp
 			}
-			if err := e.topo.Process(t, r, e.obs); err != nil {
+			if err := e.topo.Process(t, r, t.obs); err != nil {
 				return err
 			}
 		}
