@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -61,14 +62,15 @@ type taskStore struct {
 	// cache) and the committed value (the read cache); one look-up serves
 	// a read either way.
 	slots map[string]*slot
-	// dirty lists the keys written in the open transaction, once each.
-	dirty []string
+	// dirty lists the slots of the keys written in the open transaction,
+	// once each.
+	dirty []*slot
 	// scanBatch is an indexed batch holding the dirty writes, built by the
 	// first Scan of a transaction that has some (nil until then): Pebble
-	// merges it with the committed state. pending lists the keys written
+	// merges it with the committed state. pending lists the slots written
 	// since it was last brought up to date.
 	scanBatch *pebble.Batch
-	pending   []string
+	pending   []*slot
 	// cacheBytes is the estimated size of the committed values held, kept
 	// under the store's share of Options.ReadCacheSize.
 	cacheBytes int64
@@ -77,6 +79,7 @@ type taskStore struct {
 
 // slot is one key's entry in a store's caches.
 type slot struct {
+	key       string // the user key (the slot's key in slots)
 	committed []byte // the committed value; nil when not cached
 	txn       []byte // the open transaction's value when dirty; nil: deleted
 	dirty     bool
@@ -164,15 +167,10 @@ func (t *Task) Changelog() ([]Record, error) {
 		return nil, nil
 	}
 	out := make([]Record, 0, n)
-	var keys []string
 	for _, s := range t.stores {
-		if len(s.dirty) == 0 {
-			continue
-		}
-		keys = append(keys[:0], s.dirty...)
-		slices.Sort(keys)
-		for _, k := range keys {
-			out = append(out, Record{Topic: s.topic, Partition: t.partition, Key: []byte(k), Value: s.slots[k].txn})
+		slices.SortFunc(s.dirty, func(a, b *slot) int { return strings.Compare(a.key, b.key) })
+		for _, sl := range s.dirty {
+			out = append(out, Record{Topic: s.topic, Partition: t.partition, Key: []byte(sl.key), Value: sl.txn})
 		}
 	}
 	return out, nil
@@ -222,10 +220,10 @@ func (t *Task) commit(offsets map[string]int64) error {
 	}
 	b := t.db.pdb.NewBatch()
 	for _, s := range t.stores {
-		for _, k := range s.dirty {
-			key := s.pebbleKey([]byte(k))
+		for _, sl := range s.dirty {
+			key := s.pebbleKey(sl.key)
 			var err error
-			if v := s.slots[k].txn; v == nil {
+			if v := sl.txn; v == nil {
 				err = b.Delete(key, nil)
 			} else {
 				err = b.Set(key, v, nil)
@@ -247,16 +245,16 @@ func (t *Task) commit(offsets map[string]int64) error {
 	}
 	// Committed: the dirty values are now the committed ones.
 	for _, s := range t.stores {
-		for _, k := range s.dirty {
-			sl := s.slots[k]
-			s.cacheBytes -= entrySize(k, sl.committed)
+		for _, sl := range s.dirty {
+			s.cacheBytes -= entrySize(sl.key, sl.committed)
 			sl.committed, sl.txn, sl.dirty = sl.txn, nil, false
 			if sl.committed == nil {
-				delete(s.slots, k)
+				delete(s.slots, sl.key)
 				continue
 			}
-			s.cacheBytes += entrySize(k, sl.committed)
+			s.cacheBytes += entrySize(sl.key, sl.committed)
 		}
+		clear(s.dirty)
 		s.dirty = s.dirty[:0]
 		s.closeScanBatch()
 		s.evict()
@@ -311,11 +309,10 @@ func (t *Task) Close() error {
 
 // endTxn drops the open transaction's writes and its scan batch.
 func (s *taskStore) endTxn() {
-	for _, k := range s.dirty {
-		sl := s.slots[k]
+	for _, sl := range s.dirty {
 		sl.txn, sl.dirty = nil, false
 		if sl.committed == nil {
-			delete(s.slots, k)
+			delete(s.slots, sl.key)
 		}
 	}
 	clear(s.dirty)
@@ -379,7 +376,7 @@ func (s *taskStore) dropCache() {
 
 // pebbleKey returns the Pebble key of a user key, in the store's scratch
 // buffer (valid until the next call).
-func (s *taskStore) pebbleKey(key []byte) []byte {
+func (s *taskStore) pebbleKey(key string) []byte {
 	s.key = append(append(s.key[:0], s.prefix...), key...)
 	return s.key
 }
@@ -400,7 +397,7 @@ func (s *taskStore) Get(key []byte) ([]byte, bool, error) {
 			return clone(sl.committed), true, nil
 		}
 	}
-	v, closer, err := s.t.db.pdb.Get(s.pebbleKey(key))
+	v, closer, err := s.t.db.pdb.Get(s.pebbleKey(string(key)))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, false, nil
 	}
@@ -414,7 +411,7 @@ func (s *taskStore) Get(key []byte) ([]byte, bool, error) {
 	k := string(key)
 	if size := entrySize(k, out); size <= s.cacheLimit()/8 {
 		if sl == nil {
-			sl = &slot{}
+			sl = &slot{key: k}
 			s.slots[k] = sl
 		}
 		sl.committed = clone(out)
@@ -442,24 +439,18 @@ func (s *taskStore) write(key, v []byte) error {
 	if s.t.closed {
 		return ErrClosed
 	}
-	sl, k := s.slots[string(key)], ""
+	sl := s.slots[string(key)]
 	if sl == nil {
-		k = string(key)
-		sl = &slot{}
-		s.slots[k] = sl
+		sl = &slot{key: string(key)}
+		s.slots[sl.key] = sl
 	}
 	sl.txn = v
-	if !sl.dirty || s.scanBatch != nil {
-		if k == "" {
-			k = string(key)
-		}
-		if !sl.dirty {
-			sl.dirty = true
-			s.dirty = append(s.dirty, k)
-		}
-		if s.scanBatch != nil {
-			s.pending = append(s.pending, k)
-		}
+	if !sl.dirty {
+		sl.dirty = true
+		s.dirty = append(s.dirty, sl)
+	}
+	if s.scanBatch != nil {
+		s.pending = append(s.pending, sl)
 	}
 	return nil
 }
@@ -488,18 +479,17 @@ func (s *taskStore) Scan(prefix []byte, fn func(key, value []byte) bool) error {
 // building it, or bringing it up to date with the writes since the last
 // scan.
 func (s *taskStore) syncScanBatch() (*pebble.Batch, error) {
-	apply := func(b *pebble.Batch, k string) error {
-		v := s.slots[k].txn
-		key := s.pebbleKey([]byte(k))
-		if v == nil {
+	apply := func(b *pebble.Batch, sl *slot) error {
+		key := s.pebbleKey(sl.key)
+		if sl.txn == nil {
 			return b.Delete(key, nil)
 		}
-		return b.Set(key, v, nil)
+		return b.Set(key, sl.txn, nil)
 	}
 	if s.scanBatch == nil {
 		b := s.t.db.pdb.NewIndexedBatch()
-		for _, k := range s.dirty {
-			if err := apply(b, k); err != nil {
+		for _, sl := range s.dirty {
+			if err := apply(b, sl); err != nil {
 				_ = b.Close()
 				return nil, err
 			}
@@ -507,8 +497,8 @@ func (s *taskStore) syncScanBatch() (*pebble.Batch, error) {
 		s.scanBatch = b
 		return b, nil
 	}
-	for _, k := range s.pending {
-		if err := apply(s.scanBatch, k); err != nil {
+	for _, sl := range s.pending {
+		if err := apply(s.scanBatch, sl); err != nil {
 			return nil, err
 		}
 	}
