@@ -435,7 +435,7 @@ func (s *aggregateStep) put(st state.Store, key []byte, a *aggState, w window, c
 			a.WindowEnd = rfc3339(w.end) // the last event's time
 		}
 	}
-	b, ok := appendAgg(nil, a)
+	b, ok := appendAgg(make([]byte, 0, encodedSizeHint(a)), a)
 	if !ok {
 		var err error
 		if b, err = json.Marshal(a); err != nil {
@@ -525,10 +525,17 @@ func (s *aggregateStep) apply(a *aggState, in aggInput) {
 	}
 }
 
+// encodedSizeHint is room enough for most encodings of a, so that they
+// are written in one allocation: each number takes up to about 24 bytes
+// and its name, the window bounds 30 each.
+func encodedSizeHint(a *aggState) int {
+	return 128 + 2*len(a.Key) + len(a.WindowStart) + len(a.WindowEnd)
+}
+
 // result replaces the event with a result, keyed by the group key.
 func (s *aggregateStep) result(ev *Event, a *aggState) (bool, error) {
 	ev.Key = []byte(a.Key)
-	if enc, ok := appendResult(nil, a); ok {
+	if enc, ok := appendResult(make([]byte, 0, encodedSizeHint(a)), a); ok {
 		if err := ev.SetJSON(enc); err != nil {
 			return false, stateError(s.store, err)
 		}
