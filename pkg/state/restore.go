@@ -11,12 +11,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// restoreFetchBytes bounds a restore consumer's fetch response.
+const restoreFetchBytes = 4 << 20
+
 // Defaults for RestoreOptions.
 const (
 	// DefaultRestoreBatchBytes is the size of the Pebble batches a restore
-	// writes: 16 MiB. Large batches amortise the commit cost; each carries
+	// writes: 4 MiB. Large batches amortise the commit cost; each carries
 	// the checkpoint, so an interrupted restore resumes where it stopped.
-	DefaultRestoreBatchBytes = 16 << 20
+	DefaultRestoreBatchBytes = 4 << 20
+
 	// DefaultRestoreIdleTimeout bounds how long a restore waits for a fetch
 	// that returns nothing before it re-checks the changelog's end.
 	DefaultRestoreIdleTimeout = 5 * time.Second
@@ -150,8 +154,11 @@ func (t *Task) Restore(ctx context.Context, o RestoreOptions) error {
 		// Control records (transaction markers) occupy offsets; seeing them
 		// is how the position reaches the last stable offset.
 		kgo.KeepControlRecords(),
-		kgo.FetchMaxBytes(64<<20),
-		kgo.FetchMaxPartitionBytes(16<<20),
+		// Changelog records are small: 8 MiB responses keep the client
+		// ahead of the Pebble batches and a restore within the memory of
+		// a running instance.
+		kgo.FetchMaxBytes(restoreFetchBytes),
+		kgo.FetchMaxPartitionBytes(restoreFetchBytes),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -159,7 +166,10 @@ func (t *Task) Restore(ctx context.Context, o RestoreOptions) error {
 	}
 	defer cl.Close()
 
-	b := t.db.pdb.NewBatch()
+	// One buffer for every batch: a batch is flushed once it holds
+	// BatchBytes, plus at most one fetch's records.
+	b := t.db.pdb.NewBatch(pebble.WithInitialSizeBytes(o.BatchBytes+restoreFetchBytes),
+		pebble.WithMaxRetainedSizeBytes(2*(o.BatchBytes+restoreFetchBytes)))
 	defer func() { _ = b.Close() }()
 	var (
 		key     []byte
