@@ -87,7 +87,7 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 		if pending {
 			wait = max(time.Until(lastCommit.Add(interval)), time.Millisecond)
 		}
-		pl.room(e.cfg.Processing.MaxPollRecords)
+		pl.room(2 * e.cfg.Processing.MaxPollRecords)
 		pollCtx, cancel := context.WithTimeout(ctx, wait)
 		fetches := cl.PollRecords(pollCtx, e.cfg.Processing.MaxPollRecords)
 		cancel()

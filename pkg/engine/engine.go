@@ -42,9 +42,12 @@ import (
 
 // fetchMaxBytes bounds one fetch response (all partitions of one broker).
 // Compressed JSON decodes to several times its size, plus about 170 bytes
-// of kgo.Record per record: 2 MiB is some 10 MB of records in memory per
-// buffered fetch, and larger responses were no faster (docs/benchmarks.md).
-const fetchMaxBytes = 2 << 20
+// of kgo.Record per record: 1 MiB is some 5 MB of records in memory per
+// buffered fetch. The client sends a broker its next fetch once the last
+// one's records are polled, and the loop polls as soon as the pipeline has
+// room, so small responses keep fetching ahead without holding memory;
+// larger ones were no faster (docs/benchmarks.md).
+const fetchMaxBytes = 1 << 20
 
 // ErrClusterCheck marks a failure of the checks against the cluster at start
 // (missing input topics, co-partitioning, changelog topics): the instance

@@ -182,7 +182,7 @@ func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 		if inTxn {
 			wait = max(time.Until(began.Add(interval)), time.Millisecond)
 		}
-		pl.room(e.cfg.Processing.MaxPollRecords)
+		pl.room(2 * e.cfg.Processing.MaxPollRecords)
 		pollCtx, cancel := context.WithTimeout(ctx, wait)
 		fetches := sess.PollRecords(pollCtx, e.cfg.Processing.MaxPollRecords)
 		cancel()

@@ -36,8 +36,8 @@ type pipeline struct {
 	err      error     // the first failure
 }
 
-// queueDepth bounds the batches waiting for one task; room (called before
-// each poll) bounds the records waiting in all of them.
+// queueDepth bounds the batches waiting for one task; room bounds the
+// records waiting in all of them.
 const queueDepth = 8
 
 func newPipeline(e *Engine, ts *tasks, produce func(*kgo.Record)) *pipeline {
@@ -47,9 +47,10 @@ func newPipeline(e *Engine, ts *tasks, produce func(*kgo.Record)) *pipeline {
 	return pl
 }
 
-// room waits until fewer than max records are waiting to be processed, so
-// that the loop polls at most one batch ahead of the tasks: records wait in
-// the client's bounded fetch buffers rather than in memory of their own.
+// room waits until fewer than max records are waiting to be processed. The
+// loop calls it before each poll with twice processing.max_poll_records:
+// enough that every task has records queued while the client fetches the
+// next ones, few enough to bound the records held in memory.
 func (pl *pipeline) room(max int) {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
