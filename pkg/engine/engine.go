@@ -192,6 +192,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		// fetch bounds that backlog (franz-go's default is 50 MiB, which
 		// with compression decodes to several times that).
 		kgo.FetchMaxBytes(fetchMaxBytes),
+		// A quarter per partition: each response then carries records of
+		// several partitions, that is of several tasks, which the workers
+		// process in parallel (with the default, one response was mostly
+		// one partition, and one core did the work).
+		kgo.FetchMaxPartitionBytes(fetchMaxBytes/4),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.WithHooks(e.metrics.Kafka),
 		kgo.ClientID("veltrix-"+e.cfg.App.ID),
