@@ -39,6 +39,7 @@ type harness struct {
 	admCl    *kgo.Client
 	input    string
 	avgBytes float64 // mean key+value size of an input record
+	round    int     // the round running (from 1)
 
 	// expected per-customer count and sum of totals over the input.
 	custCount []int64
@@ -796,6 +797,12 @@ func (h *harness) readOutput(ctx context.Context, name, topic string, chk checke
 	return m
 }
 
+// scenarioID names a scenario's topics, group and state in this run and
+// round: every run of a scenario starts fresh.
+func (h *harness) scenarioID(name string) string {
+	return fmt.Sprintf("%s-%s-r%d", name, h.cfg.runID, h.round)
+}
+
 // starter starts a scenario's process reading h.input (or in) and writing out
 // under consumer group (and app id) group.
 type starter func(in, out, group string) (*child, error)
@@ -803,7 +810,7 @@ type starter func(in, out, group string) (*child, error)
 // runThroughput runs one process against the pre-filled input: a fresh output
 // topic and group, the output read back and checked, then timed.
 func (h *harness) runThroughput(ctx context.Context, name string, start starter, chk checker) result {
-	id := name + "-" + h.cfg.runID
+	id := h.scenarioID(name)
 	out, group := "bench-out-"+id, "bench-"+id
 	defer h.deleteTopics(id)
 	if err := h.createTopic(ctx, out); err != nil {

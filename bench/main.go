@@ -10,6 +10,7 @@
 // Environment: BENCH_RECORDS (default 1000000), BENCH_PARTITIONS (6),
 // BENCH_SCENARIOS (comma list, default all), BENCH_LATENCY_SECONDS (20),
 // BENCH_RESTORE_RECORDS (changelog records of the restore scenario, 1000000),
+// BENCH_ROUNDS (rounds of the throughput scenarios, default 3),
 // BENCH_TIMEOUT (per scenario, default 120s), BENCH_VELTRIX (a prebuilt
 // veltrix binary instead of building ../cmd/veltrix), BENCH_REPO (repo root,
 // default ".."), BENCH_RESULTS (default results.json).
@@ -33,6 +34,7 @@ type config struct {
 	scenarios           []string
 	latencySeconds      int
 	restoreRecords      int // changelog records of the restore scenario
+	rounds              int // rounds of the repeated scenarios
 	latencyRate         int
 	timeout             time.Duration
 	budget              time.Duration // the whole run; later scenarios fail once it is spent
@@ -78,6 +80,9 @@ func loadConfig() (config, error) {
 	if c.restoreRecords, err = envInt("BENCH_RESTORE_RECORDS", 1_000_000); err != nil {
 		return c, err
 	}
+	if c.rounds, err = envInt("BENCH_ROUNDS", 3); err != nil {
+		return c, err
+	}
 	c.timeout = 120 * time.Second
 	if v := os.Getenv("BENCH_TIMEOUT"); v != "" {
 		if c.timeout, err = time.ParseDuration(v); err != nil {
@@ -115,6 +120,7 @@ type scenario struct {
 	name     string
 	baseline string // raw scenario its ratio_to_raw compares with ("" for none)
 	optional bool   // runs only when named in BENCH_SCENARIOS (a diagnostic)
+	once     bool   // runs in the first round only (latency, restore)
 	run      func(ctx context.Context, h *harness) result
 }
 
@@ -127,9 +133,9 @@ var allScenarios = []scenario{
 	{name: "veltrix-aggregate-eos", baseline: "raw-eos", run: veltrixAggregate},
 	{name: "veltrix-rekey-eos", baseline: "raw-eos", optional: true, run: veltrixRekey},
 	{name: "goka-count", run: gokaScenario},
-	{name: "latency", run: latencyVeltrix},
-	{name: "latency-raw-eos", run: latencyRaw},
-	{name: "restore", run: restoreScenario},
+	{name: "latency", once: true, run: latencyVeltrix},
+	{name: "latency-raw-eos", once: true, run: latencyRaw},
+	{name: "restore", once: true, run: restoreScenario},
 }
 
 func main() {
@@ -158,6 +164,15 @@ func main() {
 	}
 }
 
+func scenarioNamed(name string) scenario {
+	for _, s := range allScenarios {
+		if s.name == name {
+			return s
+		}
+	}
+	return scenario{name: name}
+}
+
 // run is the harness: broker, pre-fill, scenarios, report.
 func run(ctx context.Context) error {
 	cfg, err := loadConfig()
@@ -165,7 +180,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	start := time.Now()
-	logf("%d records, %d partitions, scenarios %s", cfg.records, cfg.partitions, strings.Join(cfg.scenarios, ","))
+	logf("%d records, %d partitions, %d rounds, scenarios %s", cfg.records, cfg.partitions, cfg.rounds, strings.Join(cfg.scenarios, ","))
 	h, err := newHarness(ctx, cfg)
 	if h != nil {
 		defer h.close()
@@ -173,31 +188,38 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Each round runs the scenarios in order, so that a scenario and its
+	// baseline run close together; a scenario's row is its median round.
+	rounds := map[string][]result{}
+	for round := 1; round <= cfg.rounds; round++ {
+		h.round = round
+		for _, name := range cfg.scenarios {
+			s := scenarioNamed(name)
+			if s.once && round > 1 {
+				continue
+			}
+			var r result
+			switch {
+			case ctx.Err() != nil:
+				r = failed(name, "interrupted")
+			case time.Since(start) > cfg.budget:
+				r = failed(name, fmt.Sprintf("run budget of %s spent", cfg.budget))
+			default:
+				logf("=== %s (round %d/%d)", name, round, cfg.rounds)
+				cpu0, ok0 := h.brokerCPU()
+				r = s.run(ctx, h)
+				if cpu1, ok1 := h.brokerCPU(); ok0 && ok1 {
+					r.BrokerCPU = cpu1 - cpu0
+				}
+			}
+			r.Scenario, r.Baseline = name, s.baseline
+			logf("=== %s: %s %s", name, r.Status, r.Note)
+			rounds[name] = append(rounds[name], r)
+		}
+	}
 	var results []result
 	for _, name := range cfg.scenarios {
-		var s scenario
-		for _, c := range allScenarios {
-			if c.name == name {
-				s = c
-			}
-		}
-		var r result
-		switch {
-		case ctx.Err() != nil:
-			r = failed(name, "interrupted")
-		case time.Since(start) > cfg.budget:
-			r = failed(name, fmt.Sprintf("run budget of %s spent", cfg.budget))
-		default:
-			logf("=== %s", name)
-			cpu0, ok0 := h.brokerCPU()
-			r = s.run(ctx, h)
-			if cpu1, ok1 := h.brokerCPU(); ok0 && ok1 {
-				r.BrokerCPU = cpu1 - cpu0
-			}
-		}
-		r.Scenario, r.Baseline = name, s.baseline
-		logf("=== %s: %s %s", name, r.Status, r.Note)
-		results = append(results, r)
+		results = append(results, medianRound(rounds[name]))
 	}
 	addRatios(results)
 	printTable(os.Stdout, results, h.avgBytes)

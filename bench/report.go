@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -19,24 +21,25 @@ const (
 
 // result is one scenario's row in the table and in results.json.
 type result struct {
-	Scenario       string   `json:"scenario"`
-	Status         string   `json:"status"`
-	Records        int      `json:"records"`
-	RecordsPerSec  float64  `json:"records_per_sec"`
-	MBPerSec       float64  `json:"mb_per_sec"`
-	CPUSeconds     float64  `json:"cpu_seconds"`
-	PeakRSSBytes   int64    `json:"peak_rss_bytes"`
-	P50Ms          *float64 `json:"p50_ms,omitempty"`
-	P99Ms          *float64 `json:"p99_ms,omitempty"`
-	MaxMs          *float64 `json:"max_ms,omitempty"`
-	WallSeconds    float64  `json:"wall_seconds,omitempty"`       // process start until the output was complete
-	StartupSeconds float64  `json:"startup_seconds,omitempty"`    // process start until the first output was visible
-	Method         string   `json:"method,omitempty"`             // how records_per_sec was timed (see throughput)
-	BrokerCPU      float64  `json:"broker_cpu_seconds,omitempty"` // the broker's CPU time over the whole scenario
-	Baseline       string   `json:"baseline,omitempty"`
-	RatioToRaw     *float64 `json:"ratio_to_raw,omitempty"`
-	RatioToGoka    *float64 `json:"ratio_to_goka,omitempty"`
-	Note           string   `json:"note,omitempty"`
+	Scenario       string    `json:"scenario"`
+	Status         string    `json:"status"`
+	Records        int       `json:"records"`
+	RecordsPerSec  float64   `json:"records_per_sec"`
+	MBPerSec       float64   `json:"mb_per_sec"`
+	CPUSeconds     float64   `json:"cpu_seconds"`
+	PeakRSSBytes   int64     `json:"peak_rss_bytes"`
+	P50Ms          *float64  `json:"p50_ms,omitempty"`
+	P99Ms          *float64  `json:"p99_ms,omitempty"`
+	MaxMs          *float64  `json:"max_ms,omitempty"`
+	WallSeconds    float64   `json:"wall_seconds,omitempty"`           // process start until the output was complete
+	StartupSeconds float64   `json:"startup_seconds,omitempty"`        // process start until the first output was visible
+	Method         string    `json:"method,omitempty"`                 // how records_per_sec was timed (see throughput)
+	BrokerCPU      float64   `json:"broker_cpu_seconds,omitempty"`     // the broker's CPU time over the whole scenario
+	RoundsPerSec   []float64 `json:"rounds_records_per_sec,omitempty"` // records/s of every round, in run order
+	Baseline       string    `json:"baseline,omitempty"`
+	RatioToRaw     *float64  `json:"ratio_to_raw,omitempty"`
+	RatioToGoka    *float64  `json:"ratio_to_goka,omitempty"`
+	Note           string    `json:"note,omitempty"`
 
 	// noRatio marks a rate that is not stream throughput (restore), so it
 	// gets no ratios.
@@ -95,6 +98,29 @@ func latencyStats(d []time.Duration) (p50, p99, maxMs float64) {
 	return ms(percentile(d, 0.50)), ms(percentile(d, 0.99)), ms(d[len(d)-1])
 }
 
+// medianRound merges a scenario's rounds into its row: a failed round
+// fails the scenario (correctness first); otherwise the row is the round
+// with the median records/s (of an even count, the lower of the middle
+// two), with the highest peak RSS of all rounds, and every round's rate.
+func medianRound(rs []result) result {
+	for _, r := range rs {
+		if r.Status != statusOK {
+			return r
+		}
+	}
+	if len(rs) == 1 {
+		return rs[0]
+	}
+	sorted := slices.Clone(rs)
+	slices.SortFunc(sorted, func(a, b result) int { return cmp.Compare(a.RecordsPerSec, b.RecordsPerSec) })
+	m := sorted[(len(sorted)-1)/2]
+	for _, r := range rs {
+		m.PeakRSSBytes = max(m.PeakRSSBytes, r.PeakRSSBytes)
+		m.RoundsPerSec = append(m.RoundsPerSec, r.RecordsPerSec)
+	}
+	return m
+}
+
 // addRatios sets ratio_to_raw (records/s against the scenario's raw baseline)
 // and ratio_to_goka (against goka-count) where both sides are ok.
 func addRatios(rs []result) {
@@ -144,6 +170,13 @@ func printTable(w io.Writer, rs []result, avgBytes float64) {
 	for _, r := range rs {
 		if r.Note != "" {
 			fmt.Fprintf(w, "  %s: %s\n", r.Scenario, r.Note)
+		}
+		if len(r.RoundsPerSec) > 1 {
+			rates := make([]string, len(r.RoundsPerSec))
+			for i, v := range r.RoundsPerSec {
+				rates[i] = fmt.Sprintf("%.0f", v)
+			}
+			fmt.Fprintf(w, "  %s: records/s by round %s (the median is shown)\n", r.Scenario, strings.Join(rates, ", "))
 		}
 	}
 }

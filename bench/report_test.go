@@ -280,3 +280,33 @@ func mustRead(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+func TestMedianRound(t *testing.T) {
+	ok := func(rate float64, rss int64) result {
+		return result{Scenario: "s", Status: statusOK, RecordsPerSec: rate, CPUSeconds: rate / 1000, PeakRSSBytes: rss}
+	}
+	tests := []struct {
+		name    string
+		rounds  []result
+		status  string
+		rate    float64
+		rss     int64
+		nRounds int
+	}{
+		{"one round is itself", []result{ok(5, 10)}, statusOK, 5, 10, 0},
+		{"median of three, highest RSS", []result{ok(9, 10), ok(3, 30), ok(5, 20)}, statusOK, 5, 30, 3},
+		{"lower middle of two", []result{ok(9, 10), ok(3, 10)}, statusOK, 3, 10, 2},
+		{"a failed round fails the scenario", []result{ok(9, 10), failed("s", "wrong count"), ok(5, 10)}, statusFailed, 0, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := medianRound(tt.rounds)
+			if got.Status != tt.status || got.RecordsPerSec != tt.rate || got.PeakRSSBytes != tt.rss || len(got.RoundsPerSec) != tt.nRounds {
+				t.Fatalf("got %s %v rss %d rounds %v", got.Status, got.RecordsPerSec, got.PeakRSSBytes, got.RoundsPerSec)
+			}
+			if got.Status == statusOK && got.CPUSeconds != tt.rate/1000 {
+				t.Errorf("CPU %v is not the median round's", got.CPUSeconds)
+			}
+		})
+	}
+}

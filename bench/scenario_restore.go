@@ -46,7 +46,7 @@ func restoreScenario(ctx context.Context, h *harness) result {
 		return failed(name, fmt.Sprintf("veltrix binary not available: %v", h.buildErr))
 	}
 	n := h.cfg.restoreRecords
-	id := name + "-" + h.cfg.runID
+	id := h.scenarioID(name)
 	app := "bench-" + id
 	defer h.deleteTopics(id)
 

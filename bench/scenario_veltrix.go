@@ -175,7 +175,7 @@ func sentNs(v []byte) (int64, bool) {
 // the producer stamped into it. A warm-up (one record every 200 ms until
 // output appears) keeps start-up and group join out of the figures.
 func (h *harness) runLatency(ctx context.Context, name string, start starter, marker string) result {
-	id := name + "-" + h.cfg.runID
+	id := h.scenarioID(name)
 	in, out, group := "bench-in-"+id, "bench-out-"+id, "bench-"+id
 	defer h.deleteTopics(id)
 	for _, t := range []string{in, out} {
