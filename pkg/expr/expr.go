@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
@@ -170,6 +171,10 @@ type Program struct {
 	// field is the event field when the expression is just event.<field>:
 	// String and Float read it in place when it has a type they take.
 	field string
+	// lit is the value of an expression that is a literal ("yes", 42),
+	// and litJSON its JSON encoding: nothing is evaluated per event.
+	lit     ref.Val
+	litJSON []byte
 }
 
 // Compile parses and type-checks src. pos is the place of the expression's
@@ -191,8 +196,15 @@ func (e *Env) Compile(src string, pos diag.Pos) (*Program, *diag.Error) {
 	if err != nil {
 		return nil, pos.At(diag.ExprType, "expression %q cannot be planned: %v", src, err)
 	}
-	field, _ := eventField(checked.NativeRep().Expr())
-	return &Program{src: src, pos: pos, out: checked.OutputType(), prg: prg, fast: compileFast(checked), field: field}, nil
+	root := checked.NativeRep().Expr()
+	p := &Program{src: src, pos: pos, out: checked.OutputType(), prg: prg, fast: compileFast(checked)}
+	p.field, _ = eventField(root)
+	if root.Kind() == celast.LiteralKind {
+		if enc, err := AppendJSON(nil, root.AsLiteral()); err == nil {
+			p.lit, p.litJSON = root.AsLiteral(), enc
+		}
+	}
+	return p, nil
 }
 
 // issueError turns CEL's first issue into a placed diag.Error; further issues
@@ -245,6 +257,9 @@ func (p *Program) MayReturn(t *cel.Type) bool {
 // Eval evaluates the expression over act. A failure is a *diag.Error:
 // VX5003 when a field is missing, VX5002 otherwise.
 func (p *Program) Eval(act interpreter.Activation) (ref.Val, error) {
+	if p.lit != nil {
+		return p.lit, nil
+	}
 	v, _, err := p.prg.Eval(act)
 	if err != nil {
 		return nil, p.evalError(err)

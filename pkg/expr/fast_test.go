@@ -3,6 +3,7 @@ package expr
 import (
 	"testing"
 
+	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/interpreter"
 
 	"github.com/veltrix/veltrix/pkg/diag"
@@ -150,4 +151,41 @@ func sameCode(a, b error) bool {
 		return a == nil && b == nil
 	}
 	return a.(*diag.Error).Code == b.(*diag.Error).Code
+}
+
+// TestLiteralIsConstant checks that a literal expression gives CEL's value
+// and JSON encoding without evaluating anything per event.
+func TestLiteralIsConstant(t *testing.T) {
+	env := mustEnv(t)
+	for _, src := range []string{`"yes"`, `42`, `-1.5`, `true`, `null`, `b"x"`, `"é\n\"q\""`, `7u`} {
+		p, derr := env.Compile(src, diag.Pos{})
+		if derr != nil {
+			t.Fatal(derr)
+		}
+		if p.lit == nil {
+			t.Errorf("%s: not a constant", src)
+			continue
+		}
+		want, _, err := p.prg.Eval(interpreter.EmptyActivation())
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantJSON, err := AppendJSON(nil, want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, gotJSON, err := p.AppendJSON([]byte("prefix:"), nil)
+		if err != nil || got.Equal(want) != types.True || string(gotJSON) != "prefix:"+string(wantJSON) {
+			t.Errorf("%s: got %v %s, %v; want %v %s", src, got, gotJSON, err, want, wantJSON)
+		}
+	}
+	for _, src := range []string{`event.x`, `"a" + "b"`, `[1]`} {
+		p, derr := env.Compile(src, diag.Pos{})
+		if derr != nil {
+			t.Fatal(derr)
+		}
+		if p.lit != nil {
+			t.Errorf("%s: taken as the constant %v", src, p.lit)
+		}
+	}
 }

@@ -208,6 +208,9 @@ func AppendJSON(dst []byte, v ref.Val) ([]byte, error) {
 // encoding to dst (see Program.Value for how results map to JSON). It
 // returns the result as well, for callers that keep it.
 func (p *Program) AppendJSON(dst []byte, act interpreter.Activation) (ref.Val, []byte, error) {
+	if p.lit != nil {
+		return p.lit, append(dst, p.litJSON...), nil
+	}
 	v, err := p.Eval(act)
 	if err != nil {
 		return nil, dst, err
