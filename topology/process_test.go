@@ -175,6 +175,35 @@ rules:
 	}
 }
 
+// BenchmarkProcessBenchRule is the rule of the bench program's stateless
+// scenarios (bench/): a filter every order passes, a constant set, to.
+func BenchmarkProcessBenchRule(b *testing.B) {
+	top, err := Build(parseConfig(b, "veltrix.yaml", `
+rules:
+  - name: bench
+    from: orders
+    steps:
+      - filter: event.type == "order.created"
+      - set: {bench: '"yes"'}
+      - to: orders.out
+`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := record("orders", "o-0000042", `{"order_id":"o-0000042","type":"order.created","customer_id":"c-004242","total":129.5,"currency":"EUR","items":3,"channel":"web","country":"FR","created_at":"2026-01-02T03:04:05.000Z","note":"bench order with some padding text"}`)
+	tk := &discard{}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(rec.Value)))
+	for b.Loop() {
+		if err := top.Process(tk, rec, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if tk.n == 0 {
+		b.Fatal("no output")
+	}
+}
+
 // discard is a task that counts outputs.
 type discard struct {
 	task
