@@ -72,7 +72,7 @@ type Processing struct {
 	Guarantee      string        `yaml:"guarantee" default:"exactly_once" enum:"exactly_once,at_least_once" doc:"exactly_once (Kafka transactions) or at_least_once"`
 	CommitInterval time.Duration `yaml:"commit_interval" default:"100ms" min:"1ms" doc:"how often outputs, state and offsets are committed"`
 	Workers        int           `yaml:"workers" default:"0" min:"0" doc:"tasks (input partitions) processed at once; 0: one per CPU (GOMAXPROCS)"`
-	MaxPollRecords int           `yaml:"max_poll_records" default:"10000" min:"1" doc:"records taken from the client per poll; bounds the work buffered between polls"`
+	MaxPollRecords int           `yaml:"max_poll_records" default:"10000" min:"1" doc:"records taken from the client per poll; at most twice as many wait for the tasks, which bounds the work buffered in memory"`
 	// TransactionTimeout bounds how long a transaction of a crashed instance
 	// that never restarts (with the same state dir) holds back
 	// read_committed consumers of its outputs; Kafka Streams uses 10s too.
