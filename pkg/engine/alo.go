@@ -115,7 +115,7 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 				// Nothing since the last commit is committed: those
 				// records, the failing one first, are replayed on restart.
 				failed.Store(true)
-				_ = pl.drain()
+				_ = pl.drain() // its error is perr
 				cl.AllowRebalance()
 				return perr
 			}

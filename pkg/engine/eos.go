@@ -201,7 +201,8 @@ func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 			}
 			sampler.add(fetches)
 			if perr := pl.dispatch(ctx, fetches); perr != nil {
-				return abort(errors.Join(perr, pl.drain()))
+				_ = pl.drain() // its error is perr
+				return abort(perr)
 			}
 		}
 		if inTxn && time.Since(began) >= interval {
