@@ -123,9 +123,6 @@ func (pl *pipeline) error() error {
 	return pl.err
 }
 
-// idle reports whether nothing was dispatched since the last drain.
-func (pl *pipeline) idle() bool { return len(pl.queues) == 0 }
-
 // drain waits until every dispatched record has been processed and returns
 // the first failure since the last drain; the pipeline is then empty and
 // ready for the next transaction.
