@@ -83,16 +83,13 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 		sampler    latencySampler
 	)
 	for ctx.Err() == nil {
-		wait := interval
+		var openSince time.Time
 		if pending {
-			wait = max(time.Until(lastCommit.Add(interval)), time.Millisecond)
+			openSince = lastCommit
 		}
-		pl.room(2 * e.cfg.Processing.MaxPollRecords)
-		pollCtx, cancel := context.WithTimeout(ctx, wait)
-		fetches := cl.PollRecords(pollCtx, e.cfg.Processing.MaxPollRecords)
-		cancel()
-		if err := e.fetchErrors(fetches); err != nil {
-			return fmt.Errorf("poll: %w", err)
+		fetches, err := e.poll(ctx, pl, cl.PollRecords, openSince)
+		if err != nil {
+			return err
 		}
 		// Rebalances are allowed only while the pipeline is empty (see
 		// below), and no callback runs from a poll to AllowRebalance, so

@@ -326,6 +326,26 @@ func (t *task) Store(name string) state.Store {
 
 func (t *task) StreamTime() time.Time { return t.pt.streamTime }
 
+// poll polls for the loop of either guarantee: it waits for room in the
+// pipeline, then polls until records come or the commit interval is up;
+// openSince is when the open transaction (or commit interval) began, zero
+// when nothing is open.
+func (e *Engine) poll(ctx context.Context, pl *pipeline, pollRecords func(context.Context, int) kgo.Fetches, openSince time.Time) (kgo.Fetches, error) {
+	p := e.cfg.Processing
+	wait := p.CommitInterval
+	if !openSince.IsZero() {
+		wait = max(time.Until(openSince.Add(p.CommitInterval)), time.Millisecond)
+	}
+	pl.room(2 * p.MaxPollRecords)
+	pollCtx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	fetches := pollRecords(pollCtx, p.MaxPollRecords)
+	if err := e.fetchErrors(fetches); err != nil {
+		return nil, fmt.Errorf("poll: %w", err)
+	}
+	return fetches, nil
+}
+
 // workers is how many tasks are processed at once.
 func (e *Engine) workers() int {
 	if n := e.cfg.Processing.Workers; n > 0 {

@@ -178,16 +178,13 @@ func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 				return err
 			}
 		}
-		wait := interval
+		var openSince time.Time
 		if inTxn {
-			wait = max(time.Until(began.Add(interval)), time.Millisecond)
+			openSince = began
 		}
-		pl.room(2 * e.cfg.Processing.MaxPollRecords)
-		pollCtx, cancel := context.WithTimeout(ctx, wait)
-		fetches := sess.PollRecords(pollCtx, e.cfg.Processing.MaxPollRecords)
-		cancel()
-		if err := e.fetchErrors(fetches); err != nil {
-			return fmt.Errorf("poll: %w", err)
+		fetches, err := e.poll(ctx, pl, sess.PollRecords, openSince)
+		if err != nil {
+			return err
 		}
 		if e.assigned.Load() > 0 {
 			e.ready.Store(true)
