@@ -275,29 +275,3 @@ func FuzzLazyEval(f *testing.F) {
 		}
 	})
 }
-
-// BenchmarkDecodeFilterReuse is BenchmarkDecodeFilter with one Event reused
-// (DecodeInto), as Topology.Process does.
-func BenchmarkDecodeFilterReuse(b *testing.B) {
-	env, err := expr.NewEnv()
-	if err != nil {
-		b.Fatal(err)
-	}
-	prg, derr := env.Compile(`event.type == "order.created" && event.total >= 10.0`, diag.Pos{})
-	if derr != nil {
-		b.Fatal(derr)
-	}
-	rec := &kgo.Record{Topic: "orders", Key: []byte("o-123456"), Value: []byte(benchOrder)}
-	var ev processors.Event
-	b.ReportAllocs()
-	b.SetBytes(int64(len(rec.Value)))
-	for b.Loop() {
-		if err := processors.DecodeInto(&ev, rec); err != nil {
-			b.Fatal(err)
-		}
-		ok, err := prg.Bool(&ev)
-		if err != nil || !ok {
-			b.Fatal(ok, err)
-		}
-	}
-}
