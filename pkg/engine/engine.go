@@ -166,7 +166,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		return err
 	}
 	ts := newTasks(e, db, e.topo.StoreNames(), state.RestoreOptions{
-		Kafka: append(slices.Clone(base), kgo.FetchMaxBytes(fetchMaxBytes)),
+		Kafka: base, // the restore consumer sizes its own fetches
 		Progress: func(store string, remaining int64) {
 			e.metrics.RestoreRemaining.WithLabelValues(store).Set(float64(remaining))
 		},
