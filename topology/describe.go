@@ -205,23 +205,23 @@ func (t *Topology) describeMermaid(w io.Writer) error {
 
 // topic returns the node id of a topic, declaring it on first use.
 func (m *mermaid) topic(name string) string {
-	if id, ok := m.topics[name]; ok {
-		return id
-	}
-	id := fmt.Sprintf("t%d", len(m.topics))
-	m.topics[name] = id
-	fmt.Fprintf(&m.b, "  %s[(\"%s\")]\n", id, esc(name))
-	return id
+	return m.node(m.topics, "t", "%s[(\"%s\")]", name)
 }
 
 // store returns the node id of a store (a hexagon), declaring it on first use.
 func (m *mermaid) store(name string) string {
-	if id, ok := m.stores[name]; ok {
+	return m.node(m.stores, "st", "%s{{\"store %s\"}}", name)
+}
+
+// node returns the id of name among ids (prefix and a number), declaring
+// it with shape (a format of the id and the escaped name) on first use.
+func (m *mermaid) node(ids map[string]string, prefix, shape, name string) string {
+	if id, ok := ids[name]; ok {
 		return id
 	}
-	id := fmt.Sprintf("st%d", len(m.stores))
-	m.stores[name] = id
-	fmt.Fprintf(&m.b, "  %s{{\"store %s\"}}\n", id, esc(name))
+	id := fmt.Sprintf("%s%d", prefix, len(ids))
+	ids[name] = id
+	fmt.Fprintf(&m.b, "  "+shape+"\n", id, esc(name))
 	return id
 }
 
