@@ -128,14 +128,21 @@ func startBroker(t *testing.T) string {
 // waitListening returns the address a broker process reports.
 func waitListening(t *testing.T, p *proc) string {
 	t.Helper()
+	return p.logged(t, listenRE, "broker address")
+}
+
+// logged waits (up to 20 s) for re to match the process's log and returns
+// its first group.
+func (p *proc) logged(t *testing.T, re *regexp.Regexp, what string) string {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if m := listenRE.FindStringSubmatch(p.stderr.String()); m != nil {
+		if m := re.FindStringSubmatch(p.stderr.String()); m != nil {
 			return m[1]
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("broker did not report its address:\n%s", p.stderr.String())
+	t.Fatalf("no %s in the log:\n%s", what, tail(p.stderr.String(), 20))
 	return ""
 }
 

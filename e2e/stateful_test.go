@@ -192,15 +192,7 @@ var httpRE = regexp.MustCompile(`msg="http listening" addr=(\S+)`)
 
 func (p *proc) httpAddr(t *testing.T) string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := httpRE.FindStringSubmatch(p.stderr.String()); m != nil {
-			return m[1]
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("no http address in the log:\n%s", tail(p.stderr.String(), 20))
-	return ""
+	return p.logged(t, httpRE, "http address")
 }
 
 // queryAll asks addr for every key and returns the keys whose answer
