@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -57,11 +59,12 @@ type seqValue struct {
 	D int   `json:"d"` // 0 fails the failure test's filter
 }
 
-// pollOf is one poll: for each partition, n records numbered on from
-// next[partition].
+// pollOf is one poll: for each partition, in partition order, n records
+// numbered on from next[partition].
 func pollOf(next map[int32]int, counts map[int32]int) kgo.Fetches {
 	var ps []kgo.FetchPartition
-	for p, n := range counts {
+	for _, p := range slices.Sorted(maps.Keys(counts)) {
+		n := counts[p]
 		var recs []*kgo.Record
 		for range n {
 			v, _ := json.Marshal(seqValue{P: p, N: next[p], D: 1})
@@ -125,7 +128,8 @@ func TestPipelineRunsEveryTaskInOrder(t *testing.T) {
 func TestPipelineStopsAtAFailureAndResets(t *testing.T) {
 	pl, c := newTestPipeline(t, 2, "      - filter: 'event.d != 0.0 || event.nope == 1.0'\n      - to: out\n")
 	poll := pollOf(map[int32]int{}, map[int32]int{0: 50, 1: 50})
-	// Record 10 of partition 0 reads a missing field: on_error fail.
+	// Record 10 of partition 0 (the first listed) reads a missing field:
+	// on_error fail.
 	poll[0].Topics[0].Partitions[0].Records[10].Value = []byte(`{"p":0,"n":10,"d":0}`)
 	if err := pl.dispatch(context.Background(), poll); err != nil && !isMissingField(err) {
 		t.Fatalf("dispatch: %v", err)
