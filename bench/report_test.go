@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -308,5 +309,27 @@ func TestMedianRound(t *testing.T) {
 				t.Errorf("CPU %v is not the median round's", got.CPUSeconds)
 			}
 		})
+	}
+}
+
+func TestParseAggValue(t *testing.T) {
+	for _, in := range []string{
+		`{"key":"c-000001","count":7,"sum":3412.57}`,
+		`{"avg":2.5,"count":2,"key":"c-000001","sum":5}`,
+		`{"count":1}`,
+		`{"count":-3,"sum":-1.5e3}`,
+		`{"count": 2, "sum": 4}`,
+		`{"count":2.5,"sum":1}`,
+		`{"count":2,"sum":"x"}`,
+		`{"count":2,"sum":1`,
+		`{"sum":1}`,
+		`{"count":1,"sum":1}x`,
+	} {
+		var want aggValue
+		wantOK := json.Unmarshal([]byte(in), &want) == nil
+		got, ok := parseAggValue([]byte(in))
+		if ok != wantOK || (ok && (got.Count != want.Count || (got.Sum == nil) != (want.Sum == nil) || (got.Sum != nil && *got.Sum != *want.Sum))) {
+			t.Errorf("parseAggValue(%s) = %+v, %v; encoding/json gives %+v, %v", in, got, ok, want, wantOK)
+		}
 	}
 }
