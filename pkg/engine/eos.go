@@ -15,6 +15,7 @@ import (
 type producer struct {
 	e       *Engine
 	produce func(context.Context, *kgo.Record, func(*kgo.Record, error))
+	onDone  func(*kgo.Record, error) // p.done, made once: a method value allocates
 	// track names the changelog topics whose produced offsets are kept for
 	// the stores' checkpoints.
 	track map[string]bool
@@ -29,6 +30,7 @@ type producer struct {
 func newProducer(e *Engine, produce func(context.Context, *kgo.Record, func(*kgo.Record, error))) *producer {
 	p := &producer{e: e, produce: produce, track: changelogTopics(e.topo), offsets: map[string]map[int32]int64{}}
 	p.produced.vec = e.metrics.RecordsProduced
+	p.onDone = p.done
 	return p
 }
 
@@ -44,7 +46,7 @@ func (p *producer) takeOffsets() map[string]map[int32]int64 {
 func (p *producer) send(r *kgo.Record) {
 	// Records are produced with a context that outlives shutdown: the open
 	// transaction (or commit) is finished with them, never cut short.
-	p.produce(context.Background(), r, p.done)
+	p.produce(context.Background(), r, p.onDone)
 }
 
 // done handles a produce result. The client is done with r: it goes back
