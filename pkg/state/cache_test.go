@@ -99,11 +99,22 @@ func TestWriteBackAndReadCache(t *testing.T) {
 			if v, ok := committedGet(t, db, "s", 0, "k005"); !ok || v != "five" {
 				t.Fatalf("committed k005 = %q,%v", v, ok)
 			}
-			// Values returned by Get are the caller's.
-			v, _, _ := s.Get([]byte("k006"))
-			copy(v, "X")
-			if v, _ := mustGet(t, s, "k006"); v != "6" {
-				t.Fatalf("k006 = %q after the caller changed a returned value", v)
+			// A value returned by Get stays unchanged after later writes
+			// (in the transaction, committed, and to a buffer Put was
+			// given), whether it came from Pebble or the caches.
+			for _, k := range []string{"k006", "k007"} {
+				v, _, _ := s.Get([]byte(k))
+				buf := []byte("new")
+				if err := s.Put([]byte(k), buf); err != nil {
+					t.Fatal(err)
+				}
+				copy(buf, "XXX")
+				v2, _, _ := s.Get([]byte(k))
+				commit()
+				v3, _, _ := s.Get([]byte(k))
+				if string(v) != k[3:] || string(v2) != "new" || string(v3) != "new" {
+					t.Fatalf("%s read %q, %q after a put, %q after its commit; want %q, new, new", k, v, v2, v3, k[3:])
+				}
 			}
 			// An empty value is a value, not a delete.
 			mustPut(t, s, "empty", "")

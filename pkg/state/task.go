@@ -406,9 +406,9 @@ func (s *taskStore) Get(key []byte) ([]byte, bool, error) {
 		case sl.dirty && sl.txn == nil:
 			return nil, false, nil
 		case sl.dirty:
-			return clone(sl.txn), true, nil
+			return sl.txn, true, nil
 		case sl.committed != nil:
-			return clone(sl.committed), true, nil
+			return sl.committed, true, nil
 		}
 	}
 	v, closer, err := s.t.db.pdb.Get(s.pebbleKey(string(key)))
@@ -428,7 +428,7 @@ func (s *taskStore) Get(key []byte) ([]byte, bool, error) {
 			sl = &slot{key: k}
 			s.slots[k] = sl
 		}
-		sl.committed = clone(out)
+		sl.committed = out
 		s.cacheBytes += size
 		s.evict()
 	}
