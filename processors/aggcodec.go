@@ -16,35 +16,11 @@ import (
 // what they do not handle (a latest value, a non-finite number, an
 // unexpected stored document).
 
-// appendAgg appends a's stored encoding, json.Marshal(a), to dst. ok is
+// appendResult appends the encoding of a's output value, json.Marshal of
+// the map value() returns (keys sorted), to dst. It is also the stored
+// encoding, so that one encoding serves the store and the output. ok is
 // false when a needs encoding/json (a latest value or a number that is not
 // finite).
-func appendAgg(dst []byte, a *aggState) (_ []byte, ok bool) {
-	if a.Latest != nil || !finite(a.Sum) || !finite(a.Min) || !finite(a.Max) || !finite(a.Avg) {
-		return dst, false
-	}
-	dst = append(dst, `{"key":`...)
-	dst = jsonval.AppendString(dst, a.Key)
-	dst = append(dst, `,"count":`...)
-	dst = strconv.AppendInt(dst, a.Count, 10)
-	dst = appendNum(dst, `,"sum":`, a.Sum)
-	dst = appendNum(dst, `,"min":`, a.Min)
-	dst = appendNum(dst, `,"max":`, a.Max)
-	dst = appendNum(dst, `,"avg":`, a.Avg)
-	if a.WindowStart != "" {
-		dst = append(dst, `,"window_start":`...)
-		dst = jsonval.AppendString(dst, a.WindowStart)
-	}
-	if a.WindowEnd != "" {
-		dst = append(dst, `,"window_end":`...)
-		dst = jsonval.AppendString(dst, a.WindowEnd)
-	}
-	return append(dst, '}'), true
-}
-
-// appendResult appends the encoding of a's output value, json.Marshal of
-// the map value() returns (keys sorted), to dst. ok is false as for
-// appendAgg.
 func appendResult(dst []byte, a *aggState) (_ []byte, ok bool) {
 	if a.Latest != nil || !finite(a.Sum) || !finite(a.Min) || !finite(a.Max) || !finite(a.Avg) {
 		return dst, false
@@ -84,22 +60,25 @@ func appendNum(dst []byte, name string, f *float64) []byte {
 var objects = sync.Pool{New: func() any { return new(jsonval.Object) }}
 
 // decodeAggFast decodes a stored result as json.Unmarshal(v, a) would, for
-// the documents appendAgg writes (every field of its kind; unknown fields
-// ignored). ok is false for anything else: the caller then uses
-// encoding/json. a must be zero but for Key.
+// the documents appendResult and json.Marshal(a) write (every field of its
+// kind, in any order; unknown fields ignored), with its numbers in a.nums.
+// ok is false for anything else: the caller then uses encoding/json. a must
+// be zero but for Key; with Key set, the stored key is not read (it is the
+// same).
 func decodeAggFast(v []byte, a *aggState) (ok bool) {
 	o := objects.Get().(*jsonval.Object)
 	defer objects.Put(o)
 	if o.Parse(v) != nil {
 		return false
 	}
-	num := func(fv jsonval.Value) (*float64, bool) {
+	num := func(fv jsonval.Value, i int) (*float64, bool) {
 		if fv.Kind != jsonval.KindNumber {
 			return nil, false
 		}
-		f := fv.Float() // validated by Parse, in float64 range
-		return &f, true
+		a.nums[i] = fv.Float() // validated by Parse, in float64 range
+		return &a.nums[i], true
 	}
+	key := a.Key
 	str := func(fv jsonval.Value) (string, bool) {
 		return fv.Str(), fv.Kind == jsonval.KindString
 	}
@@ -108,17 +87,21 @@ func decodeAggFast(v []byte, a *aggState) (ok bool) {
 		good := true
 		switch k {
 		case "key":
-			a.Key, good = str(fv)
+			if key == "" {
+				a.Key, good = str(fv)
+			} else {
+				good = fv.Kind == jsonval.KindString
+			}
 		case "count":
 			a.Count, good = parseCount(fv)
 		case "sum":
-			a.Sum, good = num(fv)
+			a.Sum, good = num(fv, 0)
 		case "min":
-			a.Min, good = num(fv)
+			a.Min, good = num(fv, 1)
 		case "max":
-			a.Max, good = num(fv)
+			a.Max, good = num(fv, 2)
 		case "avg":
-			a.Avg, good = num(fv)
+			a.Avg, good = num(fv, 3)
 		case "window_start":
 			a.WindowStart, good = str(fv)
 		case "window_end":

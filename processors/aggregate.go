@@ -228,6 +228,12 @@ type aggState struct {
 	WindowEnd   string          `json:"window_end,omitempty"`
 
 	start, end int64 // window bounds in ms, from WindowStart/WindowEnd
+	// nums holds the numbers Sum, Min, Max and Avg point to once decoded or
+	// updated, so that they cost no allocations of their own.
+	nums [4]float64
+	// enc is the encoding put stored (appendResult's, which is also the
+	// output value), nil if none.
+	enc []byte
 }
 
 // window is one window an event falls in: [start, end).
@@ -268,11 +274,15 @@ func (s *aggregateStep) Process(t Task, ev *Event) (bool, error) {
 		return false, err
 	}
 	if s.window.kind == noWindow {
-		res, err := s.update(st, []byte(group), group, window{}, in)
-		if err != nil {
+		key := ev.Key
+		if s.key != nil {
+			key = []byte(group)
+		}
+		var res aggState
+		if err := s.update(st, key, group, window{}, in, &res); err != nil {
 			return false, err
 		}
-		return s.result(ev, res)
+		return s.result(ev, &res)
 	}
 	ts, now, err := s.clock.observe(t, st, s.store, ev)
 	if err != nil {
@@ -313,8 +323,8 @@ func (s *aggregateStep) windows(st state.Store, group string, ts, now int64, in 
 			closed = end + s.window.grace
 			continue
 		}
-		r, err := s.update(st, windowKey(group, start), group, window{start, end}, in)
-		if err != nil {
+		r := new(aggState)
+		if err := s.update(st, windowKey(group, start), group, window{start, end}, in, r); err != nil {
 			return nil, err
 		}
 		res = r
@@ -404,17 +414,18 @@ func mergeAgg(a, b *aggState) *aggState {
 	return a
 }
 
-// update reads the result under key, applies the event and writes it back.
-// For a window (w.end > 0) a new result also gets its close index entry.
-func (s *aggregateStep) update(st state.Store, key []byte, group string, w window, in aggInput) (*aggState, error) {
+// update reads the result under key into a (zero), applies the event and
+// writes it back. For a window (w.end > 0) a new result also gets its close
+// index entry.
+func (s *aggregateStep) update(st state.Store, key []byte, group string, w window, in aggInput, a *aggState) error {
 	v, found, err := st.Get(key)
 	if err != nil {
-		return nil, stateError(s.store, err)
+		return stateError(s.store, err)
 	}
-	a := &aggState{Key: group}
+	a.Key = group
 	if found {
 		if err := decodeAgg(v, a); err != nil {
-			return nil, stateError(s.store, err)
+			return stateError(s.store, err)
 		}
 	}
 	s.apply(a, in)
@@ -422,7 +433,7 @@ func (s *aggregateStep) update(st state.Store, key []byte, group string, w windo
 	if s.window.kind != noWindow && !found {
 		closeAt = w.end + s.window.grace
 	}
-	return a, s.put(st, key, a, w, closeAt)
+	return s.put(st, key, a, w, closeAt)
 }
 
 // put writes a result (with its window bounds when w is set) and, when
@@ -435,8 +446,11 @@ func (s *aggregateStep) put(st state.Store, key []byte, a *aggState, w window, c
 			a.WindowEnd = rfc3339(w.end) // the last event's time
 		}
 	}
-	b, ok := appendAgg(make([]byte, 0, encodedSizeHint(a)), a)
-	if !ok {
+	a.enc = nil
+	b, ok := appendResult(make([]byte, 0, encodedSizeHint(a)), a)
+	if ok {
+		a.enc = b
+	} else {
 		var err error
 		if b, err = json.Marshal(a); err != nil {
 			return stateError(s.store, err)
@@ -454,12 +468,11 @@ func (s *aggregateStep) put(st state.Store, key []byte, a *aggState, w window, c
 }
 
 func decodeAgg(v []byte, a *aggState) error {
-	if fast := *a; !decodeAggFast(v, &fast) {
+	if key := a.Key; !decodeAggFast(v, a) {
+		*a = aggState{Key: key}
 		if err := json.Unmarshal(v, a); err != nil {
 			return fmt.Errorf("decode result: %w", err)
 		}
-	} else {
-		*a = fast
 	}
 	if !a.windowBounds() {
 		return fmt.Errorf("decode result: bad window bounds %q, %q", a.WindowStart, a.WindowEnd)
@@ -498,27 +511,27 @@ func (s *aggregateStep) inputs(ev *Event) (aggInput, error) {
 // apply adds one event's inputs to a result.
 func (s *aggregateStep) apply(a *aggState, in aggInput) {
 	a.Count++
+	// New numbers go to a.nums, never through a pointer that may be shared
+	// (mergeAgg takes another session's).
 	if s.sum != nil {
 		v := in.sum
 		if a.Sum != nil {
 			v += *a.Sum
 		}
-		a.Sum = &v
+		a.nums[0], a.Sum = v, &a.nums[0]
 	}
 	if s.min != nil && (a.Min == nil || in.min < *a.Min) {
-		v := in.min
-		a.Min = &v
+		a.nums[1], a.Min = in.min, &a.nums[1]
 	}
 	if s.max != nil && (a.Max == nil || in.max > *a.Max) {
-		v := in.max
-		a.Max = &v
+		a.nums[2], a.Max = in.max, &a.nums[2]
 	}
 	if s.avg != nil {
 		v := in.avg
 		if a.Avg != nil {
 			v = *a.Avg + (in.avg-*a.Avg)/float64(a.Count)
 		}
-		a.Avg = &v
+		a.nums[3], a.Avg = v, &a.nums[3]
 	}
 	if s.latest != nil {
 		a.Latest = in.latest
@@ -534,8 +547,14 @@ func encodedSizeHint(a *aggState) int {
 
 // result replaces the event with a result, keyed by the group key.
 func (s *aggregateStep) result(ev *Event, a *aggState) (bool, error) {
-	ev.Key = []byte(a.Key)
-	if enc, ok := appendResult(make([]byte, 0, encodedSizeHint(a)), a); ok {
+	if string(ev.Key) != a.Key {
+		ev.Key = []byte(a.Key)
+	}
+	enc, ok := a.enc, a.enc != nil
+	if !ok {
+		enc, ok = appendResult(make([]byte, 0, encodedSizeHint(a)), a)
+	}
+	if ok {
 		if err := ev.SetJSON(enc); err != nil {
 			return false, stateError(s.store, err)
 		}
