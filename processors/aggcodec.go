@@ -83,9 +83,12 @@ func decodeAggFast(v []byte, a *aggState) (ok bool) {
 		return fv.Str(), fv.Kind == jsonval.KindString
 	}
 	for i := range o.Len() {
-		k, fv := o.Field(i)
+		k, fv, plain := o.PlainField(i)
+		if !plain {
+			return false
+		}
 		good := true
-		switch k {
+		switch string(k) {
 		case "key":
 			if key == "" {
 				a.Key, good = str(fv)

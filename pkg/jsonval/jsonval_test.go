@@ -155,6 +155,12 @@ func TestGet(t *testing.T) {
 	if k, v := o.Field(3); k != "type2" || string(v.Raw) != `"x"` {
 		t.Errorf("Field(3) = %q %s", k, v.Raw)
 	}
+	if k, v, ok := o.PlainField(0); !ok || string(k) != "type" || v.Str() != "order.created" {
+		t.Errorf("PlainField(0) = %q %s %v", k, v.Raw, ok)
+	}
+	if k, _, ok := o.PlainField(3); ok {
+		t.Errorf("PlainField(3) = %q, ok for an escaped key", k)
+	}
 	if _, err := (Value{Kind: KindString, Raw: []byte(`"x"`)}).Object(); err == nil {
 		t.Error("Object() of a string succeeded")
 	}

@@ -85,6 +85,13 @@ func (o *Object) Field(i int) (key string, v Value) {
 	return o.name(i), o.value(i)
 }
 
+// PlainField returns the i-th field with its key as written, without
+// allocating; ok is false when the key has escapes (use Field then). key is
+// part of the object's bytes: read it, do not keep it.
+func (o *Object) PlainField(i int) (key []byte, v Value, ok bool) {
+	return o.key(i), o.value(i), o.fields[i].keyPlain
+}
+
 func (o *Object) key(i int) []byte { return o.raw[o.fields[i].ks:o.fields[i].ke] }
 
 func (o *Object) value(i int) Value {
@@ -152,6 +159,15 @@ func (v Value) Str() string {
 		return string(s)
 	}
 	return unquote(s)
+}
+
+// AppendStr appends Str's result to dst, without an intermediate string
+// for a string with no escapes.
+func (v Value) AppendStr(dst []byte) []byte {
+	if v.Kind == KindString && v.plain {
+		return append(dst, v.Raw[1:len(v.Raw)-1]...)
+	}
+	return append(dst, v.Str()...)
 }
 
 // Float returns a number's value (0 for other kinds).
