@@ -61,7 +61,7 @@ func (*rekeyStep) LazyValue() {}
 func (s *rekeyStep) RepartitionTopic() string { return s.topic }
 
 func (s *rekeyStep) Process(t Task, ev *Event) (bool, error) {
-	k, err := s.key.String(ev)
+	k, err := s.key.AppendString(nil, ev)
 	if err != nil {
 		return false, err
 	}
@@ -69,7 +69,7 @@ func (s *rekeyStep) Process(t Task, ev *Event) (bool, error) {
 	if err != nil {
 		return false, &diag.Error{Code: diag.ResultType, Message: "rekey: value cannot be encoded as JSON: " + err.Error()}
 	}
-	ev.Key = []byte(k)
+	ev.Key = k
 	t.Emit(Output{Topic: s.topic, Key: ev.Key, Value: value, Headers: ev.Headers})
 	return true, nil
 }

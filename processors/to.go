@@ -101,11 +101,11 @@ func (s *toStep) Process(t Task, ev *Event) (bool, error) {
 	}
 	out := Output{Topic: s.topic, Key: ev.Key, Value: value, Headers: ev.Headers}
 	if s.key != nil {
-		k, err := s.key.String(ev)
+		k, err := s.key.AppendString(nil, ev)
 		if err != nil {
 			return false, err
 		}
-		out.Key = []byte(k)
+		out.Key = k
 	}
 	if len(s.headers) > 0 {
 		hs := make([]kgo.RecordHeader, 0, len(ev.Headers)+len(s.headers))

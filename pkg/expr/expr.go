@@ -361,6 +361,16 @@ func (p *Program) String(act interpreter.Activation) (string, error) {
 	return "", p.resultError("a string", v)
 }
 
+// AppendString appends String's result to dst; a string field read in
+// place is copied once, with no string in between.
+func (p *Program) AppendString(dst []byte, act interpreter.Activation) ([]byte, error) {
+	if v, ok := p.jsonField(act); ok && v.Kind == jsonval.KindString {
+		return v.AppendStr(dst), nil
+	}
+	s, err := p.String(act)
+	return append(dst, s...), err
+}
+
 // Float evaluates an expression that must return a finite number (VX5004
 // otherwise). Like String, it reads a number field in place.
 func (p *Program) Float(act interpreter.Activation) (float64, error) {

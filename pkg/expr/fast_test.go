@@ -128,6 +128,10 @@ func TestFieldStringAndFloat(t *testing.T) {
 		if gotS != wantS || !sameCode(gotErr, wantErr) {
 			t.Errorf("String(event.%s): in place %q, %v; CEL %q, %v", f, gotS, gotErr, wantS, wantErr)
 		}
+		gotB, gotErr := p.AppendString([]byte("k:"), a)
+		if string(gotB) != "k:"+wantS || !sameCode(gotErr, wantErr) {
+			t.Errorf("AppendString(event.%s): in place %q, %v; CEL %q, %v", f, gotB, gotErr, wantS, wantErr)
+		}
 		gotF, gotErr := p.Float(a)
 		wantF, wantErr := p.Float(celOnly{a})
 		if gotF != wantF || !sameCode(gotErr, wantErr) {
