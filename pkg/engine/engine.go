@@ -311,8 +311,9 @@ func (t *task) Emit(o processors.Output) {
 	t.produce(r)
 }
 
-// records recycles the records Emit produces: the producer puts each back
-// once its produce result is handled, when the client no longer holds it.
+// records recycles the records Emit and the changelogs produce: the
+// producer puts each back once its produce result is handled, when the
+// client no longer holds it.
 var records = sync.Pool{New: func() any { return new(kgo.Record) }}
 
 func (t *task) Now() time.Time { return t.e.now() }

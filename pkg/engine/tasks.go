@@ -175,7 +175,9 @@ func (ts *tasks) changelogs(send func(*kgo.Record)) error {
 			return fmt.Errorf("changelog of task %d: %w", t.partition, err)
 		}
 		for _, r := range recs {
-			send(&kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value})
+			kr := records.Get().(*kgo.Record)
+			*kr = kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value}
+			send(kr)
 		}
 	}
 	return nil

@@ -3,8 +3,6 @@ package state
 import (
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -159,7 +157,8 @@ func (t *Task) Dirty() bool {
 
 // Changelog returns the changelog records of the open transaction: for each
 // store, one record per key written since the last Commit or Abort, with the
-// key's current value (nil for a deleted key), ordered by store then key.
+// key's current value (nil for a deleted key), in the order the keys were
+// first written (records of distinct keys need no other order).
 // Calling it does not end the transaction; it can be called again and
 // returns the same records if nothing was written in between. The values
 // are shared with the task: the caller must not change them.
@@ -174,11 +173,20 @@ func (t *Task) Changelog() ([]Record, error) {
 	if n == 0 {
 		return nil, nil
 	}
+	size := 0
+	for _, s := range t.stores {
+		for _, sl := range s.dirty {
+			size += len(sl.key)
+		}
+	}
+	// The keys share one allocation.
+	keys := make([]byte, 0, size)
 	out := make([]Record, 0, n)
 	for _, s := range t.stores {
-		slices.SortFunc(s.dirty, func(a, b *slot) int { return strings.Compare(a.key, b.key) })
 		for _, sl := range s.dirty {
-			out = append(out, Record{Topic: s.topic, Partition: t.partition, Key: []byte(sl.key), Value: sl.txn})
+			keys = append(keys, sl.key...)
+			key := keys[len(keys)-len(sl.key) : len(keys) : len(keys)]
+			out = append(out, Record{Topic: s.topic, Partition: t.partition, Key: key, Value: sl.txn})
 		}
 	}
 	return out, nil
