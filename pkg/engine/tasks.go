@@ -164,12 +164,10 @@ func (ts *tasks) get(ctx context.Context, p int32) (*partTask, error) {
 }
 
 // changelogs produces the changelog records of every task with uncommitted
-// writes into the open transaction.
+// writes into the open transaction, several tasks at once (see eachDirty);
+// a task's records go to its own partitions from one goroutine, in order.
 func (ts *tasks) changelogs(send func(*kgo.Record)) error {
-	for _, t := range ts.byPart {
-		if t.st == nil || !t.st.Dirty() {
-			continue
-		}
+	return ts.eachDirty(func(t *partTask) error {
 		recs, err := t.st.Changelog()
 		if err != nil {
 			return fmt.Errorf("changelog of task %d: %w", t.partition, err)
@@ -179,15 +177,31 @@ func (ts *tasks) changelogs(send func(*kgo.Record)) error {
 			*kr = kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value}
 			send(kr)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // committed applies the tasks' writes to the local stores with the changelog
-// offsets the transaction produced (topic -> partition -> last offset). The
-// tasks' Pebble batches are independent: up to processing.workers of them
-// are applied at once.
+// offsets the transaction produced (topic -> partition -> last offset).
 func (ts *tasks) committed(offsets map[string]map[int32]int64) error {
+	for _, t := range ts.byPart {
+		t.committedTime = t.streamTime
+	}
+	return ts.eachDirty(func(t *partTask) error {
+		mine := map[string]int64{}
+		for topic, byPart := range offsets {
+			if o, ok := byPart[t.partition]; ok {
+				mine[topic] = o
+			}
+		}
+		return t.st.Commit(mine)
+	})
+}
+
+// eachDirty calls fn for every task with uncommitted state writes. The
+// tasks' states are independent: up to processing.workers calls run at
+// once (the workers are idle: the pipeline is drained).
+func (ts *tasks) eachDirty(fn func(t *partTask) error) error {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -195,20 +209,13 @@ func (ts *tasks) committed(offsets map[string]map[int32]int64) error {
 		slots = make(chan struct{}, ts.e.workers())
 	)
 	for _, t := range ts.byPart {
-		t.committedTime = t.streamTime
 		if t.st == nil || !t.st.Dirty() {
 			continue
-		}
-		mine := map[string]int64{}
-		for topic, byPart := range offsets {
-			if o, ok := byPart[t.partition]; ok {
-				mine[topic] = o
-			}
 		}
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			if err := t.st.Commit(mine); err != nil {
+			if err := fn(t); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()

@@ -3,6 +3,8 @@ package state
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -240,6 +242,9 @@ func (t *Task) commit(offsets map[string]int64) error {
 	b := t.batch
 	defer b.Reset()
 	for _, s := range t.stores {
+		// Pebble inserts a batch's keys into its memtable in batch order:
+		// in key order each insert starts next to the last one.
+		slices.SortFunc(s.dirty, func(a, b *slot) int { return strings.Compare(a.key, b.key) })
 		for _, sl := range s.dirty {
 			key := s.pebbleKey(sl.key)
 			var err error
