@@ -125,3 +125,76 @@ func TestWriteBackAndReadCache(t *testing.T) {
 		})
 	}
 }
+
+// TestReadsWhileCommitApplies holds a commit's batch back from Pebble and
+// checks that reads see its values and deletes meanwhile (its keys are not
+// evicted, a deleted key is not read back from Pebble, an aborted write
+// does not uncover it), and that Checkpoint waits for it.
+func TestReadsWhileCommitApplies(t *testing.T) {
+	db, err := Open(Options{Dir: t.TempDir(), AppID: testApp, CacheSize: 8 << 20, MemTableSize: 4 << 20, ReadCacheSize: 2 << 10, Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	task := openTask(t, db, 0, "s")
+	s := task.Store("s")
+	topic := ChangelogTopic(testApp, "s")
+	for i := range 100 {
+		mustPut(t, s, fmt.Sprintf("k%03d", i), fmt.Sprint(i))
+	}
+	if err := task.Commit(map[string]int64{topic: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := task.settle(); err != nil {
+		t.Fatal(err)
+	}
+
+	release := make(chan struct{})
+	testHookApply = func() { <-release }
+	defer func() { testHookApply = nil }()
+	if err := s.Delete([]byte("k001")); err != nil {
+		t.Fatal(err)
+	}
+	for i := 2; i < 60; i++ {
+		mustPut(t, s, fmt.Sprintf("k%03d", i), "new")
+	}
+	if err := task.Commit(map[string]int64{topic: 2}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		for i := range 100 {
+			k := fmt.Sprintf("k%03d", i)
+			want, wantOK := fmt.Sprint(i), true
+			switch {
+			case i == 1:
+				want, wantOK = "", false
+			case i >= 2 && i < 60:
+				want = "new"
+			}
+			if v, ok := mustGet(t, s, k); v != want || ok != wantOK {
+				t.Fatalf("%s: %s = %q,%v, want %q,%v", when, k, v, ok, want, wantOK)
+			}
+		}
+	}
+	check("while applying") // the tiny read cache evicts all it may meanwhile
+	mustPut(t, s, "k001", "aborted")
+	task.Abort()
+	check("after an aborted write")
+	// Pebble itself still has the first commit's values.
+	if v, ok, err := db.Get("s", 0, []byte("k002")); err != nil || string(v) != "2" || !ok {
+		t.Fatalf("k002 in Pebble while applying = %q,%v,%v, want the old 2", v, ok, err)
+	}
+
+	close(release)
+	if off, ok, err := task.Checkpoint("s"); err != nil || !ok || off != 3 {
+		t.Fatalf("Checkpoint = %d,%v,%v, want 3", off, ok, err)
+	}
+	check("applied")
+	if _, ok := committedGet(t, db, "s", 0, "k001"); ok {
+		t.Fatal("k001 is in Pebble after its delete was applied")
+	}
+	if v, _ := committedGet(t, db, "s", 0, "k059"); v != "new" {
+		t.Fatalf("k059 in Pebble = %q, want new", v)
+	}
+}

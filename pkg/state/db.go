@@ -292,7 +292,8 @@ func ChangelogTopic(appID, store string) string {
 }
 
 // Get returns the committed value of key in store for partition: the state
-// as of the task's last committed transaction, never an open one. It is safe
+// as of the task's last committed transaction whose batch is applied (see
+// Task.Commit), never an open one. It is safe
 // to call from any goroutine (the HTTP query API). The engine finds the
 // partition with PartitionFor. The returned value is a copy.
 func (db *DB) Get(store string, partition int32, key []byte) (value []byte, ok bool, err error) {

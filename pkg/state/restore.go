@@ -76,8 +76,11 @@ func (t *Task) Restore(ctx context.Context, o RestoreOptions) error {
 	if len(t.stores) == 0 {
 		return nil
 	}
-	// The restore writes Pebble directly: the read caches may no longer
-	// hold the committed values.
+	// A batch still being applied lands first (a failed one left its
+	// checkpoints behind, so the restore replays its changelog). The
+	// restore writes Pebble directly: the read caches may no longer hold
+	// the committed values.
+	_ = t.settle()
 	for _, s := range t.stores {
 		s.dropCache()
 	}

@@ -58,8 +58,22 @@ func mustPut(tb testing.TB, s Store, key, value string) {
 	}
 }
 
+// settleAll waits until the open tasks' last commits are in Pebble, where
+// db.Get and db.Scan read.
+func settleAll(tb testing.TB, db *DB) {
+	tb.Helper()
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	for _, t := range db.tasks {
+		if err := t.settle(); err != nil {
+			tb.Fatalf("settle: %v", err)
+		}
+	}
+}
+
 func committedGet(tb testing.TB, db *DB, store string, p int32, key string) (string, bool) {
 	tb.Helper()
+	settleAll(tb, db)
 	v, ok, err := db.Get(store, p, []byte(key))
 	if err != nil {
 		tb.Fatalf("db.Get: %v", err)
@@ -188,6 +202,7 @@ func TestScanPrefixLimit(t *testing.T) {
 		{"c", 0, "[]"},
 		{"\xff", 0, "[\xff]"},
 	}
+	settleAll(t, db)
 	for _, tt := range tests {
 		kvs, err := db.Scan("s", 0, []byte(tt.prefix), tt.limit)
 		if err != nil {

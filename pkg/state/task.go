@@ -34,12 +34,16 @@ type Record struct {
 //     one record per dirty key with its last value (updates to a key within a
 //     transaction are coalesced);
 //  3. after the transaction commits, Commit(offsets) writes the dirty keys and
-//     the changelog checkpoints in one Pebble batch; if it aborts, or its
+//     the changelog checkpoints in one Pebble batch, applied in the
+//     background while the next transaction runs; if it aborts, or its
 //     outcome is unknown, Abort() discards the writes, and after an unknown
 //     outcome the engine calls Restore to catch up from the changelog before
 //     processing again.
 //
-// So local state is never ahead of what Kafka committed. Committed values
+// So local state is never ahead of what Kafka committed. While a batch is
+// applied, its keys stay in the caches, so reads see the committed values
+// without waiting for Pebble; what reads Pebble itself (Scan, Checkpoint,
+// Restore, the next Commit, Close) waits for it first. Committed values
 // the task read or wrote are also kept in a bounded read cache (see
 // Options.ReadCacheSize), so that a hot key costs no Pebble look-up. A Task
 // is not safe for concurrent use: one goroutine (the task's loop) owns it.
@@ -54,6 +58,11 @@ type Task struct {
 	// batch is reused by every Commit, so that its buffer is not grown
 	// anew each time.
 	batch *pebble.Batch
+	// applying is closed once the last Commit's batch is in Pebble (nil
+	// when none is in flight); applyErr is then its error.
+	applying chan struct{}
+	applyErr error
+	fillKey  []byte // the applying goroutine's scratch buffer for Pebble keys
 }
 
 // commitBatchRetain is the largest commit buffer a task keeps for the next
@@ -72,6 +81,8 @@ type taskStore struct {
 	// dirty lists the slots of the keys written in the open transaction,
 	// once each.
 	dirty []*slot
+	// inFlight lists the slots of the keys in the batch being applied.
+	inFlight []*slot
 	// scanBatch is an indexed batch holding the dirty writes, built by the
 	// first Scan of a transaction that has some (nil until then): Pebble
 	// merges it with the committed state. pending lists the slots written
@@ -90,6 +101,10 @@ type slot struct {
 	committed []byte // the committed value; nil when not cached
 	txn       []byte // the open transaction's value when dirty; nil: deleted
 	dirty     bool
+	// inFlight: the key is in the batch being applied; committed is its
+	// value, nil for a delete (the slot is kept, and not evicted, until
+	// Pebble has it).
+	inFlight bool
 }
 
 // cacheOverhead is the estimated memory of a read cache entry besides its
@@ -200,6 +215,11 @@ func (t *Task) Changelog() ([]Record, error) {
 // (from the produce results). The data and the new checkpoints (offset+1)
 // are written in one Pebble batch, so they land together or not at all.
 //
+// The batch is applied in the background: Commit returns once it is built,
+// and the next transaction's writes and reads go on meanwhile. A failure to
+// apply it is returned by the next Commit (or Scan, Checkpoint, Close); its
+// checkpoints did not land either, so a restore replays its changelog.
+//
 // Every store with dirty keys needs an offset; an offset for a store with no
 // dirty keys just advances its checkpoint. Writes are not fsynced: the
 // changelog is the truth, and a tail lost in a machine crash is restored from
@@ -223,6 +243,9 @@ func (t *Task) Commit(offsets map[string]int64) error {
 }
 
 func (t *Task) commit(offsets map[string]int64) error {
+	if err := t.settle(); err != nil {
+		return fmt.Errorf("the previous commit: %w", err)
+	}
 	for topic := range offsets {
 		if _, ok := t.byTopic[topic]; !ok {
 			return fmt.Errorf("%w: no store of this task has changelog %q", ErrUnknownStore, topic)
@@ -240,18 +263,51 @@ func (t *Task) commit(offsets map[string]int64) error {
 		t.batch = t.db.pdb.NewBatch(pebble.WithMaxRetainedSizeBytes(commitBatchRetain))
 	}
 	b := t.batch
-	defer b.Reset()
+	// Committed: the dirty values are now the committed ones, in flight
+	// until the batch is in Pebble.
+	for _, s := range t.stores {
+		for _, sl := range s.dirty {
+			s.cacheBytes -= entrySize(sl.key, sl.committed)
+			sl.committed, sl.txn, sl.dirty, sl.inFlight = sl.txn, nil, false, true
+			s.cacheBytes += entrySize(sl.key, sl.committed)
+		}
+		s.inFlight, s.dirty = s.dirty, s.inFlight[:0]
+		s.closeScanBatch()
+	}
+	// The batch is filled and applied by a goroutine of its own. It reads
+	// the in-flight slots' keys and committed values, which nothing
+	// changes until settle has waited for it.
+	done := make(chan struct{})
+	t.applying = done
+	go func() {
+		defer close(done)
+		if testHookApply != nil {
+			testHookApply()
+		}
+		err := t.fill(b, offsets)
+		if err == nil {
+			err = b.Commit(pebble.NoSync)
+		}
+		t.applyErr = err
+		b.Reset()
+	}()
+	return nil
+}
+
+// fill writes the in-flight keys, in key order, and the new checkpoints to
+// b.
+func (t *Task) fill(b *pebble.Batch, offsets map[string]int64) error {
 	for _, s := range t.stores {
 		// Pebble inserts a batch's keys into its memtable in batch order:
 		// in key order each insert starts next to the last one.
-		slices.SortFunc(s.dirty, func(a, b *slot) int { return strings.Compare(a.key, b.key) })
-		for _, sl := range s.dirty {
-			key := s.pebbleKey(sl.key)
+		slices.SortFunc(s.inFlight, func(a, b *slot) int { return strings.Compare(a.key, b.key) })
+		for _, sl := range s.inFlight {
+			t.fillKey = append(append(t.fillKey[:0], s.prefix...), sl.key...)
 			var err error
-			if v := sl.txn; v == nil {
-				err = b.Delete(key, nil)
+			if v := sl.committed; v == nil {
+				err = b.Delete(t.fillKey, nil)
 			} else {
-				err = b.Set(key, v, nil)
+				err = b.Set(t.fillKey, v, nil)
 			}
 			if err != nil {
 				return err
@@ -263,26 +319,35 @@ func (t *Task) commit(offsets map[string]int64) error {
 			}
 		}
 	}
-	if err := b.Commit(pebble.NoSync); err != nil {
-		return err
+	return nil
+}
+
+// testHookApply, set by tests, runs before a commit's batch is applied.
+var testHookApply func()
+
+// settle waits until the last Commit's batch is in Pebble, then finishes
+// that commit: deleted keys leave the caches, which are trimmed to their
+// limit. It returns the batch's error.
+func (t *Task) settle() error {
+	if t.applying == nil {
+		return nil
 	}
-	// Committed: the dirty values are now the committed ones.
+	<-t.applying
+	t.applying = nil
+	err := t.applyErr
+	t.applyErr = nil
 	for _, s := range t.stores {
-		for _, sl := range s.dirty {
-			s.cacheBytes -= entrySize(sl.key, sl.committed)
-			sl.committed, sl.txn, sl.dirty = sl.txn, nil, false
-			if sl.committed == nil {
+		for _, sl := range s.inFlight {
+			sl.inFlight = false
+			if sl.committed == nil && !sl.dirty {
 				delete(s.slots, sl.key)
-				continue
 			}
-			s.cacheBytes += entrySize(sl.key, sl.committed)
 		}
-		clear(s.dirty)
-		s.dirty = s.dirty[:0]
-		s.closeScanBatch()
+		clear(s.inFlight)
+		s.inFlight = s.inFlight[:0]
 		s.evict()
 	}
-	return nil
+	return err
 }
 
 // Abort discards the open transaction's writes. Call it when the Kafka
@@ -300,6 +365,9 @@ func (t *Task) Checkpoint(store string) (int64, bool, error) {
 	if _, ok := t.byName[store]; !ok {
 		return 0, false, fmt.Errorf("%w: %q", ErrUnknownStore, store)
 	}
+	if err := t.settle(); err != nil {
+		return 0, false, fmt.Errorf("state: last commit of partition %d: %w", t.partition, err)
+	}
 	return t.db.Checkpoint(store, t.partition)
 }
 
@@ -312,6 +380,7 @@ func (t *Task) Close() error {
 		return nil
 	}
 	t.Abort()
+	serr := t.settle()
 	for _, s := range t.stores {
 		s.dropCache()
 	}
@@ -325,20 +394,23 @@ func (t *Task) Close() error {
 	t.db.openStores.Add(-int64(len(t.stores)))
 	closed := t.db.closed
 	t.db.mu.Unlock()
+	if serr != nil {
+		serr = fmt.Errorf("state: last commit of partition %d: %w", t.partition, serr)
+	}
 	if closed {
-		return nil
+		return serr
 	}
 	if err := t.db.pdb.LogData(nil, pebble.Sync); err != nil {
-		return fmt.Errorf("state: sync on close of partition %d: %w", t.partition, err)
+		return errors.Join(serr, fmt.Errorf("state: sync on close of partition %d: %w", t.partition, err))
 	}
-	return nil
+	return serr
 }
 
 // endTxn drops the open transaction's writes and its scan batch.
 func (s *taskStore) endTxn() {
 	for _, sl := range s.dirty {
 		sl.txn, sl.dirty = nil, false
-		if sl.committed == nil {
+		if sl.committed == nil && !sl.inFlight {
 			delete(s.slots, sl.key)
 		}
 	}
@@ -381,7 +453,7 @@ func (s *taskStore) evict() {
 		if s.cacheBytes <= limit-limit/4 {
 			break
 		}
-		if sl.committed == nil {
+		if sl.committed == nil || sl.inFlight {
 			continue
 		}
 		s.cacheBytes -= entrySize(k, sl.committed)
@@ -422,6 +494,8 @@ func (s *taskStore) Get(key []byte) ([]byte, bool, error) {
 			return sl.txn, true, nil
 		case sl.committed != nil:
 			return sl.committed, true, nil
+		case sl.inFlight:
+			return nil, false, nil // deleted by the batch being applied
 		}
 	}
 	v, closer, err := s.t.db.pdb.Get(s.pebbleKey(string(key)))
@@ -487,6 +561,9 @@ func (s *taskStore) write(key, v []byte) error {
 func (s *taskStore) Scan(prefix []byte, fn func(key, value []byte) bool) error {
 	if s.t.closed {
 		return ErrClosed
+	}
+	if err := s.t.settle(); err != nil {
+		return fmt.Errorf("state: scan store %q: the last commit: %w", s.name, err)
 	}
 	var r iterMaker = s.t.db.pdb
 	if len(s.dirty) > 0 {
