@@ -26,10 +26,7 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 	// blocked in a poll, so never concurrently with processing).
 	commit := func(ctx context.Context) error {
 		start := time.Now()
-		if err := pl.drain(); err != nil {
-			return err
-		}
-		if err := ts.changelogs(prod.send); err != nil {
+		if err := pl.drainForCommit(); err != nil {
 			return err
 		}
 		if err := cl.Flush(ctx); err != nil {

@@ -18,6 +18,8 @@ import (
 	"github.com/veltrix/veltrix/config"
 	"github.com/veltrix/veltrix/pkg/engine"
 	"github.com/veltrix/veltrix/pkg/metrics"
+	"github.com/veltrix/veltrix/pkg/state"
+	"github.com/veltrix/veltrix/processors"
 	"github.com/veltrix/veltrix/topology"
 )
 
@@ -413,5 +415,90 @@ func TestWindowClosesOnStreamTime(t *testing.T) {
 	}
 	if err := json.Unmarshal(got[0].Value, &v); err != nil || v.Key != "u-1" || v.Count != 5 || !strings.HasPrefix(v.WindowStart, "2026-01-01T10:00:00") {
 		t.Fatalf("window result %s (%v), want u-1 with count 5 from 10:00", got[0].Value, err)
+	}
+}
+
+// TestAggregateStateMatchesItsOutput runs a per-key count and sum with each
+// guarantee and checks, once the engine has stopped, that the store's
+// changelog (read_committed) and its local Pebble state both end with the
+// final result of every key: the changelog records produced as the
+// pipeline drains and the batches applied in the background hold exactly
+// what the outputs say.
+func TestAggregateStateMatchesItsOutput(t *testing.T) {
+	for _, guarantee := range []string{"exactly_once", "at_least_once"} {
+		t.Run(guarantee, func(t *testing.T) {
+			c := newCluster(t, "sales")
+			addr := c.ListenAddrs()[0]
+			const n, keys = 6000, 300
+			var recs []*kgo.Record
+			want := map[string][2]int{} // key -> count, sum
+			for i := range n {
+				k := fmt.Sprintf("c-%03d", i*7%keys)
+				w := want[k]
+				want[k] = [2]int{w[0] + 1, w[1] + i%10}
+				recs = append(recs, &kgo.Record{Topic: "sales", Key: []byte(k), Value: fmt.Appendf(nil, `{"total":%d}`, i%10)})
+			}
+			produce(t, addr, recs)
+			cfg, topo := loadTopology(t, addr, guarantee, `rules:
+  - name: totals
+    from: sales
+    steps:
+      - aggregate: {store: totals, count: true, sum: event.total}
+      - to: sales.totals
+`)
+			run := start(engine.New(cfg, topo))
+			got := readCommitted(t, run, addr, n, time.Minute, "sales.totals")
+			if err := run.stop(); err != nil {
+				t.Fatalf("engine stopped with %v", err)
+			}
+			if len(got) < n {
+				t.Fatalf("%d outputs, want %d", len(got), n)
+			}
+			type result struct {
+				Count int     `json:"count"`
+				Sum   float64 `json:"sum"`
+			}
+			check := func(what string, last map[string][]byte) {
+				t.Helper()
+				if len(last) != keys {
+					t.Fatalf("%s: %d keys, want %d", what, len(last), keys)
+				}
+				for k, v := range last {
+					var r result
+					if err := json.Unmarshal(v, &r); err != nil || r.Count != want[k][0] || r.Sum != float64(want[k][1]) {
+						t.Fatalf("%s: %s = %s (%v), want count %d sum %d", what, k, v, err, want[k][0], want[k][1])
+					}
+				}
+			}
+			lastOf := func(recs []*kgo.Record) map[string][]byte {
+				m := map[string][]byte{}
+				for _, r := range recs {
+					m[string(r.Key)] = r.Value
+				}
+				return m
+			}
+			check("output", lastOf(got))
+			changelog := readCommitted(t, nil, addr, keys, 10*time.Second, state.ChangelogTopic(cfg.App.ID, "totals"))
+			check("changelog", lastOf(changelog))
+
+			db, err := state.Open(state.Options{Dir: filepath.Join(cfg.App.StateDir, "stores"), AppID: cfg.App.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			local := map[string][]byte{}
+			for p := range int32(6) {
+				kvs, err := db.Scan("totals", p, nil, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, kv := range kvs {
+					if !processors.IsInternalKey(kv.Key) {
+						local[string(kv.Key)] = kv.Value
+					}
+				}
+			}
+			check("local state", local)
+		})
 	}
 }

@@ -131,11 +131,8 @@ func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 	// produced changelog offsets, after an abort they drop them.
 	end := func() error {
 		try := kgo.TryCommit
-		if err := pl.drain(); err != nil {
+		if err := pl.drainForCommit(); err != nil {
 			return abort(err)
-		}
-		if err := ts.changelogs(prod.send); err != nil {
-			return err
 		}
 		perr := prod.failed()
 		if perr != nil {

@@ -29,6 +29,9 @@ type pipeline struct {
 	wg     sync.WaitGroup
 
 	failed atomic.Bool // a task failed: the others skip their batches
+	// then, when set, runs on each task's goroutine once the drain has
+	// closed its queue and its records are processed (see drainForCommit).
+	then func(*partTask) error
 
 	mu       sync.Mutex
 	drained  sync.Cond // signalled as batches finish
@@ -106,15 +109,27 @@ func (pl *pipeline) work(t *task, q <-chan []kgo.FetchTopicPartition) {
 		for _, p := range parts {
 			n += len(p.Records)
 		}
-		pl.mu.Lock()
-		pl.inflight -= n
-		if err != nil && pl.err == nil {
-			pl.err = err
-			pl.failed.Store(true)
-		}
-		pl.drained.Broadcast()
-		pl.mu.Unlock()
+		pl.finished(n, err)
 	}
+	// The queue was closed by drain, which set then first.
+	if pl.then != nil && !pl.failed.Load() {
+		pl.slots <- struct{}{}
+		err := pl.then(t.pt)
+		<-pl.slots
+		pl.finished(0, err)
+	}
+}
+
+// finished accounts for n processed records and a task's failure.
+func (pl *pipeline) finished(n int, err error) {
+	pl.mu.Lock()
+	pl.inflight -= n
+	if err != nil && pl.err == nil {
+		pl.err = err
+		pl.failed.Store(true)
+	}
+	pl.drained.Broadcast()
+	pl.mu.Unlock()
 }
 
 func (pl *pipeline) error() error {
@@ -132,12 +147,40 @@ func (pl *pipeline) drain() error {
 		delete(pl.queues, p)
 	}
 	pl.wg.Wait()
+	pl.then = nil
 	pl.mu.Lock()
 	err := pl.err
 	pl.err, pl.inflight = nil, 0 // records of a failed dispatch never reached a task
 	pl.mu.Unlock()
 	pl.failed.Store(false)
 	return err
+}
+
+// drainForCommit drains the pipeline and produces the changelog records of
+// every task with uncommitted state writes: a task's on its own goroutine as
+// soon as its records are processed, while other tasks are still busy, and
+// those of tasks with no records since an earlier drain afterwards.
+func (pl *pipeline) drainForCommit() error {
+	var (
+		mu     sync.Mutex
+		logged = map[int32]bool{}
+	)
+	pl.then = func(pt *partTask) error {
+		if pt.st == nil || !pt.st.Dirty() {
+			return nil
+		}
+		if err := pl.ts.changelog(pt, pl.produce); err != nil {
+			return err
+		}
+		mu.Lock()
+		logged[pt.partition] = true
+		mu.Unlock()
+		return nil
+	}
+	if err := pl.drain(); err != nil {
+		return err
+	}
+	return pl.ts.changelogs(pl.produce, logged)
 }
 
 // run processes a batch of the task's records (one poll's), then punctuates

@@ -163,22 +163,31 @@ func (ts *tasks) get(ctx context.Context, p int32) (*partTask, error) {
 	return t, nil
 }
 
-// changelogs produces the changelog records of every task with uncommitted
-// writes into the open transaction, several tasks at once (see eachDirty);
-// a task's records go to its own partitions from one goroutine, in order.
-func (ts *tasks) changelogs(send func(*kgo.Record)) error {
+// changelogs produces into the open transaction the changelog records of
+// every task with uncommitted state writes but those in done, several tasks
+// at once (see eachDirty).
+func (ts *tasks) changelogs(send func(*kgo.Record), done map[int32]bool) error {
 	return ts.eachDirty(func(t *partTask) error {
-		recs, err := t.st.Changelog()
-		if err != nil {
-			return fmt.Errorf("changelog of task %d: %w", t.partition, err)
+		if done[t.partition] {
+			return nil
 		}
-		for _, r := range recs {
-			kr := records.Get().(*kgo.Record)
-			*kr = kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value}
-			send(kr)
-		}
-		return nil
+		return ts.changelog(t, send)
 	})
+}
+
+// changelog produces a task's changelog records, in order, to the task's
+// partitions of its stores' changelogs.
+func (ts *tasks) changelog(t *partTask, send func(*kgo.Record)) error {
+	recs, err := t.st.Changelog()
+	if err != nil {
+		return fmt.Errorf("changelog of task %d: %w", t.partition, err)
+	}
+	for _, r := range recs {
+		kr := records.Get().(*kgo.Record)
+		*kr = kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value}
+		send(kr)
+	}
+	return nil
 }
 
 // committed applies the tasks' writes to the local stores with the changelog
