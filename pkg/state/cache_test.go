@@ -15,6 +15,18 @@ func scanAll(tb testing.TB, s Store, prefix string) string {
 	return fmt.Sprint(kvs)
 }
 
+// openSmallDB opens a database with small Pebble caches and the given read
+// cache size, closed at the end of the test.
+func openSmallDB(t *testing.T, readCacheSize int64) *DB {
+	t.Helper()
+	db, err := Open(Options{Dir: t.TempDir(), AppID: testApp, CacheSize: 8 << 20, MemTableSize: 4 << 20, ReadCacheSize: readCacheSize, Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
 // TestWriteBackAndReadCache checks that the write-back cache and the read
 // cache of committed values never change what a transaction sees: writes
 // after a scan are seen by the next scan, aborted writes leave the cached
@@ -31,11 +43,7 @@ func TestWriteBackAndReadCache(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			db, err := Open(Options{Dir: t.TempDir(), AppID: testApp, CacheSize: 8 << 20, MemTableSize: 4 << 20, ReadCacheSize: tt.cacheSize, Logger: discard})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
+			db := openSmallDB(t, tt.cacheSize)
 			task := openTask(t, db, 0, "s")
 			s := task.Store("s")
 			topic := ChangelogTopic(testApp, "s")
@@ -131,11 +139,7 @@ func TestWriteBackAndReadCache(t *testing.T) {
 // evicted, a deleted key is not read back from Pebble, an aborted write
 // does not uncover it), and that Checkpoint waits for it.
 func TestReadsWhileCommitApplies(t *testing.T) {
-	db, err := Open(Options{Dir: t.TempDir(), AppID: testApp, CacheSize: 8 << 20, MemTableSize: 4 << 20, ReadCacheSize: 2 << 10, Logger: discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openSmallDB(t, 2<<10) // a tiny read cache: it evicts all it may
 	task := openTask(t, db, 0, "s")
 	s := task.Store("s")
 	topic := ChangelogTopic(testApp, "s")
@@ -177,7 +181,7 @@ func TestReadsWhileCommitApplies(t *testing.T) {
 			}
 		}
 	}
-	check("while applying") // the tiny read cache evicts all it may meanwhile
+	check("while applying")
 	mustPut(t, s, "k001", "aborted")
 	task.Abort()
 	check("after an aborted write")
