@@ -16,9 +16,11 @@ build:
 run: build
 	./$(BIN) dev
 
-## test: vet, then every test with the race detector (installs kcat for the end-to-end tests).
+## test: vet, then every test with the race detector (installs kcat for the end-to-end tests);
+## bench/ is a module of its own: its tests check the harness's report and output checkers.
 test: tools vet
 	$(GO) test -race -timeout 20m ./...
+	cd bench && $(GO) test -race -timeout 5m ./...
 
 ## test-short: a quicker pass (smaller integration volumes).
 test-short: tools
@@ -26,6 +28,7 @@ test-short: tools
 
 vet:
 	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || (echo "gofmt needed on:"; gofmt -l .; exit 1)
 
 lint: vet
