@@ -132,6 +132,7 @@ var allScenarios = []scenario{
 	{name: "veltrix-stateless-alo", baseline: "raw-alo", run: veltrixStateless(guaranteeALO)},
 	{name: "veltrix-aggregate-eos", baseline: "raw-eos", run: veltrixAggregate},
 	{name: "veltrix-rekey-eos", baseline: "raw-eos", optional: true, run: veltrixRekey},
+	{name: "raw-aggregate-eos", baseline: "raw-eos", optional: true, run: rawAggregate},
 	{name: "goka-count", run: gokaScenario},
 	{name: "latency", once: true, run: latencyVeltrix},
 	{name: "latency-raw-eos", once: true, run: latencyRaw},
@@ -139,7 +140,7 @@ var allScenarios = []scenario{
 }
 
 func main() {
-	child := flag.String("child", "", "internal: run one scenario process (raw-eos, raw-alo, goka-count, broker)")
+	child := flag.String("child", "", "internal: run one scenario process (raw-eos, raw-alo, raw-aggregate-eos, goka-count, broker)")
 	var ca childArgs
 	flag.StringVar(&ca.brokers, "brokers", "", "internal: broker address")
 	flag.StringVar(&ca.in, "in", "", "internal: input topic")

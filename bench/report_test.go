@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -331,5 +332,26 @@ func TestParseAggValue(t *testing.T) {
 		if ok != wantOK || (ok && (got.Count != want.Count || (got.Sum == nil) != (want.Sum == nil) || (got.Sum != nil && *got.Sum != *want.Sum))) {
 			t.Errorf("parseAggValue(%s) = %+v, %v; encoding/json gives %+v, %v", in, got, ok, want, wantOK)
 		}
+	}
+}
+
+// TestRawAggregateFields checks the raw aggregate's byte search on the
+// harness's own events and that its output reads back as veltrix's does.
+func TestRawAggregateFields(t *testing.T) {
+	v := orderEvent(nil, 42, 0)
+	cust, ok := fieldAfter(v, `"customer_id":"`, `"`)
+	if !ok || string(cust) != customerKey(customerOf(42)) {
+		t.Errorf("customer_id = %q, %v; want %s", cust, ok, customerKey(customerOf(42)))
+	}
+	total, ok := fieldAfter(v, `"total":`, ",}")
+	if f, err := strconv.ParseFloat(string(total), 64); !ok || err != nil || f != totalOf(42) {
+		t.Errorf("total = %q, %v; want %v", total, ok, totalOf(42))
+	}
+	if _, ok := fieldAfter([]byte(`{"total":1`), `"total":`, ",}"); ok {
+		t.Error("an unterminated field was found")
+	}
+	got, ok := parseAggValue(appendAggValue(nil, "c-000001", 3, 12.5))
+	if !ok || got.Count != 3 || got.Sum == nil || *got.Sum != 12.5 {
+		t.Errorf("appendAggValue read back as %+v, %v", got, ok)
 	}
 }

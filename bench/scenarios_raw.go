@@ -30,6 +30,8 @@ func runChild(ctx context.Context, name string, a childArgs) error {
 		return rawEOS(ctx, a)
 	case "raw-alo":
 		return rawALO(ctx, a)
+	case "raw-aggregate-eos":
+		return rawAggregateEOS(ctx, a)
 	case "goka-count":
 		return gokaCount(ctx, a)
 	case "broker":
