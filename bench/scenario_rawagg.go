@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"strconv"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -67,16 +65,9 @@ func appendAggValue(b []byte, key string, count int64, sum float64) []byte {
 
 func rawAggregateEOS(ctx context.Context, a childArgs) error {
 	rep, changelog := a.out+".repartition", a.out+".changelog"
-	s, err := kgo.NewGroupTransactSession(
-		kgo.SeedBrokers(a.brokers),
-		kgo.TransactionalID(a.group),
-		kgo.ConsumerGroup(a.group),
-		kgo.ConsumeTopics(a.in, rep),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-	)
+	s, err := newRawSession(a, a.in, rep)
 	if err != nil {
-		return fmt.Errorf("session: %w", err)
+		return err
 	}
 	defer s.Close()
 	type agg struct {
@@ -86,71 +77,43 @@ func rawAggregateEOS(ctx context.Context, a childArgs) error {
 	state := map[string]*agg{}
 	dirty := map[string]*agg{} // customers updated in the open transaction
 	var errs produceErrors
-	promise := errs.promise
-	var bad error
-	for ctx.Err() == nil {
-		if err := s.Begin(); err != nil {
-			return fmt.Errorf("begin: %w", err)
-		}
-		end := time.Now().Add(commitInterval)
-		for time.Now().Before(end) && ctx.Err() == nil && bad == nil {
-			pctx, cancel := context.WithDeadline(ctx, end)
-			fs := s.PollFetches(pctx)
-			cancel()
-			fs.EachRecord(func(r *kgo.Record) {
-				if r.Topic == a.in {
-					cust, ok := fieldAfter(r.Value, `"customer_id":"`, `"`)
-					if !ok {
-						bad = fmt.Errorf("no customer_id in %s", r.Value)
-						return
-					}
-					s.Produce(ctx, &kgo.Record{Topic: rep, Key: cust, Value: r.Value}, promise)
-					return
+	return transact(ctx, s, &errs, txnLoop{
+		each: func(r *kgo.Record) error {
+			if r.Topic == a.in {
+				cust, ok := fieldAfter(r.Value, `"customer_id":"`, `"`)
+				if !ok {
+					return fmt.Errorf("no customer_id in %s", r.Value)
 				}
-				total, ok := fieldAfter(r.Value, `"total":`, ",}")
-				f, err := strconv.ParseFloat(string(total), 64)
-				if !ok || err != nil {
-					bad = fmt.Errorf("no total in %s", r.Value)
-					return
-				}
-				g := state[string(r.Key)]
-				if g == nil {
-					g = &agg{}
-					state[string(r.Key)] = g
-				}
-				g.count++
-				g.sum += f
-				dirty[string(r.Key)] = g
-				s.Produce(ctx, &kgo.Record{Topic: a.out, Key: r.Key, Value: appendAggValue(nil, string(r.Key), g.count, g.sum)}, promise)
-			})
-		}
-		if bad != nil {
-			return bad
-		}
-		for k, g := range dirty {
-			s.Produce(ctx, &kgo.Record{Topic: changelog, Key: []byte(k), Value: appendAggValue(nil, k, g.count, g.sum)}, promise)
-		}
-		clear(dirty)
-		try := kgo.TryCommit
-		if perr := errs.take(); perr != nil {
-			fmt.Fprintf(os.Stderr, "produce failed, aborting: %v\n", perr)
-			try = kgo.TryAbort
-		}
-		if ctx.Err() != nil {
-			try = kgo.TryAbort
-		}
-		ectx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		committed, err := s.End(ectx, try)
-		cancel()
-		if ctx.Err() != nil {
+				s.Produce(ctx, &kgo.Record{Topic: rep, Key: cust, Value: r.Value}, errs.promise)
+				return nil
+			}
+			total, ok := fieldAfter(r.Value, `"total":`, ",}")
+			f, err := strconv.ParseFloat(string(total), 64)
+			if !ok || err != nil {
+				return fmt.Errorf("no total in %s", r.Value)
+			}
+			g := state[string(r.Key)]
+			if g == nil {
+				g = &agg{}
+				state[string(r.Key)] = g
+			}
+			g.count++
+			g.sum += f
+			dirty[string(r.Key)] = g
+			s.Produce(ctx, &kgo.Record{Topic: a.out, Key: r.Key, Value: appendAggValue(nil, string(r.Key), g.count, g.sum)}, errs.promise)
 			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("end transaction: %w", err)
-		}
-		if !committed {
-			return fmt.Errorf("transaction aborted: the in-memory counts cannot be rolled back")
-		}
-	}
-	return nil
+		},
+		before: func() {
+			for k, g := range dirty {
+				s.Produce(ctx, &kgo.Record{Topic: changelog, Key: []byte(k), Value: appendAggValue(nil, k, g.count, g.sum)}, errs.promise)
+			}
+			clear(dirty)
+		},
+		ended: func(committed bool) error {
+			if !committed {
+				return fmt.Errorf("transaction aborted: the in-memory counts cannot be rolled back")
+			}
+			return nil
+		},
+	})
 }

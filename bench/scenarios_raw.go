@@ -71,33 +71,69 @@ func rawScenario(name string) func(context.Context, *harness) result {
 // rawEOS copies every record in a GroupTransactSession, one transaction per
 // commitInterval: the exactly-once limit of franz-go and the broker.
 func rawEOS(ctx context.Context, a childArgs) error {
+	s, err := newRawSession(a, a.in)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var errs produceErrors
+	return transact(ctx, s, &errs, txnLoop{
+		each: func(r *kgo.Record) error {
+			s.Produce(ctx, &kgo.Record{Topic: a.out, Key: r.Key, Value: r.Value}, errs.promise)
+			return nil
+		},
+	})
+}
+
+// newRawSession is the raw loops' transactional session reading topics
+// from the start with read_committed.
+func newRawSession(a childArgs, topics ...string) (*kgo.GroupTransactSession, error) {
 	s, err := kgo.NewGroupTransactSession(
 		kgo.SeedBrokers(a.brokers),
 		kgo.TransactionalID(a.group),
 		kgo.ConsumerGroup(a.group),
-		kgo.ConsumeTopics(a.in),
+		kgo.ConsumeTopics(topics...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.DefaultProduceTopic(a.out),
 	)
 	if err != nil {
-		return fmt.Errorf("session: %w", err)
+		return nil, fmt.Errorf("session: %w", err)
 	}
-	defer s.Close()
-	var errs produceErrors
-	promise := errs.promise
+	return s, nil
+}
+
+// txnLoop is what a raw transactional loop does with its records.
+type txnLoop struct {
+	each   func(*kgo.Record) error    // each polled record; an error ends the loop
+	before func()                     // before each transaction ends (optional)
+	ended  func(committed bool) error // after each (optional); an error ends the loop
+}
+
+// transact runs one transaction per commitInterval until ctx ends: it polls
+// and hands the records to l.each, then ends the transaction, committing
+// unless a produce failed (errs) or ctx ended.
+func transact(ctx context.Context, s *kgo.GroupTransactSession, errs *produceErrors, l txnLoop) error {
 	for ctx.Err() == nil {
 		if err := s.Begin(); err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
+		var failed error
 		end := time.Now().Add(commitInterval)
-		for time.Now().Before(end) && ctx.Err() == nil {
+		for time.Now().Before(end) && ctx.Err() == nil && failed == nil {
 			pctx, cancel := context.WithDeadline(ctx, end)
 			fs := s.PollFetches(pctx)
 			cancel()
 			fs.EachRecord(func(r *kgo.Record) {
-				s.Produce(ctx, &kgo.Record{Key: r.Key, Value: r.Value}, promise)
+				if failed == nil {
+					failed = l.each(r)
+				}
 			})
+		}
+		if failed != nil {
+			return failed
+		}
+		if l.before != nil {
+			l.before()
 		}
 		try := kgo.TryCommit
 		if perr := errs.take(); perr != nil {
@@ -108,10 +144,18 @@ func rawEOS(ctx context.Context, a childArgs) error {
 			try = kgo.TryAbort
 		}
 		ectx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := s.End(ectx, try)
+		committed, err := s.End(ectx, try)
 		cancel()
-		if err != nil && ctx.Err() == nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
 			return fmt.Errorf("end transaction: %w", err)
+		}
+		if l.ended != nil {
+			if err := l.ended(committed); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
