@@ -10,11 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"gopkg.in/yaml.v3"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/veltrix/veltrix/pkg/diag"
+	"github.com/veltrix/veltrix/processors"
 )
 
 // Suite is one rule test file, as `veltrix test` runs it:
@@ -162,7 +162,7 @@ func join(path, key string) string {
 // did-you-mean hint) and a node that is not a mapping.
 func (p *parser) mapping(n *yaml.Node, path string, known []string, fn func(key string, k, v *yaml.Node, path string)) bool {
 	if n.Kind != yaml.MappingNode {
-		p.add(p.pos(n, path).At(diag.WrongType, "expected a mapping, found %s", kindName(n)).With("mapping", kindName(n)))
+		p.add(p.pos(n, path).At(diag.WrongType, "expected a mapping, found %s", processors.NodeKind(n)).With("mapping", processors.NodeKind(n)))
 		return false
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -185,7 +185,7 @@ func (p *parser) mapping(n *yaml.Node, path string, known []string, fn func(key 
 
 func (p *parser) seq(n *yaml.Node, path string) bool {
 	if n.Kind != yaml.SequenceNode {
-		p.add(p.pos(n, path).At(diag.WrongType, "expected a list, found %s", kindName(n)).With("list", kindName(n)))
+		p.add(p.pos(n, path).At(diag.WrongType, "expected a list, found %s", processors.NodeKind(n)).With("list", processors.NodeKind(n)))
 		return false
 	}
 	return true
@@ -205,7 +205,7 @@ func (p *parser) items(n *yaml.Node, path string) []*yaml.Node {
 
 func (p *parser) str(n *yaml.Node, path string) string {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		p.add(p.pos(n, path).At(diag.WrongType, "expected a string, found %s", kindName(n)).With("string", kindName(n)))
+		p.add(p.pos(n, path).At(diag.WrongType, "expected a string, found %s", processors.NodeKind(n)).With("string", processors.NodeKind(n)))
 		return ""
 	}
 	return n.Value
@@ -227,21 +227,6 @@ func (p *parser) value(n *yaml.Node, path string) (any, bool) {
 	var out any
 	_ = json.Unmarshal(b, &out)
 	return out, true
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	if n.Tag == "!!null" {
-		return "nothing"
-	}
-	return fmt.Sprintf("%q", n.Value)
 }
 
 func (p *parser) testCase(n *yaml.Node, path string) *Case {
@@ -350,7 +335,7 @@ func (p *parser) input(n *yaml.Node, path string) Input {
 func (p *parser) headers(n *yaml.Node, path string) map[string]string {
 	out := map[string]string{}
 	if n.Kind != yaml.MappingNode {
-		p.add(p.pos(n, path).At(diag.WrongType, "expected a mapping of header names to strings, found %s", kindName(n)))
+		p.add(p.pos(n, path).At(diag.WrongType, "expected a mapping of header names to strings, found %s", processors.NodeKind(n)))
 		return out
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
