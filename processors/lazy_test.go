@@ -217,22 +217,18 @@ func FuzzLazyEval(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	var prgs []*expr.Program
-	for _, src := range fuzzExprs {
-		p, derr := env.Compile(src, diag.Pos{})
-		if derr != nil {
-			f.Fatal(derr)
+	compile := func(srcs []string) []*expr.Program {
+		var out []*expr.Program
+		for _, src := range srcs {
+			p, derr := env.Compile(src, diag.Pos{})
+			if derr != nil {
+				f.Fatal(derr)
+			}
+			out = append(out, p)
 		}
-		prgs = append(prgs, p)
+		return out
 	}
-	var filters []*expr.Program
-	for _, src := range fuzzFilters {
-		p, derr := env.Compile(src, diag.Pos{})
-		if derr != nil {
-			f.Fatal(derr)
-		}
-		filters = append(filters, p)
-	}
+	prgs, filters := compile(fuzzExprs), compile(fuzzFilters)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rec := &kgo.Record{Value: data}
 		lazy, lerr := processors.Decode(rec)
