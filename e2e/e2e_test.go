@@ -196,9 +196,24 @@ func kcatReadCommitted(t *testing.T, brokers string, want int, timeout time.Dura
 }
 
 func writeConfig(t *testing.T, brokers, stateDir string) string {
+	return writeAppConfig(t, "e2e", brokers, stateDir, `
+  - name: big-orders
+    from: orders
+    on_error: dlq
+    steps:
+      - filter: event.type == "order.created" && event.total >= 100
+      - set: {flag: '"high_value"', cents: int(event.total * 100.0)}
+      - to: orders.high-value
+`)
+}
+
+// writeAppConfig writes the config of an exactly-once app with 100 ms
+// commits, its HTTP API on a random port and the given rules (YAML list
+// items), and returns its path.
+func writeAppConfig(t *testing.T, app, brokers, stateDir, rules string) string {
 	t.Helper()
 	cfg := fmt.Sprintf(`app:
-  id: e2e
+  id: %s
   state_dir: %s
 kafka:
   brokers: [%s]
@@ -209,15 +224,7 @@ processing:
   commit_interval: 100ms
 http:
   listen: 127.0.0.1:0
-rules:
-  - name: big-orders
-    from: orders
-    on_error: dlq
-    steps:
-      - filter: event.type == "order.created" && event.total >= 100
-      - set: {flag: '"high_value"', cents: int(event.total * 100.0)}
-      - to: orders.high-value
-`, stateDir, brokers)
+rules:%s`, app, stateDir, brokers, rules)
 	path := filepath.Join(t.TempDir(), "veltrix.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

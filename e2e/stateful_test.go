@@ -19,30 +19,13 @@ import (
 
 // aggConfig is a config whose one rule keeps count and sum per key.
 func aggConfig(t *testing.T, brokers, stateDir string) string {
-	t.Helper()
-	cfg := fmt.Sprintf(`app:
-  id: e2e-agg
-  state_dir: %s
-kafka:
-  brokers: [%s]
-  session_timeout: 6s
-  rebalance_timeout: 10s
-processing:
-  commit_interval: 100ms
-http:
-  listen: 127.0.0.1:0
-rules:
+	return writeAppConfig(t, "e2e-agg", brokers, stateDir, `
   - name: totals
     from: payments
     steps:
       - aggregate: {store: totals, count: true, sum: event.amount}
       - to: totals
-`, stateDir, brokers)
-	path := filepath.Join(t.TempDir(), "veltrix.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+`)
 }
 
 type truth struct {
