@@ -105,7 +105,12 @@ var strClass = func() (t [256]uint8) {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
+// skipSpace returns the index of the first byte at or after i that is not
+// whitespace. Compact JSON has none, so one comparison settles most calls.
 func skipSpace(d []byte, i int) int {
+	if i < len(d) && d[i] > ' ' {
+		return i
+	}
 	for i < len(d) && isSpace(d[i]) {
 		i++
 	}
