@@ -555,9 +555,7 @@ func (s *aggregateStep) result(ev *Event, a *aggState) (bool, error) {
 		enc, ok = appendResult(make([]byte, 0, encodedSizeHint(a)), a)
 	}
 	if ok {
-		if err := ev.SetJSON(enc); err != nil {
-			return false, stateError(s.store, err)
-		}
+		ev.SetJSON(enc)
 		return true, nil
 	}
 	m, err := a.value()

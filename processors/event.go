@@ -87,20 +87,18 @@ func (e *Event) SetValue(m map[string]any, enc []byte) {
 	e.encoded = enc
 }
 
-// SetJSON replaces the value with the JSON object enc (a step's result,
-// which it must not change afterwards), read lazily as a consumed record's
-// value is: expressions decode only the fields they select and Encode
+// SetJSON replaces the value with the JSON object enc, a step's result that
+// it encoded itself and must not change afterwards. It is read lazily, as a
+// consumed record's value is: its fields are indexed only when a later step
+// reads one, expressions decode only the fields they select, and Encode
 // returns enc itself until a step changes a field.
-func (e *Event) SetJSON(enc []byte) error {
-	if err := e.obj.Parse(enc); err != nil {
-		return err
-	}
+func (e *Event) SetJSON(enc []byte) {
+	e.obj.SetValid(enc)
 	clear(e.vals)
 	e.Value, e.encoded = nil, nil
 	e.edits, e.vals, e.enc = e.edits[:0], e.vals[:0], e.enc[:0]
 	e.view.Reset(e)
 	e.modified = true
-	return nil
 }
 
 // Modified reports whether a step changed the value since it was decoded.

@@ -166,6 +166,55 @@ func TestGet(t *testing.T) {
 	}
 }
 
+// TestSetValid checks that an object set without reading it reads as the
+// parsed one does, through each method that reads fields, and that its
+// clone is indexed on its own.
+func TestSetValid(t *testing.T) {
+	in := []byte(`{"type":"order.created","a":1,"a":2,"nested":{"b":"c"}}`)
+	var parsed Object
+	if err := parsed.Parse(in); err != nil {
+		t.Fatal(err)
+	}
+	reads := map[string]func(o *Object) any{
+		"Get":           func(o *Object) any { v, ok := o.Get("a"); return []any{string(v.Raw), ok} },
+		"Len":           func(o *Object) any { return o.Len() },
+		"Field":         func(o *Object) any { k, v := o.Field(3); return k + string(v.Raw) },
+		"PlainField":    func(o *Object) any { k, v, ok := o.PlainField(0); return []any{string(k), string(v.Raw), ok} },
+		"Map":           func(o *Object) any { return o.Map() },
+		"AppendPatched": func(o *Object) any { return string(o.AppendPatched(nil, []Edit{{"a", []byte("3")}})) },
+		"Clone":         func(o *Object) any { c := o.Clone(); return c.Map() },
+	}
+	for name, read := range reads {
+		var lazy Object
+		lazy.SetValid(in)
+		if string(lazy.Raw()) != string(in) {
+			t.Fatalf("%s: Raw() = %s", name, lazy.Raw())
+		}
+		if got, want := read(&lazy), read(&parsed); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s of a SetValid object = %v, parsed %v", name, got, want)
+		}
+	}
+	// A clone taken before any read is indexed on its own: a later Parse of
+	// the original does not change it.
+	var o Object
+	o.SetValid(in)
+	c := o.Clone()
+	if err := o.Parse([]byte(`{"z":0}`)); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := c.Get("type"); !ok || v.Str() != "order.created" {
+		t.Errorf("clone Get(type) = %s %v", v.Raw, ok)
+	}
+	var bad Object
+	bad.SetValid([]byte(`{"a":`))
+	defer func() {
+		if recover() == nil {
+			t.Error("reading an invalid SetValid object did not panic")
+		}
+	}()
+	bad.Len()
+}
+
 func TestAppendString(t *testing.T) {
 	for _, s := range []string{"", "plain", `q"b\s`, "<a href='x'>&</a>", "\x00\x1f\n\t\r\b\f", "é世😀", "bad\xff\xfeutf8", "\u2028\u2029", "\x7f"} {
 		want, _ := json.Marshal(s)

@@ -1,6 +1,7 @@
 package jsonval
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -32,6 +33,7 @@ type field struct {
 type Object struct {
 	raw    []byte
 	fields []field
+	lazy   bool // set by SetValid: raw is not indexed yet
 }
 
 // Parse validates data as a JSON object (see the package doc for exactly
@@ -39,7 +41,7 @@ type Object struct {
 // storage. data is kept, not copied: it must not change while o is used. A
 // document that is not an object, malformed or not, is a *SyntaxError.
 func (o *Object) Parse(data []byte) error {
-	o.raw, o.fields = data, o.fields[:0]
+	o.raw, o.fields, o.lazy = data, o.fields[:0], false
 	if cap(o.fields) == 0 {
 		o.fields = make([]field, 0, 16)
 	}
@@ -69,8 +71,30 @@ func (o *Object) Parse(data []byte) error {
 	return err
 }
 
+// SetValid sets the object to data without reading it: data must be a JSON
+// object that Parse accepts, such as one this process encoded itself. It is
+// indexed when a field is first read, so a document that is only passed on
+// costs nothing. data is kept, not copied. Reading the fields of data that
+// Parse rejects panics: that is a bug of the caller.
+func (o *Object) SetValid(data []byte) {
+	o.raw, o.fields, o.lazy = data, o.fields[:0], true
+}
+
+// index indexes an object set by SetValid.
+func (o *Object) index() {
+	if !o.lazy {
+		return
+	}
+	if err := o.Parse(o.raw); err != nil {
+		panic(fmt.Sprintf("jsonval: SetValid was given an invalid object: %v", err))
+	}
+}
+
 // Clone returns a copy with its own index, unaffected by a later Parse of o.
 func (o *Object) Clone() Object {
+	if o.lazy {
+		return Object{raw: o.raw, lazy: true}
+	}
 	return Object{raw: o.raw, fields: slices.Clone(o.fields)}
 }
 
@@ -78,10 +102,14 @@ func (o *Object) Clone() Object {
 func (o *Object) Raw() []byte { return o.raw }
 
 // Len returns the number of fields, counting repeated keys each time.
-func (o *Object) Len() int { return len(o.fields) }
+func (o *Object) Len() int {
+	o.index()
+	return len(o.fields)
+}
 
 // Field returns the i-th field (0 <= i < Len) in written order.
 func (o *Object) Field(i int) (key string, v Value) {
+	o.index()
 	return o.name(i), o.value(i)
 }
 
@@ -89,6 +117,7 @@ func (o *Object) Field(i int) (key string, v Value) {
 // allocating; ok is false when the key has escapes (use Field then). key is
 // part of the object's bytes: read it, do not keep it.
 func (o *Object) PlainField(i int) (key []byte, v Value, ok bool) {
+	o.index()
 	return o.key(i), o.value(i), o.fields[i].keyPlain
 }
 
@@ -118,6 +147,7 @@ func (o *Object) is(i int, name string) bool {
 // Get returns the value of the field name; of repeated keys the last wins,
 // as with encoding/json.
 func (o *Object) Get(name string) (Value, bool) {
+	o.index()
 	for i := len(o.fields) - 1; i >= 0; i-- {
 		if o.is(i, name) {
 			return o.value(i), true
@@ -128,6 +158,7 @@ func (o *Object) Get(name string) (Value, bool) {
 
 // Map decodes the whole object as encoding/json would into a map[string]any.
 func (o *Object) Map() map[string]any {
+	o.index()
 	m := make(map[string]any, len(o.fields))
 	for i := range o.fields {
 		m[o.name(i)] = o.value(i).Decode()

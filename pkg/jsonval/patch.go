@@ -16,6 +16,7 @@ type Edit struct {
 // top-level fields is not kept. Edit values are written as given: they must be valid
 // JSON.
 func (o *Object) AppendPatched(dst []byte, edits []Edit) []byte {
+	o.index()
 	if o.onlyAdds(edits) {
 		// The common case (set of new fields): the original bytes up to
 		// the closing brace, then the new fields.
