@@ -1,11 +1,10 @@
 package processors
 
 import (
-	"encoding/json"
 	"math"
 	"strconv"
-	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/veltrix/veltrix/pkg/jsonval"
 )
@@ -56,70 +55,167 @@ func appendNum(dst []byte, name string, f *float64) []byte {
 	return jsonval.AppendFloat(append(dst, name...), *f)
 }
 
-// objects recycles the index of stored results.
-var objects = sync.Pool{New: func() any { return new(jsonval.Object) }}
-
-// decodeAggFast decodes a stored result as json.Unmarshal(v, a) would, for
-// the documents appendResult and json.Marshal(a) write (every field of its
-// kind, in any order; unknown fields ignored), with its numbers in a.nums.
-// ok is false for anything else: the caller then uses encoding/json. a must
-// be zero but for Key; with Key set, the stored key is not read (it is the
-// same).
+// decodeAggFast decodes a stored result as json.Unmarshal(v, a) would, in
+// one pass over the bytes, for the compact documents appendResult and
+// json.Marshal(a) write without a latest value: every field of its kind,
+// in any order, numbers within float64 range, strings of printable ASCII
+// without escapes. ok is false for anything else (whitespace, escapes, a
+// latest value, an unknown field: encoding/json matches names
+// case-insensitively): the caller then uses encoding/json. a must be zero
+// but for Key; with Key set, the stored key is only skipped (it is the
+// same), escapes and all.
 func decodeAggFast(v []byte, a *aggState) (ok bool) {
-	o := objects.Get().(*jsonval.Object)
-	defer objects.Put(o)
-	if o.Parse(v) != nil {
+	if len(v) < 2 || v[0] != '{' || v[len(v)-1] != '}' {
 		return false
 	}
-	num := func(fv jsonval.Value, i int) (*float64, bool) {
-		if fv.Kind != jsonval.KindNumber {
-			return nil, false
-		}
-		a.nums[i] = fv.Float() // validated by Parse, in float64 range
-		return &a.nums[i], true
-	}
-	key := a.Key
-	str := func(fv jsonval.Value) (string, bool) {
-		return fv.Str(), fv.Kind == jsonval.KindString
-	}
-	for i := range o.Len() {
-		k, fv, plain := o.PlainField(i)
-		if !plain {
+	skipKey := a.Key != ""
+	for i := 1; ; {
+		name, j, ok := plainString(v, i)
+		if !ok || j >= len(v) || v[j] != ':' {
 			return false
 		}
-		good := true
-		switch string(k) {
-		case "key":
-			if key == "" {
-				a.Key, good = str(fv)
+		i = j + 1
+		if i >= len(v) {
+			return false
+		}
+		if v[i] == '"' {
+			if string(name) == "key" && skipKey {
+				i, ok = skipString(v, i)
+				if !ok {
+					return false
+				}
 			} else {
-				good = fv.Kind == jsonval.KindString
+				s, j, ok := plainString(v, i)
+				if !ok {
+					return false
+				}
+				i = j
+				switch string(name) {
+				case "key":
+					a.Key = string(s)
+				case "window_start":
+					a.WindowStart = string(s)
+				case "window_end":
+					a.WindowEnd = string(s)
+				default:
+					return false
+				}
 			}
-		case "count":
-			a.Count, good = parseCount(fv)
-		case "sum":
-			a.Sum, good = num(fv, 0)
-		case "min":
-			a.Min, good = num(fv, 1)
-		case "max":
-			a.Max, good = num(fv, 2)
-		case "avg":
-			a.Avg, good = num(fv, 3)
-		case "window_start":
-			a.WindowStart, good = str(fv)
-		case "window_end":
-			a.WindowEnd, good = str(fv)
-		case "latest":
-			a.Latest = append(json.RawMessage(nil), fv.Raw...)
-		default:
-			// encoding/json matches field names case-insensitively.
+		} else {
+			j := i
+			for j < len(v) && v[j] != ',' && v[j] != '}' {
+				j++
+			}
+			num := v[i:j]
+			i = j
+			if !jsonNumber(num) {
+				return false
+			}
+			switch string(name) {
+			case "count":
+				a.Count, ok = parseCount(num)
+			case "sum":
+				a.Sum, ok = a.setNum(0, num)
+			case "min":
+				a.Min, ok = a.setNum(1, num)
+			case "max":
+				a.Max, ok = a.setNum(2, num)
+			case "avg":
+				a.Avg, ok = a.setNum(3, num)
+			default:
+				return false
+			}
+			if !ok {
+				return false
+			}
+		}
+		switch {
+		case i == len(v)-1:
+			return v[i] == '}'
+		case v[i] != ',':
 			return false
 		}
-		if !good {
+		i++
+	}
+}
+
+// setNum parses the JSON number num into a.nums[k] and returns a pointer
+// to it; ok is false when float64 cannot hold it.
+func (a *aggState) setNum(k int, num []byte) (_ *float64, ok bool) {
+	f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(num), len(num)), 64)
+	if err != nil {
+		return nil, false
+	}
+	a.nums[k] = f
+	return &a.nums[k], true
+}
+
+// plainString reads the string starting at v[i] when it is printable ASCII
+// without escapes: its content and the index after its closing quote.
+func plainString(v []byte, i int) (s []byte, end int, ok bool) {
+	if i >= len(v) || v[i] != '"' {
+		return nil, 0, false
+	}
+	for j := i + 1; j < len(v); j++ {
+		switch c := v[j]; {
+		case c == '"':
+			return v[i+1 : j], j + 1, true
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			return nil, 0, false
+		}
+	}
+	return nil, 0, false
+}
+
+// skipString returns the index after the string starting at v[i] == '"',
+// escapes and all.
+func skipString(v []byte, i int) (int, bool) {
+	for j := i + 1; j < len(v); j++ {
+		switch v[j] {
+		case '"':
+			return j + 1, true
+		case '\\':
+			j++
+		}
+	}
+	return 0, false
+}
+
+// jsonNumber reports whether b is a JSON number:
+// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func jsonNumber(b []byte) bool {
+	i := 0
+	digits := func() bool {
+		n := i
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+		return i > n
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	if i < len(b) && b[i] == '0' {
+		i++
+	} else if !digits() {
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if !digits() {
 			return false
 		}
 	}
-	return true
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if !digits() {
+			return false
+		}
+	}
+	return i == len(b)
 }
 
 // windowBounds sets a's window bounds from its window_start/window_end.
@@ -137,9 +233,8 @@ func (a *aggState) windowBounds() bool {
 }
 
 // parseCount reads an integer number of at most 18 digits.
-func parseCount(v jsonval.Value) (int64, bool) {
-	d := v.Raw
-	if v.Kind != jsonval.KindNumber || len(d) == 0 {
+func parseCount(d []byte) (int64, bool) {
+	if len(d) == 0 {
 		return 0, false
 	}
 	neg := d[0] == '-'

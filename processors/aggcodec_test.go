@@ -47,26 +47,40 @@ func TestAggCodecMatchesEncodingJSON(t *testing.T) {
 				if doc == nil {
 					continue
 				}
-				var viaJSON, viaFast aggState
+				var viaJSON aggState
 				if err := json.Unmarshal(doc, &viaJSON); err != nil {
 					t.Fatal(err)
 				}
-				if !decodeAggFast(doc, &viaFast) {
-					if tt.fast {
-						t.Fatalf("decodeAggFast refused %s", doc)
+				// With the key known, as an update reads its group's
+				// result, and without it.
+				for _, key := range []string{tt.a.Key, ""} {
+					viaFast := aggState{Key: key}
+					if !decodeAggFast(doc, &viaFast) {
+						if tt.fast && key != "" {
+							t.Fatalf("decodeAggFast refused %s", doc)
+						}
+						continue
 					}
-					continue
-				}
-				cmp := viaFast
-				cmp.nums = [4]float64{} // Sum etc. still point into viaFast.nums
-				if !reflect.DeepEqual(viaJSON, cmp) {
-					t.Fatalf("decodeAggFast(%s) = %+v, json.Unmarshal = %+v", doc, cmp, viaJSON)
+					cmp := viaFast
+					cmp.nums = [4]float64{} // Sum etc. still point into viaFast.nums
+					if key != "" {
+						cmp.Key = viaJSON.Key // a known key is not read
+					}
+					if !reflect.DeepEqual(viaJSON, cmp) {
+						t.Fatalf("decodeAggFast(%s) with key %q = %+v, json.Unmarshal = %+v", doc, key, cmp, viaJSON)
+					}
 				}
 			}
 		})
 	}
 	// Documents the fast decoder leaves to encoding/json.
-	for _, doc := range []string{`{"Key":"k","count":1}`, `{"key":"k","count":1.5}`, `{"key":null,"count":1}`, `[1]`, `{"key":"k","count":12345678901234567890}`} {
+	for _, doc := range []string{
+		`{"Key":"k","count":1}`, `{"key":"k","count":1.5}`, `{"key":null,"count":1}`, `[1]`, `{}`,
+		`{"key":"k","count":12345678901234567890}`, `{"key":"k","count":01}`, `{"key":"k", "count":1}`,
+		`{"key":"k","count":1,"sum":1e400}`, `{"key":"k","count":1,"sum":1.}`, `{"key":"k","count":1,"sum":+1}`,
+		`{"key":"k","count":1,"sum":"1"}`, `{"key":"a\u00e9","count":1}`, `{"key":"k","count":1,"latest":{}}`,
+		`{"key":"k","count":1}}`, `{"key":"k","count":1,}`, `{"key":"k","count":1`,
+	} {
 		var a aggState
 		if decodeAggFast([]byte(doc), &a) {
 			t.Errorf("decodeAggFast accepted %s as %+v", doc, a)
