@@ -202,3 +202,58 @@ func TestReadsWhileCommitApplies(t *testing.T) {
 		t.Fatalf("k059 in Pebble = %q, want new", v)
 	}
 }
+
+// TestMissesSkipPebbleWhileEveryKeyIsCached checks when a read of a key the
+// caches do not hold may skip Pebble: only while the store was empty in
+// Pebble when its caches were last dropped and nothing was evicted since.
+// A key written to Pebble behind the store's back shows which reads looked.
+func TestMissesSkipPebbleWhileEveryKeyIsCached(t *testing.T) {
+	tests := []struct {
+		name      string
+		cacheSize int64
+		allCached bool
+	}{
+		{"default cache", 0, true},
+		{"tiny cache (evicting)", 2 << 10, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := openSmallDB(t, tt.cacheSize)
+			task := openTask(t, db, 0, "s")
+			s := task.Store("s")
+			for i := range 200 {
+				mustPut(t, s, fmt.Sprintf("k%03d", i), fmt.Sprint(i))
+			}
+			if err := task.Commit(map[string]int64{ChangelogTopic(testApp, "s"): 1}); err != nil {
+				t.Fatal(err)
+			}
+			if err := task.settle(); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.pdb.Set(dataKey("s", 0, []byte("ghost")), []byte("boo"), nil); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 200 {
+				k := fmt.Sprintf("k%03d", i)
+				if v, ok := mustGet(t, s, k); !ok || v != fmt.Sprint(i) {
+					t.Fatalf("Get(%s) = %q, %v, want %d", k, v, ok, i)
+				}
+			}
+			_, ghost := mustGet(t, s, "ghost")
+			if ghost == tt.allCached {
+				t.Errorf("Get(ghost) found = %v: a miss read Pebble = %v, want %v", ghost, ghost, !tt.allCached)
+			}
+			// A reopened task looks at Pebble again: it has keys now.
+			if err := task.Close(); err != nil {
+				t.Fatal(err)
+			}
+			task = openTask(t, db, 0, "s")
+			if v, ok := mustGet(t, task.Store("s"), "ghost"); !ok || v != "boo" {
+				t.Errorf("after reopening, Get(ghost) = %q, %v", v, ok)
+			}
+			if _, ok := mustGet(t, task.Store("s"), "missing"); ok {
+				t.Error("after reopening, a missing key was found")
+			}
+		})
+	}
+}

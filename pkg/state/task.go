@@ -92,8 +92,21 @@ type taskStore struct {
 	// cacheBytes is the estimated size of the committed values held, kept
 	// under the store's share of Options.ReadCacheSize.
 	cacheBytes int64
-	key        []byte // scratch buffer for Pebble keys
+	// cached says whether slots hold every key the store has (see
+	// allCached): then a key missing from slots is missing from Pebble
+	// too, and a read of it costs no Pebble look-up.
+	cached cachedKeys
+	key    []byte // scratch buffer for Pebble keys
 }
+
+// cachedKeys is what a store knows of its read cache holding every key.
+type cachedKeys uint8
+
+const (
+	cachedUnknown cachedKeys = iota // not looked at since the caches were dropped
+	cachedAll
+	cachedSome
+)
 
 // slot is one key's entry in a store's caches.
 type slot struct {
@@ -266,6 +279,7 @@ func (t *Task) commit(offsets map[string]int64) error {
 	// Committed: the dirty values are now the committed ones, in flight
 	// until the batch is in Pebble.
 	for _, s := range t.stores {
+		s.allCached() // looked at before this batch adds keys to Pebble
 		for _, sl := range s.dirty {
 			s.cacheBytes -= entrySize(sl.key, sl.committed)
 			sl.committed, sl.txn, sl.dirty, sl.inFlight = sl.txn, nil, false, true
@@ -458,6 +472,7 @@ func (s *taskStore) evict() {
 		}
 		s.cacheBytes -= entrySize(k, sl.committed)
 		sl.committed = nil
+		s.cached = cachedSome
 		if !sl.dirty {
 			delete(s.slots, k)
 		}
@@ -471,6 +486,7 @@ func (s *taskStore) dropCache() {
 	s.endTxn()
 	s.slots = make(map[string]*slot)
 	s.cacheBytes = 0
+	s.cached = cachedUnknown
 }
 
 // pebbleKey returns the Pebble key of a user key, in the store's scratch
@@ -497,6 +513,8 @@ func (s *taskStore) Get(key []byte) ([]byte, bool, error) {
 		case sl.inFlight:
 			return nil, false, nil // deleted by the batch being applied
 		}
+	} else if s.allCached() {
+		return nil, false, nil
 	}
 	v, closer, err := s.t.db.pdb.Get(s.pebbleKey(string(key)))
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -520,6 +538,28 @@ func (s *taskStore) Get(key []byte) ([]byte, bool, error) {
 		s.evict()
 	}
 	return out, true, nil
+}
+
+// allCached reports whether slots hold every key of the store. After the
+// caches are dropped it looks at Pebble once, before the next commit adds
+// keys to it (at that commit, or at an earlier read that misses): when
+// Pebble has no key of the store then, every key the store gets from then
+// on passes through slots, and stays there until an eviction.
+func (s *taskStore) allCached() bool {
+	if s.cached == cachedUnknown {
+		s.cached = cachedSome
+		it, err := s.t.db.pdb.NewIter(&pebble.IterOptions{LowerBound: s.prefix, UpperBound: prefixEnd(s.prefix)})
+		if err == nil {
+			if !it.First() && it.Error() == nil {
+				s.cached = cachedAll
+			}
+			err = it.Close()
+		}
+		if err != nil {
+			s.cached = cachedSome // Get reads Pebble and reports it
+		}
+	}
+	return s.cached == cachedAll
 }
 
 // clone copies v into a new slice that is never nil.
