@@ -138,20 +138,28 @@ func (o *Object) name(i int) string {
 // is reports whether the i-th field's key is name, without allocating for a
 // plain key.
 func (o *Object) is(i int, name string) bool {
-	if o.fields[i].keyPlain {
-		return string(o.key(i)) == name
+	f := &o.fields[i]
+	if f.keyPlain {
+		return int(f.ke-f.ks) == len(name) && string(o.raw[f.ks:f.ke]) == name
 	}
-	return unquote(o.key(i)) == name
+	return unquote(o.raw[f.ks:f.ke]) == name
 }
 
 // Get returns the value of the field name; of repeated keys the last wins,
 // as with encoding/json.
 func (o *Object) Get(name string) (Value, bool) {
 	o.index()
+	// is, written out: the call cost a third of a look-up.
 	for i := len(o.fields) - 1; i >= 0; i-- {
-		if o.is(i, name) {
-			return o.value(i), true
+		f := &o.fields[i]
+		if f.keyPlain {
+			if int(f.ke-f.ks) != len(name) || string(o.raw[f.ks:f.ke]) != name {
+				continue
+			}
+		} else if unquote(o.raw[f.ks:f.ke]) != name {
+			continue
 		}
+		return Value{Raw: o.raw[f.vs:f.ve], Kind: f.kind, plain: f.valPlain}, true
 	}
 	return Value{}, false
 }
