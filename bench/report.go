@@ -38,8 +38,12 @@ type result struct {
 	RoundsPerSec   []float64 `json:"rounds_records_per_sec,omitempty"` // records/s of every round, in run order
 	Baseline       string    `json:"baseline,omitempty"`
 	RatioToRaw     *float64  `json:"ratio_to_raw,omitempty"`
-	RatioToGoka    *float64  `json:"ratio_to_goka,omitempty"`
-	Note           string    `json:"note,omitempty"`
+	// RoundsRatioToRaw is each round's records/s over its baseline's in
+	// the same round: rounds run every scenario in turn, so a pair shares
+	// the machine's state of the moment, where the median rows may not.
+	RoundsRatioToRaw []float64 `json:"rounds_ratio_to_raw,omitempty"`
+	RatioToGoka      *float64  `json:"ratio_to_goka,omitempty"`
+	Note             string    `json:"note,omitempty"`
 
 	// noRatio marks a rate that is not stream throughput (restore), so it
 	// gets no ratios.
@@ -122,12 +126,15 @@ func medianRound(rs []result) result {
 }
 
 // addRatios sets ratio_to_raw (records/s against the scenario's raw baseline)
-// and ratio_to_goka (against goka-count) where both sides are ok.
+// and ratio_to_goka (against goka-count) where both sides are ok, and the
+// ratios to raw by round where both ran the same rounds.
 func addRatios(rs []result) {
 	rate := map[string]float64{}
+	rounds := map[string][]float64{}
 	for _, r := range rs {
 		if r.Status == statusOK && r.RecordsPerSec > 0 {
 			rate[r.Scenario] = r.RecordsPerSec
+			rounds[r.Scenario] = r.RoundsPerSec
 		}
 	}
 	for i := range rs {
@@ -138,6 +145,12 @@ func addRatios(rs []result) {
 		if b, ok := rate[r.Baseline]; ok && r.Baseline != "" {
 			v := r.RecordsPerSec / b
 			r.RatioToRaw = &v
+			if br := rounds[r.Baseline]; len(r.RoundsPerSec) > 1 && len(br) == len(r.RoundsPerSec) && !slices.Contains(br, 0) {
+				r.RoundsRatioToRaw = make([]float64, len(br))
+				for j := range br {
+					r.RoundsRatioToRaw[j] = r.RoundsPerSec[j] / br[j]
+				}
+			}
 		}
 		if g, ok := rate["goka-count"]; ok && r.Scenario != "goka-count" {
 			v := r.RecordsPerSec / g
@@ -177,6 +190,13 @@ func printTable(w io.Writer, rs []result, avgBytes float64) {
 				rates[i] = fmt.Sprintf("%.0f", v)
 			}
 			fmt.Fprintf(w, "  %s: records/s by round %s (the median is shown)\n", r.Scenario, strings.Join(rates, ", "))
+		}
+		if len(r.RoundsRatioToRaw) > 0 {
+			ratios := make([]string, len(r.RoundsRatioToRaw))
+			for i, v := range r.RoundsRatioToRaw {
+				ratios[i] = fmt.Sprintf("%.3f", v)
+			}
+			fmt.Fprintf(w, "  %s: x %s by round %s\n", r.Scenario, r.Baseline, strings.Join(ratios, ", "))
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -79,9 +80,9 @@ func TestThroughput(t *testing.T) {
 
 func TestAddRatios(t *testing.T) {
 	rs := []result{
-		{Scenario: "raw-eos", Status: statusOK, RecordsPerSec: 1000},
+		{Scenario: "raw-eos", Status: statusOK, RecordsPerSec: 1000, RoundsPerSec: []float64{800, 1000, 1200}},
 		{Scenario: "goka-count", Status: statusOK, RecordsPerSec: 100},
-		{Scenario: "veltrix-stateless-eos", Baseline: "raw-eos", Status: statusOK, RecordsPerSec: 500},
+		{Scenario: "veltrix-stateless-eos", Baseline: "raw-eos", Status: statusOK, RecordsPerSec: 500, RoundsPerSec: []float64{500, 300, 600}},
 		{Scenario: "veltrix-stateless-alo", Baseline: "raw-alo", Status: statusOK, RecordsPerSec: 500},
 		{Scenario: "veltrix-aggregate-eos", Baseline: "raw-eos", Status: statusFailed},
 		{Scenario: "restore", Status: statusOK, RecordsPerSec: 400, noRatio: true},
@@ -92,6 +93,13 @@ func TestAddRatios(t *testing.T) {
 	}
 	if r := rs[2].RatioToRaw; r == nil || *r != 0.5 {
 		t.Errorf("stateless-eos ratio_to_raw = %v, want 0.5", r)
+	}
+	// Rounds pair up in run order: each with its own round of raw-eos.
+	if got, want := rs[2].RoundsRatioToRaw, []float64{0.625, 0.3, 0.5}; !slices.Equal(got, want) {
+		t.Errorf("stateless-eos rounds_ratio_to_raw = %v, want %v", got, want)
+	}
+	if rs[3].RoundsRatioToRaw != nil || rs[0].RoundsRatioToRaw != nil {
+		t.Error("a scenario without its baseline's rounds, or a baseline, got ratios by round")
 	}
 	if r := rs[2].RatioToGoka; r == nil || *r != 5 {
 		t.Errorf("stateless-eos ratio_to_goka = %v, want 5", r)
