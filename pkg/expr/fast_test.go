@@ -25,6 +25,19 @@ func (a *jsonAct) ResolveName(name string) (any, bool) {
 func (a *jsonAct) Parent() interpreter.Activation              { return nil }
 func (a *jsonAct) JSONField(name string) (jsonval.Value, bool) { return a.obj.Get(name) }
 
+// newJSONAct parses doc into an activation that reads it lazily, as an
+// event's is read.
+func newJSONAct(t *testing.T, doc string) *jsonAct {
+	t.Helper()
+	var obj jsonval.Object
+	if err := obj.Parse([]byte(doc)); err != nil {
+		t.Fatal(err)
+	}
+	o := &jsonObject{obj: &obj}
+	o.LazyMap.f = o
+	return &jsonAct{obj: &obj, view: &o.LazyMap}
+}
+
 // celOnly hides JSONFields, so Bool goes through CEL.
 type celOnly struct{ a *jsonAct }
 
@@ -69,13 +82,7 @@ func TestFastBool(t *testing.T) {
 			t.Errorf("%s: fast form %v, want %v", e.src, p.fast != nil, e.fast)
 		}
 		for _, o := range objects {
-			var obj jsonval.Object
-			if err := obj.Parse([]byte(o)); err != nil {
-				t.Fatal(err)
-			}
-			a := &jsonAct{obj: &obj}
-			a.view = NewLazyMap(&jsonObject{obj: &obj})
-			a.view.f.(*jsonObject).LazyMap.f = a.view.f
+			a := newJSONAct(t, o)
 			if _, decided := p.fast.evalOrNil(a); e.fast && o == objects[0] && !decided {
 				t.Errorf("%s on %s: the fast form did not decide", e.src, o)
 			}
@@ -108,13 +115,7 @@ func TestFieldStringAndFloat(t *testing.T) {
 		`"t":true,"n":null,"o":{"id":1},"l":[1]}`
 	fields := []string{"s", "esc", "i", "f", "e", "neg", "big", "t", "n", "o", "l", "missing"}
 	env := mustEnv(t)
-	var o jsonval.Object
-	if err := o.Parse([]byte(obj)); err != nil {
-		t.Fatal(err)
-	}
-	a := &jsonAct{obj: &o}
-	a.view = NewLazyMap(&jsonObject{obj: &o})
-	a.view.f.(*jsonObject).LazyMap.f = a.view.f
+	a := newJSONAct(t, obj)
 	for _, f := range fields {
 		p, derr := env.Compile("event."+f, diag.Pos{})
 		if derr != nil {
