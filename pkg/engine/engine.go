@@ -306,15 +306,20 @@ type task struct {
 // the input record they derive from (its event time), so downstream latency
 // is measured from the original event.
 func (t *task) Emit(o processors.Output) {
-	r := records.Get().(*kgo.Record)
-	*r = kgo.Record{Topic: o.Topic, Key: o.Key, Value: o.Value, Headers: o.Headers, Timestamp: t.current.Timestamp}
-	t.produce(r)
+	t.produce(pooled(kgo.Record{Topic: o.Topic, Key: o.Key, Value: o.Value, Headers: o.Headers, Timestamp: t.current.Timestamp}))
 }
 
 // records recycles the records Emit and the changelogs produce: the
 // producer puts each back once its produce result is handled, when the
 // client no longer holds it.
 var records = sync.Pool{New: func() any { return new(kgo.Record) }}
+
+// pooled returns a record from records set to r.
+func pooled(r kgo.Record) *kgo.Record {
+	p := records.Get().(*kgo.Record)
+	*p = r
+	return p
+}
 
 func (t *task) Now() time.Time { return t.e.now() }
 

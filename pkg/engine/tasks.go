@@ -183,9 +183,7 @@ func (ts *tasks) changelog(t *partTask, send func(*kgo.Record)) error {
 		return fmt.Errorf("changelog of task %d: %w", t.partition, err)
 	}
 	for _, r := range recs {
-		kr := records.Get().(*kgo.Record)
-		*kr = kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value}
-		send(kr)
+		send(pooled(kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value}))
 	}
 	return nil
 }
