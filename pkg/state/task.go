@@ -547,16 +547,14 @@ func (s *taskStore) Get(key []byte) ([]byte, bool, error) {
 // on passes through slots, and stays there until an eviction.
 func (s *taskStore) allCached() bool {
 	if s.cached == cachedUnknown {
+		// Anything but a clean look at an empty range leaves reads to
+		// Pebble, which reports its own errors.
 		s.cached = cachedSome
-		it, err := s.t.db.pdb.NewIter(&pebble.IterOptions{LowerBound: s.prefix, UpperBound: prefixEnd(s.prefix)})
-		if err == nil {
-			if !it.First() && it.Error() == nil {
+		if it, err := s.t.db.pdb.NewIter(&pebble.IterOptions{LowerBound: s.prefix, UpperBound: prefixEnd(s.prefix)}); err == nil {
+			empty := !it.First() && it.Error() == nil
+			if it.Close() == nil && empty {
 				s.cached = cachedAll
 			}
-			err = it.Close()
-		}
-		if err != nil {
-			s.cached = cachedSome // Get reads Pebble and reports it
 		}
 	}
 	return s.cached == cachedAll
