@@ -230,10 +230,12 @@ func (b *Broker) reset(ctx context.Context) error {
 }
 
 // waitTopics polls the metadata of topics (every topic when none is named)
-// until ok says yes.
+// until ok says yes. It asks the broker each time: kadm bypasses the client's
+// metadata cache (which keeps a topic's state for up to 5 s) when
+// authorized operations are requested.
 func (b *Broker) waitTopics(ctx context.Context, ok func(kadm.TopicDetails) bool, topics ...string) error {
 	for {
-		d, err := b.adm.ListTopics(ctx, topics...)
+		d, err := b.adm.ListTopics(kadm.WithAuthorizedOps(ctx), topics...)
 		if err == nil && ok(d) {
 			return nil
 		}
