@@ -17,7 +17,8 @@
 #
 # The first start resolves the broker's jars with Maven into the local Maven
 # repository (~/.m2); later starts run Maven offline. Settings shared by every
-# node are in broker.properties; the heap is bounded (KAFKA_HEAP_OPTS,
+# node are in broker.properties, those fitted to the node count in
+# replication.properties; the heap is bounded (KAFKA_HEAP_OPTS,
 # default -Xms256m -Xmx640m) so that three nodes, Veltrix and a test fit on a
 # small machine. Broker logs: DIR/nodeN/logs/server.log.
 set -euo pipefail
@@ -99,15 +100,8 @@ controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/node$node/data
 
-# Fitted to $nodes node(s)
-default.replication.factor=$rf
-min.insync.replicas=$isr
-offsets.topic.replication.factor=$rf
-transaction.state.log.replication.factor=$rf
-transaction.state.log.min.isr=$isr
-share.coordinator.state.topic.replication.factor=$rf
-share.coordinator.state.topic.min.isr=$isr
 EOF
+    sed -e "s/\${RF}/$rf/g" -e "s/\${MIN_ISR}/$isr/g" "$HERE/replication.properties"
   } >"$dir/node$node/server.properties"
 }
 
