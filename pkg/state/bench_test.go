@@ -127,7 +127,7 @@ func benchRestore(b *testing.B, n int) {
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "records/s")
 }
 
-// BenchmarkRestore restores 200,000 records from an in-process kfake
-// changelog. The 1,000,000-record variant is BenchmarkRestore1M, built with
+// BenchmarkRestore restores 200,000 records from a changelog in kfake, or
+// in Apache Kafka with VELTRIX_TEST_KAFKA. The 1,000,000-record variant is BenchmarkRestore1M, built with
 // -tags restorebench.
 func BenchmarkRestore(b *testing.B) { benchRestore(b, 200_000) }

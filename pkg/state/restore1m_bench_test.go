@@ -5,7 +5,8 @@ package state
 import "testing"
 
 // BenchmarkRestore1M restores 1,000,000 records (distinct keys, 64-byte
-// values) from an in-process kfake changelog and reports records/s. Filling
+// values) from a changelog in kfake (or Apache Kafka with VELTRIX_TEST_KAFKA)
+// and reports records/s. Filling
 // the changelog takes a while, so it is behind a build tag:
 //
 //	go test -tags restorebench -run '^$' -bench Restore1M -benchtime 1x ./pkg/state/

@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/veltrix/veltrix/pkg/diag"
+	"github.com/veltrix/veltrix/pkg/testbroker"
 )
 
 const testApp = "app"
@@ -269,18 +269,17 @@ func corrupt(t *testing.T, dir string) {
 
 // --- Kafka-backed tests ---
 
-func newCluster(t testing.TB, partitions int32, topics ...string) (*kfake.Cluster, []kgo.Opt) {
+// newCluster gives the test a cluster (Apache Kafka with VELTRIX_TEST_KAFKA,
+// else kfake) with the changelog topics, compacted like the ones
+// EnsureChangelogs creates, and the client options to reach it.
+func newCluster(t testing.TB, partitions int32, changelogs ...string) (*testbroker.Broker, []kgo.Opt) {
 	t.Helper()
-	opts := []kfake.Opt{kfake.NumBrokers(1)}
-	if len(topics) > 0 {
-		opts = append(opts, kfake.SeedTopics(partitions, topics...))
+	var opts []testbroker.Option
+	for _, topic := range changelogs {
+		opts = append(opts, testbroker.WithTopicConfig(topic, partitions, map[string]string{"cleanup.policy": "compact"}))
 	}
-	c, err := kfake.NewCluster(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c, []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
+	b := testbroker.New(t, opts...)
+	return b, []kgo.Opt{kgo.SeedBrokers(b.Addrs()...)}
 }
 
 func testCtx(t testing.TB) context.Context {
@@ -521,23 +520,13 @@ func TestCheckpointOutsideLogRestoresInFull(t *testing.T) {
 }
 
 func TestEnsureChangelogs(t *testing.T) {
-	c, kopts := newCluster(t, 1)
+	b := testbroker.New(t,
+		testbroker.WithTopicConfig("app.wrongparts.changelog", 2, map[string]string{"cleanup.policy": "compact"}),
+		testbroker.WithTopicConfig("app.deletepolicy.changelog", 3, nil),
+		testbroker.WithTopicConfig("app.windowed.changelog", 3, map[string]string{"cleanup.policy": "compact,delete"}),
+	)
 	ctx := testCtx(t)
-	if err := c.CreateTopic("app.wrongparts.changelog", 2, map[string]string{"cleanup.policy": "compact"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.CreateTopic("app.deletepolicy.changelog", 3, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.CreateTopic("app.windowed.changelog", 3, map[string]string{"cleanup.policy": "compact,delete"}); err != nil {
-		t.Fatal(err)
-	}
-	cl, err := kgo.NewClient(kopts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	adm := b.Admin()
 
 	// Creates missing ones, compacted, with the partition count.
 	if err := EnsureChangelogs(ctx, adm, map[string]int32{"app.new.changelog": 3, "app.windowed.changelog": 3}); err != nil {
