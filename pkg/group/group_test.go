@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/veltrix/veltrix/pkg/testbroker"
 )
 
 func TestWrapUnwrap(t *testing.T) {
@@ -32,16 +32,12 @@ func TestWrapUnwrap(t *testing.T) {
 // Both topics' partition p (task p) go to one member, and the owners map
 // sees both members and every partition.
 func TestTasksStayTogetherAndOwnersAreFound(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, "in", "table"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := testbroker.New(t, testbroker.WithTopics(6, "in", "table"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	addrs := []string{"10.0.0.1:8080", "10.0.0.2:8080"}
 	for _, a := range addrs {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumerGroup("g"),
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.ConsumerGroup("g"),
 			kgo.ConsumeTopics("in", "table"), kgo.Balancers(Balancer(a)))
 		if err != nil {
 			t.Fatal(err)
@@ -53,12 +49,7 @@ func TestTasksStayTogetherAndOwnersAreFound(t *testing.T) {
 			}
 		}()
 	}
-	adm, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer adm.Close()
-	o := NewOwners(kadm.NewClient(adm), "g", 0)
+	o := NewOwners(c.Admin(), "g", 0)
 	for {
 		if ctx.Err() != nil {
 			t.Fatal("the two members never shared the 6 partitions")
