@@ -8,20 +8,18 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/veltrix/veltrix/pkg/testbroker"
 )
 
 var allTopics = []string{"orders", "payments", "inventory", "customers"}
 
-func newCluster(t *testing.T, opts ...kfake.Opt) []string {
+// newCluster gives the test a cluster (Apache Kafka with VELTRIX_TEST_KAFKA,
+// else kfake) with the topics asked for, and returns its addresses.
+func newCluster(t *testing.T, opts ...testbroker.Option) []string {
 	t.Helper()
-	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()
+	return testbroker.New(t, opts...).Addrs()
 }
 
 func newClient(t *testing.T, addrs []string, opts ...kgo.Opt) *kgo.Client {
@@ -36,7 +34,7 @@ func newClient(t *testing.T, addrs []string, opts ...kgo.Opt) *kgo.Client {
 
 func TestRunProducesEverything(t *testing.T) {
 	const limit, customers = 3000, 100
-	addrs := newCluster(t, kfake.SeedTopics(6, allTopics...))
+	addrs := newCluster(t, testbroker.WithTopics(6, allTopics...))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -106,12 +104,12 @@ func TestRunProducesEverything(t *testing.T) {
 }
 
 func TestRunPacesByClock(t *testing.T) {
-	addrs := newCluster(t, kfake.AllowAutoTopicCreation())
+	addrs := newCluster(t, testbroker.WithTopics(1, allTopics...))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	clk := newFakeClock()
 	g := mustNew(t, WithRate(500), WithLimit(1000), WithCustomers(10), WithClock(clk))
-	if err := g.Run(ctx, newClient(t, addrs, kgo.AllowAutoTopicCreation())); err != nil {
+	if err := g.Run(ctx, newClient(t, addrs)); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	if elapsed, _ := clk.elapsed(); elapsed != 999*2*time.Millisecond {
@@ -123,7 +121,7 @@ func TestRunPacesByClock(t *testing.T) {
 }
 
 func TestRunStopsWithContext(t *testing.T) {
-	addrs := newCluster(t, kfake.SeedTopics(3, allTopics...))
+	addrs := newCluster(t, testbroker.WithTopics(3, allTopics...))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	g := mustNew(t, WithRate(0), WithCustomers(10))
@@ -149,7 +147,7 @@ func TestRunStopsWithContext(t *testing.T) {
 }
 
 func TestRunReturnsProduceError(t *testing.T) {
-	addrs := newCluster(t, kfake.SeedTopics(1, "orders", "payments", "customers")) // no inventory
+	addrs := newCluster(t, testbroker.WithTopics(1, "orders", "payments", "customers")) // no inventory
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	g := mustNew(t, WithRate(0), WithLimit(1_000_000), WithCustomers(10))
