@@ -11,14 +11,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/veltrix/veltrix/config"
 	"github.com/veltrix/veltrix/pkg/diag"
+	"github.com/veltrix/veltrix/pkg/topicwait"
 	"github.com/veltrix/veltrix/topology"
 )
 
@@ -27,11 +31,15 @@ type Result struct {
 	Problems      diag.List
 	Partitions    map[string]int32 // existing topics of the topology
 	MissingOutput []string         // output topics that do not exist yet (but may be created)
+	// MaxTxnTimeout is the brokers' transaction.max.timeout.ms, or 0 when
+	// the cluster did not say.
+	MaxTxnTimeout time.Duration
 }
 
 // Check inspects the cluster, read-only. Problems carry codes VX4001 (input
 // topic missing), VX4002 (co-partitioning), VX4004 (an output topic that
-// neither exists nor may be created) and VX4005 (cluster unreachable).
+// neither exists nor may be created), VX4005 (cluster unreachable) and
+// VX4006 (a transaction timeout above the brokers' maximum).
 func Check(ctx context.Context, adm *kadm.Client, cfg *config.Config, topo *topology.Topology) Result {
 	res := Result{Partitions: map[string]int32{}}
 	inputs, outputs := topo.InputTopics(), topo.OutputTopics()
@@ -82,6 +90,7 @@ func Check(ctx context.Context, adm *kadm.Client, cfg *config.Config, topo *topo
 			}
 		}
 	}
+	checkTxnTimeout(ctx, adm, cfg, &res)
 	for _, group := range topo.CoPartitioned() {
 		var counts []string
 		first := int32(-1)
@@ -108,6 +117,45 @@ func Check(ctx context.Context, adm *kadm.Client, cfg *config.Config, topo *topo
 	return res
 }
 
+// checkTxnTimeout compares processing.transaction_timeout with the brokers'
+// transaction.max.timeout.ms (15 minutes by default): a larger timeout makes
+// every InitProducerId fail with INVALID_TRANSACTION_TIMEOUT, so an
+// exactly-once instance could never start. A cluster that does not say
+// (no DescribeConfigs permission, a broker without the setting) is not
+// checked here; the producer's error then names the cause.
+func checkTxnTimeout(ctx context.Context, adm *kadm.Client, cfg *config.Config, res *Result) {
+	if cfg.Processing.Guarantee != config.ExactlyOnce {
+		return
+	}
+	meta, err := adm.BrokerMetadata(ctx)
+	if err != nil || len(meta.Brokers) == 0 {
+		return
+	}
+	rcs, err := adm.DescribeBrokerConfigs(ctx, meta.Brokers[0].NodeID)
+	if err != nil {
+		return
+	}
+	for _, rc := range rcs {
+		i := slices.IndexFunc(rc.Configs, func(c kadm.Config) bool { return c.Key == maxTxnTimeoutKey })
+		if rc.Err != nil || i < 0 {
+			continue
+		}
+		ms, err := strconv.ParseInt(rc.Configs[i].MaybeValue(), 10, 64)
+		if err != nil {
+			continue
+		}
+		res.MaxTxnTimeout = time.Duration(ms) * time.Millisecond
+		if got := cfg.Processing.TransactionTimeout; got > res.MaxTxnTimeout {
+			res.Problems.Add(diag.Pos{File: cfg.File, Path: "processing.transaction_timeout"}.At(diag.TxnTimeoutTooLarge,
+				"processing.transaction_timeout %s exceeds the brokers' %s (%s)", got, maxTxnTimeoutKey, res.MaxTxnTimeout).
+				WithHint("lower processing.transaction_timeout to at most %s, or raise %s on every broker", res.MaxTxnTimeout, maxTxnTimeoutKey))
+		}
+		return
+	}
+}
+
+const maxTxnTimeoutKey = "transaction.max.timeout.ms"
+
 // Prepare runs Check and, when it found no problem, creates the missing
 // repartition topics (with the partition count of the topics they are
 // co-partitioned with, else of their rule's inputs) and the missing output
@@ -120,34 +168,82 @@ func Prepare(ctx context.Context, adm *kadm.Client, cfg *config.Config, topo *to
 		return res, res.Problems.Err()
 	}
 	var problems diag.List
+	var created []string
 	for _, it := range topo.InternalTopics() {
 		if it.Kind != "repartition" || !slices.Contains(res.MissingOutput, it.Topic) {
 			continue
 		}
 		n := repartitionCount(topo, it, res.Partitions)
-		resp, err := adm.CreateTopic(ctx, n, -1, nil, it.Topic)
+		resp, err := adm.CreateTopic(ctx, n, -1, topicConfigs(RepartitionConfigs), it.Topic)
 		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			problems.Add(outputPos(cfg, topo, it.Topic).At(diag.OutputUnavailable, "create repartition topic %q: %v", it.Topic, err))
 			continue
 		}
 		res.Partitions[it.Topic] = max(resp.NumPartitions, n)
+		created = append(created, it.Topic)
 		res.MissingOutput = slices.DeleteFunc(res.MissingOutput, func(t string) bool { return t == it.Topic })
 	}
-	if len(problems) > 0 || len(res.MissingOutput) == 0 {
+	if len(problems) > 0 {
 		return res, problems.Err()
 	}
-	resp, err := adm.CreateTopics(ctx, -1, -1, nil, res.MissingOutput...)
-	if err != nil {
-		return res, fmt.Errorf("create output topics %v: %w", res.MissingOutput, err)
-	}
-	for _, t := range res.MissingOutput {
-		if r, ok := resp[t]; ok && r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
-			problems.Add(outputPos(cfg, topo, t).At(diag.OutputUnavailable, "create output topic %q: %v", t, r.Err))
-		} else if ok && r.Err == nil {
-			res.Partitions[t] = r.NumPartitions
+	dlqs := map[string]bool{}
+	for _, r := range topo.Rules {
+		if r.DLQ != "" {
+			dlqs[r.DLQ] = true
 		}
 	}
-	return res, problems.Err()
+	for _, t := range res.MissingOutput {
+		var configs map[string]*string
+		if dlqs[t] {
+			configs = topicConfigs(DLQConfigs)
+		}
+		r, err := adm.CreateTopic(ctx, -1, -1, configs, t)
+		switch {
+		case errors.Is(err, kerr.TopicAlreadyExists):
+			// Another instance created it meanwhile.
+			created = append(created, t)
+		case err != nil:
+			problems.Add(outputPos(cfg, topo, t).At(diag.OutputUnavailable, "create output topic %q: %v", t, err))
+		default:
+			res.Partitions[t] = r.NumPartitions
+			created = append(created, t)
+		}
+	}
+	if len(problems) > 0 {
+		return res, problems.Err()
+	}
+	// The first transaction must find the new topics' leaders.
+	listed, err := topicwait.Led(ctx, adm, 30*time.Second, created...)
+	maps.Copy(res.Partitions, listed)
+	return res, err
+}
+
+// RepartitionConfigs are the topic configs of the repartition topics Veltrix
+// creates, as Kafka Streams sets them: records are kept until they are
+// processed (no time limit; the engine deletes consumed records with
+// DeleteRecords after commits), in 50 MiB segments so that deleted records
+// free their space soon.
+var RepartitionConfigs = map[string]string{
+	"cleanup.policy": "delete",
+	"retention.ms":   "-1",
+	"segment.bytes":  "52428800",
+}
+
+// DLQConfigs are the topic configs of a dead-letter topic Veltrix creates:
+// deleted by time (a week, Kafka's default, written out so that a cluster
+// whose default policy is compaction does not compact failed records by
+// key). Other output topics are created with the cluster's defaults.
+var DLQConfigs = map[string]string{
+	"cleanup.policy": "delete",
+	"retention.ms":   "604800000",
+}
+
+func topicConfigs(m map[string]string) map[string]*string {
+	out := make(map[string]*string, len(m))
+	for k, v := range m {
+		out[k] = &v
+	}
+	return out
 }
 
 // Tasks is the number of tasks of the topology: the largest partition count

@@ -42,6 +42,7 @@ const (
 	ChangelogInvalid   Code = "VX4003" // a changelog topic with the wrong shape
 	OutputUnavailable  Code = "VX4004" // an output topic that neither exists nor can be created
 	ClusterUnreachable Code = "VX4005" // the brokers cannot be reached
+	TxnTimeoutTooLarge Code = "VX4006" // processing.transaction_timeout above the brokers' transaction.max.timeout.ms
 
 	// Failures of single events.
 	MalformedEvent Code = "VX5001" // the record value is not a JSON object

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/veltrix/veltrix/pkg/diag"
+	"github.com/veltrix/veltrix/pkg/topicwait"
 )
 
 // EnsureChangelogs makes sure every changelog topic exists with its partition
@@ -43,7 +45,7 @@ func EnsureChangelogs(ctx context.Context, adm *kadm.Client, topics map[string]i
 	// created here, from the create response (metadata may lag behind a
 	// creation for a few seconds).
 	parts := make(map[string]int32, len(names))
-	var existing, raced []string
+	var existing, created []string
 	compact := "compact"
 	for _, name := range names {
 		d, ok := details[name]
@@ -59,17 +61,21 @@ func EnsureChangelogs(ctx context.Context, adm *kadm.Client, topics map[string]i
 		switch {
 		case errors.Is(err, kerr.TopicAlreadyExists):
 			// Another instance created it meanwhile: validate it.
-			raced = append(raced, name)
+			created = append(created, name)
 			existing = append(existing, name)
 		case err != nil:
 			return fmt.Errorf("state: create changelog %s: %w", name, err)
 		default:
+			created = append(created, name)
 			parts[name] = cmp.Or(resp.NumPartitions, topics[name])
 		}
 	}
-	if err := waitListed(ctx, adm, raced, parts); err != nil {
-		return err
+	// A restore's ListOffsets needs the partitions' leaders (see topicwait).
+	listed, err := topicwait.Led(ctx, adm, 30*time.Second, created...)
+	if err != nil {
+		return fmt.Errorf("state: changelogs: %w", err)
 	}
+	maps.Copy(parts, listed)
 	configs, err := adm.DescribeTopicConfigs(ctx, existing...)
 	if err != nil {
 		return fmt.Errorf("state: describe changelog configs: %w", err)
@@ -105,40 +111,6 @@ func EnsureChangelogs(ctx context.Context, adm *kadm.Client, topics map[string]i
 		}
 	}
 	return problems.Err()
-}
-
-// waitListed polls the metadata until every topic in names is listed (a
-// topic another instance just created may not be in the metadata yet), for
-// at most 10 s, and records its partition count.
-func waitListed(ctx context.Context, adm *kadm.Client, names []string, parts map[string]int32) error {
-	if len(names) == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		details, err := adm.ListTopics(uncached(ctx), names...)
-		if err == nil {
-			missing := false
-			for _, name := range names {
-				if d, ok := details[name]; ok && d.Err == nil {
-					parts[name] = int32(len(d.Partitions))
-				} else {
-					missing = true
-				}
-			}
-			if !missing {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("state: changelogs %v exist but are not in the metadata: %w", names, errors.Join(err, ctx.Err()))
-		case <-tick.C:
-		}
-	}
 }
 
 // uncached makes kadm's metadata requests go to the broker instead of the
