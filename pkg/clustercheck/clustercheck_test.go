@@ -7,13 +7,13 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"gopkg.in/yaml.v3"
 
 	"github.com/veltrix/veltrix/config"
 	"github.com/veltrix/veltrix/pkg/clustercheck"
 	"github.com/veltrix/veltrix/pkg/diag"
+	"github.com/veltrix/veltrix/pkg/testbroker"
 	"github.com/veltrix/veltrix/topology"
 )
 
@@ -38,9 +38,9 @@ func build(t *testing.T, rules ...[3]string) (*config.Config, *topology.Topology
 	return cfg, topo
 }
 
-func admin(t *testing.T, c *kfake.Cluster) *kadm.Client {
+func admin(t *testing.T, b *testbroker.Broker) *kadm.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,11 +49,7 @@ func admin(t *testing.T, c *kfake.Cluster) *kadm.Client {
 }
 
 func TestCheck(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, "orders"), kfake.SeedTopics(3, "customers"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := testbroker.New(t, testbroker.WithTopics(6, "orders"), testbroker.WithTopics(3, "customers"))
 	adm := admin(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
