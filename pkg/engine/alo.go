@@ -70,6 +70,8 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 		return fmt.Errorf("run: kafka client: %w", err)
 	}
 	defer cl.CloseAllowingRebalance()
+	purge := newPurger(e, cl)
+	defer purge.wait()
 	prod = newProducer(e, cl.Produce)
 	pl = newPipeline(e, ts, prod.send)
 	defer func() { _ = pl.drain() }()
@@ -121,6 +123,7 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 				return err
 			}
 			sampler.observe(e.metrics, e.now())
+			purge.afterCommit(cl.CommittedOffsets)
 			pending, lastCommit = false, time.Now()
 		}
 		// Polled records still in the pipeline keep the rebalance waiting

@@ -64,11 +64,12 @@ type Engine struct {
 	now     func() time.Time
 	extra   []kgo.Opt
 
-	ready     atomic.Bool
-	assigned  atomic.Int64 // partitions currently assigned
-	ntasks    atomic.Int32 // tasks (partition numbers) of the topology
-	tasks     atomic.Pointer[tasks]
-	advertise string // HTTP address advertised to the group
+	ready      atomic.Bool
+	assigned   atomic.Int64 // partitions currently assigned
+	ntasks     atomic.Int32 // tasks (partition numbers) of the topology
+	tasks      atomic.Pointer[tasks]
+	advertise  string // HTTP address advertised to the group
+	purgeEvery time.Duration
 
 	ownersMu     sync.Mutex
 	ownersClient *kgo.Client
@@ -112,7 +113,7 @@ func WithClientOpts(opts ...kgo.Opt) Option {
 
 // New prepares an engine; it connects nothing until Run.
 func New(cfg *config.Config, topo *topology.Topology, opts ...Option) *Engine {
-	e := &Engine{cfg: cfg, topo: topo, log: slog.Default(), now: time.Now}
+	e := &Engine{cfg: cfg, topo: topo, log: slog.Default(), now: time.Now, purgeEvery: defaultPurgeInterval}
 	for _, o := range opts {
 		o(e)
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -87,12 +89,66 @@ func (p *producer) failed() error {
 // transaction is open aborts it and the session rewinds to the committed
 // offsets, so the records are processed again and nothing partial is ever
 // visible to read_committed consumers.
+//
+// A session that fails in a way a new one can recover from (see
+// sessionRecoverable: the producer was fenced, or the transaction
+// coordinator kept failing) ends: its open transaction counts as aborted,
+// every task is closed (its next owner, this instance or another, restores
+// it from the changelog), and a new session joins the group again, after a
+// growing pause. Any other error ends Run.
 func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) error {
+	backoff := time.Duration(0)
+	for {
+		progressed, err := e.runTransactSession(ctx, opts, ts)
+		if err == nil || ctx.Err() != nil || !sessionRecoverable(err) {
+			return err
+		}
+		ts.closeAll()
+		if progressed {
+			backoff = 0
+		}
+		backoff = min(max(2*backoff, 250*time.Millisecond), 10*time.Second)
+		e.metrics.SessionRestarts.Inc()
+		e.log.Warn("transactional session failed; its transaction is aborted, its tasks closed, and a new session joins the group",
+			"err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// sessionRecoverable reports whether a new transactional session can go on
+// where err ended one: the producer was fenced (a zombie: the group and the
+// transaction coordinator moved on while this instance was stalled), its
+// producer id is unknown to the coordinator (expired), or a coordinator
+// error that franz-go's own retries did not get past.
+func sessionRecoverable(err error) bool {
+	switch {
+	case errors.Is(err, kerr.ProducerFenced),
+		errors.Is(err, kerr.InvalidProducerEpoch),
+		errors.Is(err, kerr.InvalidProducerIDMapping),
+		errors.Is(err, kerr.InvalidTxnState),
+		errors.Is(err, kerr.TransactionAbortable),
+		errors.Is(err, kerr.ConcurrentTransactions),
+		errors.Is(err, kerr.CoordinatorNotAvailable),
+		errors.Is(err, kerr.CoordinatorLoadInProgress),
+		errors.Is(err, kerr.NotCoordinator),
+		errors.Is(err, kerr.RequestTimedOut):
+		return true
+	}
+	return false
+}
+
+// runTransactSession runs one transactional session until ctx ends (nil) or
+// an error; progressed says whether it committed a transaction.
+func (e *Engine) runTransactSession(ctx context.Context, opts []kgo.Opt, ts *tasks) (progressed bool, _ error) {
 	id, err := instanceID(e.cfg.App.StateDir)
 	if err != nil {
-		return err
+		return false, err
 	}
-	opts = append(opts,
+	opts = append(slices.Clone(opts),
 		kgo.TransactionalID(e.cfg.App.ID+"-"+id),
 		kgo.TransactionTimeout(e.cfg.Processing.TransactionTimeout),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
@@ -104,10 +160,12 @@ func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 	opts = append(opts, e.extra...)
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
-		return fmt.Errorf("run: kafka client: %w", err)
+		return false, fmt.Errorf("run: kafka client: %w", err)
 	}
 	defer sess.Close() // leaves the group
 	e.ready.Store(false)
+	purge := newPurger(e, sess.Client())
+	defer purge.wait()
 
 	prod := newProducer(e, sess.Produce)
 	pl := newPipeline(e, ts, prod.send)
@@ -161,7 +219,9 @@ func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 			}
 			e.metrics.Transactions.WithLabelValues("commit").Inc()
 			e.addStats(func(s *Stats) { s.Committed++ })
+			progressed = true
 			sampler.observe(e.metrics, e.now())
+			purge.afterCommit(sess.Client().CommittedOffsets)
 		default:
 			e.metrics.Transactions.WithLabelValues("abort").Inc()
 			e.addStats(func(s *Stats) { s.Aborted++ })
@@ -174,7 +234,7 @@ func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 	for ctx.Err() == nil {
 		if !inTxn {
 			if err := ts.sync(ctx); err != nil {
-				return err
+				return progressed, err
 			}
 		}
 		var openSince time.Time
@@ -183,7 +243,7 @@ func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 		}
 		fetches, err := e.poll(ctx, pl, sess.PollRecords, openSince)
 		if err != nil {
-			return err
+			return progressed, err
 		}
 		if e.assigned.Load() > 0 {
 			e.ready.Store(true)
@@ -191,28 +251,28 @@ func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 		if !fetches.Empty() && fetches.NumRecords() > 0 {
 			if !inTxn {
 				if err := sess.Begin(); err != nil {
-					return fmt.Errorf("begin transaction: %w", err)
+					return progressed, fmt.Errorf("begin transaction: %w", err)
 				}
 				inTxn, began = true, time.Now()
 			}
 			sampler.add(fetches)
 			if perr := pl.dispatch(ctx, fetches); perr != nil {
 				_ = pl.drain() // its error is perr
-				return abort(perr)
+				return progressed, abort(perr)
 			}
 		}
 		if inTxn && time.Since(began) >= interval {
 			if err := end(); err != nil {
-				return err
+				return progressed, err
 			}
 		}
 	}
 	e.ready.Store(false)
 	if inTxn {
 		if err := end(); err != nil {
-			return fmt.Errorf("shutdown: %w", err)
+			return progressed, fmt.Errorf("shutdown: %w", err)
 		}
 	}
 	e.log.Info("stopped", "stats", e.Stats())
-	return nil
+	return progressed, nil
 }

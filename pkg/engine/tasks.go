@@ -243,6 +243,22 @@ func (ts *tasks) aborted() {
 	}
 }
 
+// closeAll drops every task's uncommitted state and closes it, as after a
+// revocation of all: a task is opened again (and restored from its
+// changelog) when the group next assigns it. The loop calls it between
+// sessions.
+func (ts *tasks) closeAll() {
+	ts.aborted()
+	ts.mu.Lock()
+	for p := range ts.byPart {
+		ts.revoked[p] = true
+		delete(ts.owned, p)
+	}
+	clear(ts.assigned)
+	ts.mu.Unlock()
+	_ = ts.sync(context.Background()) // closes only: nothing is assigned
+}
+
 // close closes every task and the database.
 func (ts *tasks) close() {
 	for p, t := range ts.byPart {

@@ -28,6 +28,7 @@ type Metrics struct {
 	EventErrors       *prometheus.CounterVec   // rule, code
 	Transactions      *prometheus.CounterVec   // result: commit, abort
 	Rebalances        prometheus.Counter       //
+	SessionRestarts   prometheus.Counter       //
 	ProcessingLatency *prometheus.HistogramVec // rule
 	EndToEndLatency   prometheus.Histogram     //
 	CommitDuration    prometheus.Histogram     //
@@ -67,6 +68,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: namespace, Name: "rebalances_total",
 			Help: "Partition assignments and revocations seen by this instance.",
 		}),
+		SessionRestarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "session_restarts_total",
+			Help: "Transactional sessions ended by a fenced producer or failing transaction coordinator and started again (exactly_once).",
+		}),
 		ProcessingLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "processing_latency_seconds",
 			Help:    "Time a rule took for one record, from consume to produce (timed for one record in 8, by offset).",
@@ -98,7 +103,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			kprom.FetchAndProduceDetail(kprom.ByNode, kprom.Batches, kprom.Records, kprom.CompressedBytes, kprom.UncompressedBytes, kprom.ConsistentNaming)),
 	}
 	reg.MustRegister(m.RecordsConsumed, m.RecordsProduced, m.RuleRecords, m.EventErrors,
-		m.Transactions, m.Rebalances, m.ProcessingLatency, m.EndToEndLatency,
+		m.Transactions, m.Rebalances, m.SessionRestarts, m.ProcessingLatency, m.EndToEndLatency,
 		m.CommitDuration, m.ConsumerLag, m.StateStoreKeys, m.RestoreRemaining)
 	return m
 }
