@@ -19,25 +19,27 @@ import (
 	"github.com/veltrix/veltrix/pkg/engine"
 	"github.com/veltrix/veltrix/pkg/metrics"
 	"github.com/veltrix/veltrix/pkg/state"
+	"github.com/veltrix/veltrix/pkg/testbroker"
 	"github.com/veltrix/veltrix/processors"
 	"github.com/veltrix/veltrix/topology"
 )
 
-// newCluster starts an in-process kfake broker with the input topic.
-func newCluster(t *testing.T, topics ...string) *kfake.Cluster {
+// newCluster gives the test its broker (Apache Kafka with VELTRIX_TEST_KAFKA,
+// else kfake) with the input topics, six partitions each, and returns its
+// bootstrap address. Topics are not auto-created: the engine creates its
+// output, changelog and DLQ topics itself (with the cluster's default of six
+// partitions, which the fake is given too). Sessions may be as short as the
+// 1 s the tests use on both.
+func newCluster(t *testing.T, topics ...string) string {
 	t.Helper()
-	c, err := kfake.NewCluster(
-		kfake.NumBrokers(1),
-		kfake.SeedTopics(6, topics...),
-		kfake.AllowAutoTopicCreation(),
-		kfake.DefaultNumPartitions(6),
-		kfake.GroupMinSessionTimeout(100*time.Millisecond),
+	b := testbroker.New(t,
+		testbroker.WithTopics(6, topics...),
+		testbroker.WithFake(
+			kfake.DefaultNumPartitions(6),
+			kfake.GroupMinSessionTimeout(100*time.Millisecond),
+		),
 	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	return b.Addr()
 }
 
 // loadTopology writes a config (the settings plus rules) and loads it the way
@@ -75,7 +77,7 @@ http:
 
 func produce(t *testing.T, brokers string, recs []*kgo.Record) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ProducerLinger(5*time.Millisecond))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +102,7 @@ func readCommitted(t *testing.T, r *running, brokers string, want int, timeout t
 // arrived.
 func readCommittedAt(t *testing.T, r *running, brokers string, want int, timeout time.Duration, topics ...string) ([]*kgo.Record, time.Time) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics(topics...),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...), kgo.ConsumeTopics(topics...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
@@ -248,8 +250,7 @@ func TestExactlyOnceFilterSetRoute(t *testing.T) {
 	if testing.Short() {
 		n = 10_000
 	}
-	c := newCluster(t, "orders")
-	addr := c.ListenAddrs()[0]
+	addr := newCluster(t, "orders")
 	recs, created := orders(n)
 	produce(t, addr, recs)
 
@@ -282,8 +283,7 @@ func TestExactlyOnceFilterSetRoute(t *testing.T) {
 }
 
 func TestAtLeastOnceDeliversEverything(t *testing.T) {
-	c := newCluster(t, "orders")
-	addr := c.ListenAddrs()[0]
+	addr := newCluster(t, "orders")
 	recs, created := orders(5_000)
 	produce(t, addr, recs)
 	cfg, topo := loadTopology(t, addr, "at_least_once", routeRules)
@@ -297,8 +297,7 @@ func TestAtLeastOnceDeliversEverything(t *testing.T) {
 }
 
 func TestDLQKeepsBadEventsAndContinues(t *testing.T) {
-	c := newCluster(t, "orders")
-	addr := c.ListenAddrs()[0]
+	addr := newCluster(t, "orders")
 	good := []string{`{"type":"order.created","total":10}`, `{"type":"order.created","total":20}`}
 	recs := []*kgo.Record{
 		{Topic: "orders", Key: []byte("k0"), Value: []byte(good[0]), Partition: 0},
@@ -357,8 +356,7 @@ func TestDLQKeepsBadEventsAndContinues(t *testing.T) {
 }
 
 func TestOnErrorFailStopsWithTheError(t *testing.T) {
-	c := newCluster(t, "orders")
-	addr := c.ListenAddrs()[0]
+	addr := newCluster(t, "orders")
 	produce(t, addr, []*kgo.Record{{Topic: "orders", Key: []byte("x"), Value: []byte("not json")}})
 	rules := `rules:
   - name: strict
@@ -382,8 +380,7 @@ func TestOnErrorFailStopsWithTheError(t *testing.T) {
 // Windows close on stream time in the running engine: the result of a
 // tumbling window is emitted once a later event moves the task past its end.
 func TestWindowClosesOnStreamTime(t *testing.T) {
-	c := newCluster(t, "clicks")
-	addr := c.ListenAddrs()[0]
+	addr := newCluster(t, "clicks")
 	base := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
 	var recs []*kgo.Record
 	for i := range 5 {
@@ -427,8 +424,7 @@ func TestWindowClosesOnStreamTime(t *testing.T) {
 func TestAggregateStateMatchesItsOutput(t *testing.T) {
 	for _, guarantee := range []string{"exactly_once", "at_least_once"} {
 		t.Run(guarantee, func(t *testing.T) {
-			c := newCluster(t, "sales")
-			addr := c.ListenAddrs()[0]
+			addr := newCluster(t, "sales")
 			const n, keys = 6000, 300
 			var recs []*kgo.Record
 			want := map[string][2]int{} // key -> count, sum
