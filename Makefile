@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := bin/veltrix
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@latest
 
-.PHONY: all build run test test-short vet lint fuzz bench bench-go clean tools
+.PHONY: all build run test test-dev test-kafka test-short vet lint fuzz bench bench-go clean tools kafka-tools
 
 all: build
 
@@ -16,11 +16,31 @@ build:
 run: build
 	./$(BIN) dev
 
-## test: vet, then every test with the race detector (installs kcat for the end-to-end tests);
+## test: vet, then every test with the race detector on the dev broker (installs kcat for the
+## end-to-end tests), then the Apache Kafka suite (test-kafka) when a JDK and Maven are here.
 ## bench/ is a module of its own: its tests check the harness's report and output checkers.
-test: tools vet
+test: test-dev
+	@if command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory test-kafka; \
+	elif [ -n "$$CI" ]; then \
+	  echo "CI: the Apache Kafka suite needs a JDK 17+ and Maven (apt-get install -y openjdk-17-jdk-headless maven)"; exit 1; \
+	else \
+	  echo "Apache Kafka suite skipped: no JDK/Maven here (install openjdk-17-jdk-headless and maven, then run make test-kafka)"; \
+	fi
+
+test-dev: tools vet
 	$(GO) test -race -timeout 20m ./...
 	cd bench && $(GO) test -race -timeout 5m ./...
+
+## test-kafka: the packages whose tests talk to a broker (those importing pkg/testbroker), on a
+## one-node Apache Kafka that deploy/kafka/with-kafka.sh starts and stops; one package at a time.
+KAFKA_TEST_PKGS = $$($(GO) list -f '{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./... | grep 'pkg/testbroker' | grep -v '^[^ ]*/pkg/testbroker ' | cut -d' ' -f1)
+test-kafka: tools kafka-tools
+	deploy/kafka/with-kafka.sh $(GO) test -race -p 1 -timeout 30m $(KAFKA_TEST_PKGS)
+
+kafka-tools:
+	@command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1 || { \
+	  echo "the Apache Kafka suite needs a JDK 17+ and Maven (Debian/Ubuntu: apt-get install -y openjdk-17-jdk-headless maven)"; exit 1; }
 
 ## test-short: a quicker pass (smaller integration volumes).
 test-short: tools

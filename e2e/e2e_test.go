@@ -1,7 +1,10 @@
-// Package e2e runs the built veltrix binary against `veltrix broker` as a
-// separate process, with kcat (librdkafka) as an independent Kafka client:
-// kcat produces the input and reads the output with
-// isolation.level=read_committed.
+// Package e2e runs the built veltrix binary against a broker in a separate
+// process, with kcat (librdkafka) as an independent Kafka client: kcat
+// produces the input and reads the output with isolation.level=read_committed.
+//
+// The broker is `veltrix broker` (the dev broker), or Apache Kafka when
+// VELTRIX_TEST_KAFKA names one (make test-kafka). A test that stops the
+// broker itself starts a cluster of its own with deploy/kafka/kafka.sh.
 package e2e
 
 import (
@@ -11,14 +14,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/veltrix/veltrix/pkg/testbroker"
 )
 
 var veltrixBin string
@@ -119,10 +126,16 @@ func (p *proc) kill() {
 
 var listenRE = regexp.MustCompile(`listening on (\S+)`)
 
-// startBroker runs `veltrix broker` on a free port and returns its address.
-func startBroker(t *testing.T) string {
+// startBroker returns the address of a broker whose input topics (6
+// partitions each) exist: `veltrix broker` on a free port, or the Apache
+// Kafka cluster of VELTRIX_TEST_KAFKA, emptied for this test.
+func startBroker(t *testing.T, inputs ...string) string {
 	t.Helper()
-	return waitListening(t, start(t, "broker", "--listen", "127.0.0.1:0", "--partitions", "6", "--data-dir", t.TempDir()))
+	if testbroker.Kafka() {
+		return testbroker.New(t, testbroker.WithTopics(6, inputs...)).Addr()
+	}
+	return waitListening(t, start(t, "broker", "--listen", "127.0.0.1:0", "--partitions", "6", "--data-dir", t.TempDir(),
+		"--topics", strings.Join(inputs, ",")))
 }
 
 // waitListening returns the address a broker process reports.
@@ -285,7 +298,7 @@ func checkOutputs(t *testing.T, got []kcatRecord, want map[string]float64) {
 }
 
 func TestEndToEndWithKcat(t *testing.T) {
-	brokers := startBroker(t)
+	brokers := startBroker(t, "orders")
 	lines, want := events(10_000)
 	kcatProduce(t, brokers, "orders", lines)
 
@@ -296,7 +309,7 @@ func TestEndToEndWithKcat(t *testing.T) {
 }
 
 func TestCrashRestartExactlyOnce(t *testing.T) {
-	brokers := startBroker(t)
+	brokers := startBroker(t, "orders")
 	lines, want := events(20_000)
 	cfg := writeConfig(t, brokers, t.TempDir())
 	// Produce in slices while the processor is killed and restarted, so
@@ -320,9 +333,8 @@ func TestCrashRestartExactlyOnce(t *testing.T) {
 // The broker goes away mid-stream and comes back (same port and data dir):
 // the processor waits, recovers, and the output is still exactly once.
 func TestBrokerOutageLosesNothing(t *testing.T) {
-	dataDir := t.TempDir()
-	b := start(t, "broker", "--listen", "127.0.0.1:0", "--partitions", "6", "--data-dir", dataDir)
-	brokers := waitListening(t, b)
+	b := startOwnBroker(t, "orders")
+	brokers := b.addr
 	lines, want := events(4_000)
 	kcatProduce(t, brokers, "orders", lines[:2_000])
 	run := start(t, "run", "-c", writeConfig(t, brokers, t.TempDir()))
@@ -335,10 +347,96 @@ func TestBrokerOutageLosesNothing(t *testing.T) {
 		t.Fatalf("veltrix run exited while the broker was down: %v", err)
 	default:
 	}
-	b = start(t, "broker", "--listen", brokers, "--partitions", "6", "--data-dir", dataDir)
-	waitListening(t, b)
+	b.restart(t)
 	kcatProduce(t, brokers, "orders", lines[2_000:])
 	got := kcatReadCommitted(t, brokers, len(want), 2*time.Minute, "orders.high-value")
 	run.stop(t)
 	checkOutputs(t, got, want)
+}
+
+// ownBroker is a broker a test may stop and start again on the same address
+// and data: `veltrix broker`, or on Apache Kafka a one-node cluster of the
+// test's own (deploy/kafka/kafka.sh), so that the shared cluster stays up.
+type ownBroker struct {
+	addr, dir string
+	proc      *proc // the dev broker
+}
+
+func startOwnBroker(t *testing.T, inputs ...string) *ownBroker {
+	t.Helper()
+	b := &ownBroker{dir: t.TempDir()}
+	if !testbroker.Kafka() {
+		b.proc = start(t, "broker", "--listen", "127.0.0.1:0", "--partitions", "6", "--data-dir", b.dir, "--topics", strings.Join(inputs, ","))
+		b.addr = waitListening(t, b.proc)
+		return b
+	}
+	port := freePorts(t, 2) // the broker's and its controller's
+	b.addr = kafkaSh(t, "start", b.dir, strconv.Itoa(port))
+	t.Cleanup(func() { kafkaSh(t, "stop", b.dir) })
+	for _, in := range inputs {
+		kafkaSh(t, "create-topic", b.dir, in, "6")
+	}
+	return b
+}
+
+func (b *ownBroker) stop(t *testing.T) {
+	t.Helper()
+	if b.proc != nil {
+		b.proc.stop(t)
+		return
+	}
+	kafkaSh(t, "stop", b.dir)
+}
+
+func (b *ownBroker) restart(t *testing.T) {
+	t.Helper()
+	if b.proc != nil {
+		b.proc = start(t, "broker", "--listen", b.addr, "--partitions", "6", "--data-dir", b.dir)
+		waitListening(t, b.proc)
+		return
+	}
+	_, port, _ := net.SplitHostPort(b.addr)
+	kafkaSh(t, "start", b.dir, port)
+}
+
+// kafkaSh runs deploy/kafka/kafka.sh and returns the address of its last
+// line when that is "ready ADDR".
+func kafkaSh(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "../deploy/kafka/kafka.sh", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kafka.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	addr, _ := strings.CutPrefix(lines[len(lines)-1], "ready ")
+	return addr
+}
+
+// freePorts finds n consecutive free ports on 127.0.0.1 and returns the
+// first.
+func freePorts(t *testing.T, n int) int {
+	t.Helper()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := l.Addr().(*net.TCPAddr).Port
+		ls := []net.Listener{l}
+		for i := 1; i < n; i++ {
+			if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", first+i)); err == nil {
+				ls = append(ls, l)
+			}
+		}
+		for _, l := range ls {
+			l.Close()
+		}
+		if len(ls) == n {
+			return first
+		}
+	}
+	t.Fatalf("no %d consecutive free ports", n)
+	return 0
 }

@@ -238,7 +238,7 @@ func TestStatefulExactlyOnceAcrossCrashes(t *testing.T) {
 	if testing.Short() {
 		n, keys = 40_000, 2_000
 	}
-	brokers := startBroker(t)
+	brokers := startBroker(t, "payments")
 	stateDir := filepath.Join(t.TempDir(), "state")
 	cfg := aggConfig(t, brokers, stateDir)
 	recs, want := payments(n, keys)
@@ -278,7 +278,7 @@ func TestTwoInstancesShareWorkAndAnswerQueries(t *testing.T) {
 	if testing.Short() {
 		n, keys = 10_000, 500
 	}
-	brokers := startBroker(t)
+	brokers := startBroker(t, "payments")
 	recs, want := payments(n, keys)
 	out := followOutputs(t, brokers, "totals")
 
