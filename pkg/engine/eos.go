@@ -192,6 +192,13 @@ func (e *Engine) runTransactSession(ctx context.Context, opts []kgo.Opt, ts *tas
 		if err := pl.drainForCommit(); err != nil {
 			return abort(err)
 		}
+		// Every record's produce result is in before the check: a
+		// record the broker refused with an error that keeps the
+		// producer id (MESSAGE_TOO_LARGE, INVALID_RECORD, ...) does not
+		// make franz-go abort, so End would commit over it.
+		if err := sess.Client().Flush(context.Background()); err != nil {
+			return abort(fmt.Errorf("flush: %w", err))
+		}
 		perr := prod.failed()
 		if perr != nil {
 			try = kgo.TryAbort
