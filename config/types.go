@@ -33,6 +33,8 @@ type Config struct {
 type App struct {
 	ID       string `yaml:"id" default:"veltrix" doc:"consumer group id, transactional id prefix and internal topic prefix"`
 	StateDir string `yaml:"state_dir" default:"./data/state" doc:"directory of the local Pebble state stores"`
+	// InstanceID is the group.instance.id of static group membership.
+	InstanceID string `yaml:"instance_id" default:"" doc:"static group membership id (group.instance.id): a restarted instance with the same id gets its partitions back at once instead of waiting out its old session; empty: the host name and a hash of state_dir, stable across restarts; a clean stop leaves the group so that others take over at once"`
 }
 
 // Kafka says how to reach the cluster.

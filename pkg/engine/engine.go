@@ -13,6 +13,7 @@ package engine
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -183,8 +184,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.closeOwners()
 		ts.close()
 	}()
-	opts := append(base,
+	member := groupInstanceID(e.cfg)
+	opts := append(slices.Clone(base),
 		kgo.ConsumerGroup(e.cfg.App.ID),
+		kgo.InstanceID(member),
 		kgo.ConsumeTopics(inputs...),
 		kgo.Balancers(group.Balancer(e.advertise)),
 		kgo.RecordPartitioner(newPartitioner(e.topo)),
@@ -211,10 +214,16 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.log.Info("partitions assigned", "partitions", m)
 		}),
 	)
+	e.log.Info("joining group", "group", e.cfg.App.ID, "instance_id", member)
 	if e.cfg.Processing.Guarantee == config.AtLeastOnce {
-		return e.runAtLeastOnce(ctx, opts, ts)
+		err = e.runAtLeastOnce(ctx, opts, ts)
+	} else {
+		err = e.runExactlyOnce(ctx, opts, ts)
 	}
-	return e.runExactlyOnce(ctx, opts, ts)
+	if err == nil {
+		e.leaveGroup(base, member)
+	}
+	return err
 }
 
 // countKeysEvery refreshes the state_store_keys gauge until ctx ends.
@@ -290,6 +299,46 @@ func instanceID(stateDir string) (string, error) {
 		return "", fmt.Errorf("instance id: %w", err)
 	}
 	return id, nil
+}
+
+// groupInstanceID is the static membership id: app.instance_id, else the
+// host name and a hash of the state dir's absolute path, so that a restart
+// on the same host with the same state (and only that) is the same member.
+func groupInstanceID(cfg *config.Config) string {
+	if cfg.App.InstanceID != "" {
+		return cfg.App.InstanceID
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "veltrix"
+	}
+	dir, err := filepath.Abs(cfg.App.StateDir)
+	if err != nil {
+		dir = cfg.App.StateDir
+	}
+	sum := sha256.Sum256([]byte(dir))
+	return host + "-" + hex.EncodeToString(sum[:4])
+}
+
+// leaveGroup removes this static member from the group after a clean stop:
+// a static member's client does not leave on close (a restart would get its
+// partitions back), so without it the other instances would wait out the
+// session timeout before taking over.
+func (e *Engine) leaveGroup(base []kgo.Opt, id string) {
+	cl, err := kgo.NewClient(append(slices.Clone(base), e.extra...)...)
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).LeaveGroup(ctx, kadm.LeaveGroup(e.cfg.App.ID).InstanceIDs(id).Reason("veltrix stopped"))
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		e.log.Warn("leave group", "instance_id", id, "err", err)
+	}
 }
 
 // task is what steps see while the engine processes one record: Emit produces
