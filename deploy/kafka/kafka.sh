@@ -105,16 +105,19 @@ EOF
   } >"$dir/node$node/server.properties"
 }
 
-# launch starts one node in the background, in its own session so that the
-# caller's shell and signals do not reach it.
+# launch starts one node in the background. The node ignores SIGINT and
+# SIGHUP (a Ctrl-C or a closed terminal of whoever started it does not stop
+# it; kafka.sh stop does); exec keeps its pid the one recorded.
 launch() {
   local dir=$1 node=$2
   local nd="$dir/node$node"
-  # shellcheck disable=SC2086
-  setsid java $HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
-    -Dkafka.logs.dir="$nd/logs" -Dlog4j2.configurationFile="$HERE/log4j2.properties" \
-    -cp "$(cat "$dir/classpath")" kafka.Kafka "$nd/server.properties" \
-    </dev/null >"$nd/logs/stdout.log" 2>&1 &
+  (
+    trap '' INT HUP
+    # shellcheck disable=SC2086
+    exec java $HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+      -Dkafka.logs.dir="$nd/logs" -Dlog4j2.configurationFile="$HERE/log4j2.properties" \
+      -cp "$(cat "$dir/classpath")" kafka.Kafka "$nd/server.properties"
+  ) </dev/null >"$nd/logs/stdout.log" 2>&1 &
   echo $! >"$nd/pid"
 }
 
@@ -124,9 +127,10 @@ fail_with_logs() {
   local dir=$1 msg=$2 n
   echo "kafka.sh: $msg" >&2
   for n in "$dir"/node*/; do
-    echo "--- tail of ${n}logs (server.log, stdout.log)" >&2
-    tail -n 25 "${n}logs/server.log" 2>/dev/null >&2 || true
-    tail -n 10 "${n}logs/stdout.log" 2>/dev/null >&2 || true
+    echo "--- ${n}logs/server.log (tail)" >&2
+    tail -n 25 "${n}logs/server.log" >&2 2>/dev/null || echo "(none)" >&2
+    echo "--- ${n}logs/stdout.log (tail)" >&2
+    tail -n 25 "${n}logs/stdout.log" >&2 2>/dev/null || echo "(none)" >&2
   done
   exit 1
 }

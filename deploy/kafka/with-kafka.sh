@@ -17,7 +17,7 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 pick_port() {
   local p i ok
   for _ in $(seq 50); do
-    p=$((20000 + RANDOM % 30000))
+    p=$((20000 + RANDOM % 12000)) # below Linux's ephemeral range (32768-)
     ok=1
     for ((i = 0; i < 2 * nodes; i++)); do port_free $((p + i)) || { ok=0; break; }; done
     [ "$ok" = 1 ] && { echo "$p"; return; }
