@@ -79,6 +79,10 @@ type input struct {
 	value   string // "<nil>": a tombstone
 	at      string // record timestamp, clock time of the base day
 	advance string // when set: only move stream time there and punctuate
+	// restart: the task is opened again on its stores (after a restart or
+	// a rebalance): the task's own stream time starts over, the stores
+	// keep what they had.
+	restart bool
 }
 
 // stateCase runs inputs through a configuration and checks the outputs.
@@ -137,6 +141,10 @@ func runInputs(t testing.TB, top *topology.Topology, task *stateTask, inputs []i
 	t.Helper()
 	reparts := top.Repartitions()
 	for _, in := range inputs {
+		if in.restart {
+			task.stream = time.Time{}
+			continue
+		}
 		if in.advance != "" {
 			task.stream = at(t, in.advance)
 			if err := top.Punctuate(task); err != nil {
@@ -342,6 +350,28 @@ rules:
 			},
 			want: []string{`out|k|{"key":"k","count":2,"max":5,"window_start":"2024-05-01T10:00:00Z","window_end":"2024-05-01T10:10:00Z"}`},
 			keys: map[string][]string{"s": nil},
+		},
+		{
+			name: "a window closed before a restart stays closed (event time is the record timestamp)",
+			config: `
+rules:
+  - name: r
+    from: in
+    steps:
+      - aggregate: {store: s, count: true, window: {tumbling: 10m}, emit: on_close}
+      - to: out`,
+			inputs: []input{
+				{key: "k", value: `{}`, at: "10:01"},
+				{key: "k", value: `{}`, at: "10:02"},
+				{key: "k", value: `{}`, at: "10:11"},
+				{restart: true},
+				{key: "k", value: `{}`, at: "10:03"}, // late: its window closed at 10:10
+			},
+			want: []string{
+				`out|k|{"key":"k","count":2,"window_start":"2024-05-01T10:00:00Z","window_end":"2024-05-01T10:10:00Z"}`,
+				`app.dlq|k|VX5005`,
+			},
+			keys: map[string][]string{"s": {"k@2024-05-01T10:10:00.000Z"}},
 		},
 		{
 			name: "hopping windows",

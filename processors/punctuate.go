@@ -232,36 +232,53 @@ func (c clock) eventTime(ev *Event) (int64, error) {
 // restart with the store) and, when event time is the record timestamp,
 // the task's stream time.
 func (c clock) streamTime(t Task, s state.Store) (int64, error) {
-	own := int64(0)
+	own, err := c.stored(s)
+	if err != nil {
+		return 0, err
+	}
+	return c.withTask(t, own), nil
+}
+
+// withTask is own, or the task's stream time when event time is the record
+// timestamp and the task's is later.
+func (c clock) withTask(t Task, own int64) int64 {
+	if c.time == nil {
+		if st := t.StreamTime(); !st.IsZero() && st.UnixMilli() > own {
+			return st.UnixMilli()
+		}
+	}
+	return own
+}
+
+// stored is the stream time kept in the step's store (0 when none).
+func (c clock) stored(s state.Store) (int64, error) {
 	v, ok, err := s.Get(metaStreamTime)
 	if err != nil {
 		return 0, fmt.Errorf("read stream time: %w", err)
 	}
 	if ok && len(v) == 8 {
-		own = int64(binary.BigEndian.Uint64(v))
+		return int64(binary.BigEndian.Uint64(v)), nil
 	}
-	if c.time == nil {
-		if st := t.StreamTime(); !st.IsZero() && st.UnixMilli() > own {
-			own = st.UnixMilli()
-		}
-	}
-	return own, nil
+	return 0, nil
 }
 
-// advance moves the step's stream time to ts when ts is later, and returns
-// the stream time.
+// advance moves the step's stored stream time to ts when ts is later, and
+// returns the stream time. The stored time is compared, not streamTime: the
+// task's stream time already counts the record being processed, and the
+// store must keep it for the task's next owner, whose own stream time
+// starts over (a window closed before a restart stays closed).
 func (c clock) advance(t Task, s state.Store, ts int64) (int64, error) {
-	st, err := c.streamTime(t, s)
+	own, err := c.stored(s)
 	if err != nil {
 		return 0, err
 	}
-	if ts > st {
+	if ts > own {
 		if err := s.Put(metaStreamTime, binary.BigEndian.AppendUint64(nil, uint64(ts))); err != nil {
 			return 0, fmt.Errorf("write stream time: %w", err)
 		}
-		st = ts
+		own = ts
 	}
-	return st, nil
+	return c.withTask(t, own), nil
 }
 
 // observe reads the event's time and advances the task's stream time with
