@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -85,6 +87,9 @@ type Options struct {
 	ReadCacheSize int64
 	// Logger receives wipes and restores; default slog.Default().
 	Logger *slog.Logger
+	// FS is the file system Pebble uses; default vfs.Default (tests inject
+	// failures through it).
+	FS vfs.FS
 }
 
 func (o *Options) ensureDefaults() {
@@ -105,6 +110,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.FS == nil {
+		o.FS = vfs.Default
 	}
 }
 
@@ -130,7 +138,9 @@ type DB struct {
 // cannot be opened (corrupt files, another format, garbage in the directory)
 // is wiped and created empty: the changelogs are the truth, so this costs a
 // full restore and never a user-facing error. A directory locked by another
-// process is an error.
+// process is an error, and so is a failure of the machine rather than of
+// the data (see environmental): wiping would need a full restore onto the
+// same disk, and would not help.
 func Open(opts Options) (*DB, error) {
 	opts.ensureDefaults()
 	if opts.Dir == "" {
@@ -153,6 +163,7 @@ func Open(opts Options) (*DB, error) {
 			MemTableSize: opts.MemTableSize,
 			Lock:         lock,
 			Logger:       quietLogger{opts.Logger},
+			FS:           opts.FS,
 		}
 		if opts.BloomBitsPerKey > 0 {
 			// L0 included: every level filters point reads of absent keys
@@ -165,6 +176,10 @@ func Open(opts Options) (*DB, error) {
 	}
 
 	pdb, err := openChecked(opts.Dir, popts())
+	if err != nil && environmental(err) {
+		db.release()
+		return nil, fmt.Errorf("state: open state dir %s: %w (the state is kept: fix the cause and start again)", opts.Dir, err)
+	}
 	if err != nil {
 		opts.Logger.Warn("state dir unusable, wiping it for a full restore from the changelogs", "dir", opts.Dir, "err", err)
 		if werr := wipeDir(opts.Dir); werr != nil {
@@ -179,6 +194,19 @@ func Open(opts Options) (*DB, error) {
 	}
 	db.pdb = pdb
 	return db, nil
+}
+
+// environmental reports whether err comes from the machine (permissions, a
+// full or read-only disk, too many open files, an I/O error, memory) rather
+// than from the data in the state dir.
+func environmental(err error) bool {
+	for _, e := range []error{fs.ErrPermission, syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS,
+		syscall.EMFILE, syscall.ENFILE, syscall.EIO, syscall.ENOMEM} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // openChecked opens Pebble and checks the format version; on any failure the

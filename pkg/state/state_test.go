@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -587,5 +590,48 @@ func TestPartitionForMatchesKgo(t *testing.T) {
 				t.Fatalf("PartitionFor(%q, %d) = %d, kgo says %d", k, n, got, want)
 			}
 		}
+	}
+}
+
+// failingOpenFS fails every file open with err, as a machine out of file
+// descriptors (or a disk that refuses) does.
+type failingOpenFS struct {
+	vfs.FS
+	err error
+}
+
+func (f failingOpenFS) Open(name string, opts ...vfs.OpenOption) (vfs.File, error) {
+	return nil, &fs.PathError{Op: "open", Path: name, Err: f.err}
+}
+
+// A failure of the machine when opening the state (too many open files,
+// permission denied, a full disk) is an error that keeps the data; only
+// corrupt or foreign data is wiped.
+func TestOpenKeepsStateOnMachineErrors(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.EACCES, syscall.ENOSPC} {
+		t.Run(errno.Error(), func(t *testing.T) {
+			dir := t.TempDir()
+			db := openDB(t, dir)
+			task := openTask(t, db, 1, "s")
+			mustPut(t, task.Store("s"), "k", "v")
+			if err := task.Commit(map[string]int64{ChangelogTopic(testApp, "s"): 7}); err != nil {
+				t.Fatal(err)
+			}
+			if err := errors.Join(task.Close(), db.Close()); err != nil {
+				t.Fatal(err)
+			}
+
+			_, err := Open(Options{Dir: dir, AppID: testApp, Logger: discard, FS: failingOpenFS{vfs.Default, errno}})
+			if !errors.Is(err, errno) {
+				t.Fatalf("open with %v: err %v, want it named", errno, err)
+			}
+			db = openDB(t, dir)
+			if db.Wiped() {
+				t.Fatal("the state was wiped after a machine error")
+			}
+			if v, ok := committedGet(t, db, "s", 1, "k"); !ok || v != "v" {
+				t.Fatalf("k = %q,%v after the failed open, want v", v, ok)
+			}
+		})
 	}
 }
