@@ -26,7 +26,7 @@ const (
 	DefaultRestoreBatchBytes = 4 << 20
 
 	// DefaultRestoreIdleTimeout bounds how long a restore waits for a fetch
-	// that returns nothing before it re-checks the changelog's end.
+	// that returns nothing before it looks at the changelog's tail.
 	DefaultRestoreIdleTimeout = 5 * time.Second
 )
 
@@ -44,11 +44,13 @@ type RestoreOptions struct {
 	Progress func(store string, remaining int64)
 	// BatchBytes is the Pebble batch size; default DefaultRestoreBatchBytes.
 	BatchBytes int
-	// IdleTimeout is how long a fetch may return nothing before the
-	// changelog's end is listed again; default DefaultRestoreIdleTimeout.
-	// When a store is still short of an end that did not move after a whole
-	// idle period, the gap can only be records the client skips silently
-	// (batches emptied by compaction), and the store is considered restored.
+	// IdleTimeout is how long a fetch may return nothing before the restore
+	// looks at the changelog's tail itself; default
+	// DefaultRestoreIdleTimeout. A store still short of its end is
+	// considered restored only when the tail holds nothing a consumer
+	// would deliver (batches emptied by compaction, markers, aborted
+	// records: the client skips those silently); records that are there
+	// but slow to come are waited for.
 	IdleTimeout time.Duration
 }
 
@@ -242,18 +244,28 @@ func (t *Task) Restore(ctx context.Context, o RestoreOptions) error {
 			return fmt.Errorf("state: restore partition %d: %w", t.partition, aerr)
 		}
 		if n == 0 {
-			// Nothing for a whole idle period: if the end has not moved, the
-			// rest up to it is invisible to the client (emptied batches).
-			newEnds, err := t.listOffsets(ctx, adm.ListCommittedOffsets, topics)
-			if err != nil {
-				return err
-			}
+			// Nothing for a whole idle period. A store short of its end is
+			// restored only on evidence that nothing a read_committed
+			// consumer would deliver lies between its position and the
+			// end (see emptyTail); otherwise the fetches are slow, and
+			// the restore waits for them.
 			for _, r := range rs {
-				if !r.done && newEnds[r.s.topic] == r.end {
-					log.Warn("restore saw nothing up to the changelog end; treating the gap as empty",
+				if r.done {
+					continue
+				}
+				empty, err := emptyTail(ctx, admCl, r.s.topic, t.partition, r.pos, r.end)
+				switch {
+				case err != nil:
+					log.Info("restore: no records for a while; checking the changelog's tail failed, still waiting",
+						"store", r.s.name, "partition", t.partition, "position", r.pos, "end", r.end, "err", err)
+				case empty:
+					log.Info("restore: the changelog holds nothing to restore up to its end (compacted or aborted records)",
 						"store", r.s.name, "partition", t.partition, "position", r.pos, "end", r.end)
 					r.pos = r.end
 					touched = true
+				default:
+					log.Info("restore: fetches are slow; records remain up to the changelog's end, still waiting",
+						"store", r.s.name, "partition", t.partition, "position", r.pos, "end", r.end)
 				}
 			}
 		}
