@@ -169,6 +169,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	ts := newTasks(e, db, e.topo.StoreNames(), state.RestoreOptions{
 		Kafka: base, // the restore consumer sizes its own fetches
+		// A dead owner's open transaction on a changelog ends when the
+		// broker aborts it, after the transaction timeout (checked every
+		// 10 s by default).
+		SettleTimeout: e.cfg.Processing.TransactionTimeout + 30*time.Second,
 		Progress: func(store string, remaining int64) {
 			e.metrics.RestoreRemaining.WithLabelValues(store).Set(float64(remaining))
 		},

@@ -25,6 +25,10 @@ const (
 	// the checkpoint, so an interrupted restore resumes where it stopped.
 	DefaultRestoreBatchBytes = 4 << 20
 
+	// DefaultRestoreSettleTimeout bounds how long a restore waits for the
+	// changelog's open transactions to end before it fixes its end.
+	DefaultRestoreSettleTimeout = time.Minute
+
 	// DefaultRestoreIdleTimeout bounds how long a restore waits for a fetch
 	// that returns nothing before it looks at the changelog's tail.
 	DefaultRestoreIdleTimeout = 5 * time.Second
@@ -52,6 +56,17 @@ type RestoreOptions struct {
 	// records: the client skips those silently); records that are there
 	// but slow to come are waited for.
 	IdleTimeout time.Duration
+	// SettleTimeout bounds how long the restore waits, before it fixes the
+	// end it restores to, for the changelog partition to have no open
+	// transaction (its last stable offset at its high watermark); default
+	// DefaultRestoreSettleTimeout. Only the task's owner writes to the
+	// partition, so an open transaction there is the previous owner's last
+	// one: committed but its markers not yet written, or left open by a
+	// dead owner until the broker aborts it after the transaction timeout.
+	// Restoring before it ends would miss a commit whose input offsets the
+	// group already counts as processed. Set it above the application's
+	// transaction timeout; past it, the restore fails.
+	SettleTimeout time.Duration
 }
 
 // restoring is one store's restore position.
@@ -96,6 +111,9 @@ func (t *Task) Restore(ctx context.Context, o RestoreOptions) error {
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultRestoreIdleTimeout
 	}
+	if o.SettleTimeout <= 0 {
+		o.SettleTimeout = DefaultRestoreSettleTimeout
+	}
 	progress := o.Progress
 	if progress == nil {
 		progress = func(string, int64) {}
@@ -113,7 +131,7 @@ func (t *Task) Restore(ctx context.Context, o RestoreOptions) error {
 	for i, s := range t.stores {
 		topics[i] = s.topic
 	}
-	ends, err := t.listOffsets(ctx, adm.ListCommittedOffsets, topics)
+	ends, err := t.settledEnds(ctx, adm, topics, o.SettleTimeout)
 	if err != nil {
 		return err
 	}
@@ -294,6 +312,48 @@ func (t *Task) Restore(ctx context.Context, o RestoreOptions) error {
 	}
 	log.Info("state restored", "partition", t.partition)
 	return nil
+}
+
+// settledEnds waits until the task's partition of every topic has no open
+// transaction (last stable offset = high watermark), for at most timeout, and
+// returns the last stable offsets (see RestoreOptions.SettleTimeout).
+func (t *Task) settledEnds(ctx context.Context, adm *kadm.Client, topics []string, timeout time.Duration) (map[string]int64, error) {
+	deadline := time.Now().Add(timeout)
+	logged := false
+	for {
+		lso, err := t.listOffsets(ctx, adm.ListCommittedOffsets, topics)
+		if err != nil {
+			return nil, err
+		}
+		hwm, err := t.listOffsets(ctx, adm.ListEndOffsets, topics)
+		if err != nil {
+			return nil, err
+		}
+		open := ""
+		for _, topic := range topics {
+			if lso[topic] < hwm[topic] {
+				open = topic
+				break
+			}
+		}
+		if open == "" {
+			return lso, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("state: restore partition %d: changelog %s still has an open transaction after %s (last stable offset %d, high watermark %d)",
+				t.partition, open, timeout, lso[open], hwm[open])
+		}
+		if !logged {
+			t.db.opts.Logger.Info("restore waits for the previous owner's last transaction on the changelog to end",
+				"partition", t.partition, "topic", open, "last_stable", lso[open], "high_watermark", hwm[open])
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("state: restore partition %d: %w", t.partition, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // listOffsets lists offsets of the task's partition of topics with list.

@@ -670,3 +670,39 @@ func TestRestoreWaitsOutStalledFetches(t *testing.T) {
 		}
 	}
 }
+
+// A restore that starts while the previous owner's last transaction on the
+// changelog is still open (committed a moment later, as when its markers
+// are not written yet) waits for it to end and restores its records: the
+// group already counts that transaction's input as processed.
+func TestRestoreWaitsForThePreviousOwnersTransaction(t *testing.T) {
+	topic := ChangelogTopic(testApp, "s")
+	_, kopts := newCluster(t, 1, topic)
+	ctx := testCtx(t)
+	prod := txnProducer(t, kopts, "previous-owner")
+	produceTxn(t, ctx, prod, true, rec(topic, 0, "k1", "a"))
+	if err := prod.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := prod.ProduceSync(ctx, rec(topic, 0, "k2", "b")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	committed := make(chan error, 1)
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		committed <- prod.EndTransaction(ctx, kgo.TryCommit)
+	}()
+	db := openDB(t, t.TempDir())
+	task := openTask(t, db, 0, "s")
+	if err := task.Restore(ctx, RestoreOptions{Kafka: kopts}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-committed; err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{"k1": "a", "k2": "b"} {
+		if v, ok := mustGet(t, task.Store("s"), k); !ok || v != want {
+			t.Errorf("%s = %q,%v after the restore, want %q", k, v, ok, want)
+		}
+	}
+}
