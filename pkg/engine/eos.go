@@ -164,6 +164,16 @@ func (e *Engine) runTransactSession(ctx context.Context, opts []kgo.Opt, ts *tas
 	}
 	defer sess.Close() // leaves the group
 	e.ready.Store(false)
+	// Initialise the producer id before any task restores: it fences an
+	// earlier incarnation with this transactional id and aborts its open
+	// transaction at once, which a restore would otherwise wait for (see
+	// state.RestoreOptions.SettleTimeout).
+	if _, _, err := sess.Client().ProducerID(ctx); err != nil {
+		if ctx.Err() != nil {
+			return false, nil
+		}
+		return false, fmt.Errorf("init producer id: %w", err)
+	}
 	purge := newPurger(e, sess.Client())
 	defer purge.wait()
 
