@@ -127,6 +127,18 @@ func (ts *tasks) sync(ctx context.Context) error {
 		}
 	}
 	for _, p := range assigned {
+		if t := ts.byPart[p]; t != nil && t.st != nil {
+			// Assigned again while open here: the task was another
+			// instance's in between (a missed revocation), which may
+			// have written to its changelog. Catch up from this
+			// instance's checkpoint (a restore of just the tail; of
+			// nothing when no one else wrote).
+			ts.e.ready.Store(false)
+			if err := t.st.Restore(ctx, ts.restore); err != nil {
+				return fmt.Errorf("catch up task %d: %w", p, err)
+			}
+			continue
+		}
 		if _, err := ts.get(ctx, p); err != nil {
 			return err
 		}
