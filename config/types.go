@@ -45,6 +45,10 @@ type Kafka struct {
 
 	SessionTimeout   time.Duration `yaml:"session_timeout" default:"45s" min:"100ms" doc:"consumer group session timeout: how long a silent (crashed) instance keeps its partitions"`
 	RebalanceTimeout time.Duration `yaml:"rebalance_timeout" default:"60s" min:"100ms" doc:"how long the group waits for members to rejoin during a rebalance"`
+	// MaxRecordBytes bounds a record Veltrix produces, checked before it
+	// is produced so that a too large output is a per-record error
+	// (VX5006) and not a refused transaction.
+	MaxRecordBytes int `yaml:"max_record_bytes" default:"1000000" min:"1024" doc:"largest record Veltrix produces (key, value and headers); a larger output is a per-record error (VX5006) under the rule's on_error, a DLQ record is shortened to fit; keep it at or below the topics' max.message.bytes (broker default 1048588)"`
 }
 
 // TLS configures TLS to the brokers.

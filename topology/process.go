@@ -44,8 +44,11 @@ const LatencySampleEvery = 8
 
 // Names of the headers added to DLQ records.
 const (
-	HeaderErrorCode       = "veltrix.error.code"
-	HeaderErrorMessage    = "veltrix.error.message"
+	HeaderErrorCode    = "veltrix.error.code"
+	HeaderErrorMessage = "veltrix.error.message"
+	// HeaderDLQTruncated is on a DLQ record shortened to fit
+	// kafka.max_record_bytes: the original value, header and key sizes.
+	HeaderDLQTruncated    = "veltrix.dlq.truncated"
 	HeaderRule            = "veltrix.rule"
 	HeaderSourceTopic     = "veltrix.source.topic"
 	HeaderSourcePartition = "veltrix.source.partition"
@@ -156,17 +159,17 @@ func (r *Rule) fail(task processors.Task, rec *kgo.Record, d *diag.Error) (Outco
 	case config.OnErrorSkip:
 		return OutcomeError, nil
 	case config.OnErrorDLQ:
-		headers := make([]kgo.RecordHeader, 0, len(rec.Headers)+6)
-		headers = append(headers, rec.Headers...)
+		headers := make([]kgo.RecordHeader, 0, 7)
 		headers = append(headers,
 			kgo.RecordHeader{Key: HeaderErrorCode, Value: []byte(d.Code)},
-			kgo.RecordHeader{Key: HeaderErrorMessage, Value: []byte(d.Message)},
+			kgo.RecordHeader{Key: HeaderErrorMessage, Value: []byte(shortMessage(d.Message))},
 			kgo.RecordHeader{Key: HeaderRule, Value: []byte(r.Name)},
 			kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(rec.Topic)},
 			kgo.RecordHeader{Key: HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(rec.Partition), 10)},
 			kgo.RecordHeader{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, rec.Offset, 10)},
 		)
-		task.Emit(processors.Output{Topic: r.DLQ, Key: rec.Key, Value: rec.Value, Headers: headers})
+		key, value, headers := fitDLQ(rec.Key, rec.Value, rec.Headers, headers, r.maxRecordBytes)
+		task.Emit(processors.Output{Topic: r.DLQ, Key: key, Value: value, Headers: headers})
 		return OutcomeDLQ, nil
 	default:
 		return OutcomeError, &RuleError{Rule: r.Name, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Err: d}
@@ -194,6 +197,11 @@ func (r *Rule) run(task processors.Task, ev *processors.Event) (keep bool, err e
 			keep = false
 			err = &diag.Error{Code: diag.Internal, Message: fmt.Sprintf("panic in rule %q: %v", r.Name, p),
 				Hint: "this is a bug in Veltrix; please report it with this stack: " + firstLines(debug.Stack(), 12)}
+		}
+		if err == nil {
+			if err = oversized(buf.outs, r.maxRecordBytes); err != nil {
+				keep = false
+			}
 		}
 		if err == nil {
 			for _, o := range buf.outs {

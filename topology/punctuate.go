@@ -57,11 +57,12 @@ func (r *Rule) deliver(task processors.Task, ev *processors.Event, rest processo
 		if encErr != nil {
 			value = nil
 		}
-		task.Emit(processors.Output{Topic: r.DLQ, Key: ev.Key, Value: value, Headers: []kgo.RecordHeader{
+		key, value, headers := fitDLQ(ev.Key, value, nil, []kgo.RecordHeader{
 			{Key: HeaderErrorCode, Value: []byte(d.Code)},
-			{Key: HeaderErrorMessage, Value: []byte(d.Message)},
+			{Key: HeaderErrorMessage, Value: []byte(shortMessage(d.Message))},
 			{Key: HeaderRule, Value: []byte(r.Name)},
-		}})
+		}, r.maxRecordBytes)
+		task.Emit(processors.Output{Topic: r.DLQ, Key: key, Value: value, Headers: headers})
 		return nil
 	default:
 		return &RuleError{Rule: r.Name, Topic: "(punctuation)", Partition: -1, Offset: -1, Err: d}

@@ -54,6 +54,9 @@ type Rule struct {
 	after      *Rule
 	tombstones bool // the first step takes tombstones (table)
 	punctuates bool // some step punctuates
+	// maxRecordBytes is kafka.max_record_bytes: a larger output is a
+	// VX5006 failure of its record, a larger DLQ record is shortened.
+	maxRecordBytes int
 }
 
 // init derives the flags of a built rule (or continuation).
@@ -146,6 +149,7 @@ func Build(cfg *config.Config, opts ...Option) (*Topology, error) {
 		}
 		t.Rules = append(t.Rules, r)
 		for _, stage := range r.stages() {
+			stage.maxRecordBytes = cfg.Kafka.MaxRecordBytes
 			for _, from := range stage.From {
 				if !slices.Contains(t.byTopic[from], stage) {
 					t.byTopic[from] = append(t.byTopic[from], stage)

@@ -50,6 +50,7 @@ const (
 	MissingField   Code = "VX5003" // an expression read a field the event does not have
 	ResultType     Code = "VX5004" // an expression returned a value of the wrong type
 	LateEvent      Code = "VX5005" // an event arrived after its window closed (beyond grace)
+	RecordTooLarge Code = "VX5006" // an output record larger than kafka.max_record_bytes
 
 	// Internal.
 	Internal Code = "VX9001" // a bug or an unexpected failure

@@ -195,6 +195,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		kgo.ConsumeTopics(inputs...),
 		kgo.Balancers(group.Balancer(e.advertise)),
 		kgo.RecordPartitioner(newPartitioner(e.topo)),
+		// The rules keep every output within kafka.max_record_bytes (see
+		// topology.RecordSize); a batch may hold one such record.
+		kgo.ProducerBatchMaxBytes(int32(e.cfg.Kafka.MaxRecordBytes+1024)),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// Fetched records wait in the client until polled: bounding one
 		// fetch bounds that backlog (franz-go's default is 50 MiB, which
