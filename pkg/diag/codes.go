@@ -45,12 +45,13 @@ const (
 	TxnTimeoutTooLarge Code = "VX4006" // processing.transaction_timeout above the brokers' transaction.max.timeout.ms
 
 	// Failures of single events.
-	MalformedEvent Code = "VX5001" // the record value is not a JSON object
-	EvalError      Code = "VX5002" // an expression failed while evaluating
-	MissingField   Code = "VX5003" // an expression read a field the event does not have
-	ResultType     Code = "VX5004" // an expression returned a value of the wrong type
-	LateEvent      Code = "VX5005" // an event arrived after its window closed (beyond grace)
-	RecordTooLarge Code = "VX5006" // an output record larger than kafka.max_record_bytes
+	MalformedEvent   Code = "VX5001" // the record value is not a JSON object
+	EvalError        Code = "VX5002" // an expression failed while evaluating
+	MissingField     Code = "VX5003" // an expression read a field the event does not have
+	ResultType       Code = "VX5004" // an expression returned a value of the wrong type
+	LateEvent        Code = "VX5005" // an event arrived after its window closed (beyond grace)
+	RecordTooLarge   Code = "VX5006" // an output record larger than kafka.max_record_bytes
+	ExprCostExceeded Code = "VX5007" // an expression's evaluation went over its cost limit
 
 	// Internal.
 	Internal Code = "VX9001" // a bug or an unexpected failure

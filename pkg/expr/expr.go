@@ -160,6 +160,22 @@ func paramConstant(p Param) (*cel.Type, ref.Val, error) {
 	return bad()
 }
 
+// CostLimit bounds the CEL cost (about one unit per operation) of one
+// evaluation of an expression with a comprehension: 1,000,000, a few
+// milliseconds of work. Over it, evaluation stops with VX5007.
+const CostLimit = 1_000_000
+
+// hasComprehension reports whether e holds a comprehension.
+func hasComprehension(e celast.Expr) bool {
+	found := false
+	celast.PreOrderVisit(e, celast.NewExprVisitor(func(x celast.Expr) {
+		if x.Kind() == celast.ComprehensionKind {
+			found = true
+		}
+	}))
+	return found
+}
+
 // Program is one compiled expression. It is immutable and safe for
 // concurrent use.
 type Program struct {
@@ -192,11 +208,18 @@ func (e *Env) Compile(src string, pos diag.Pos) (*Program, *diag.Error) {
 	if iss.Err() != nil {
 		return nil, issueError(diag.ExprType, "type error in expression", src, pos, iss)
 	}
-	prg, err := e.cel.Program(checked, cel.EvalOptions(cel.OptOptimize))
+	root := checked.NativeRep().Expr()
+	popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if hasComprehension(root) {
+		// Only comprehensions (all, exists, map, filter, ...) can make an
+		// expression's cost grow faster than its input; tracking the cost
+		// of the others would slow every event for nothing.
+		popts = append(popts, cel.CostLimit(CostLimit))
+	}
+	prg, err := e.cel.Program(checked, popts...)
 	if err != nil {
 		return nil, pos.At(diag.ExprType, "expression %q cannot be planned: %v", src, err)
 	}
-	root := checked.NativeRep().Expr()
 	p := &Program{src: src, pos: pos, out: checked.OutputType(), prg: prg, fast: compileFast(checked)}
 	p.field, _ = eventField(root)
 	if root.Kind() == celast.LiteralKind {
@@ -269,6 +292,10 @@ func (p *Program) Eval(act interpreter.Activation) (ref.Val, error) {
 
 func (p *Program) evalError(err error) *diag.Error {
 	msg := err.Error()
+	if strings.Contains(msg, "cost limit exceeded") {
+		return p.pos.At(diag.ExprCostExceeded, "%s: evaluation went over the cost limit of %d", p.src, CostLimit).
+			WithHint("the expression iterates over too much of this event (nested all/exists/map/filter over large lists); bound it, e.g. check size() first")
+	}
 	code := diag.EvalError
 	if strings.Contains(msg, "no such key") || strings.Contains(msg, "no such attribute") {
 		code = diag.MissingField
