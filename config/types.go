@@ -83,6 +83,9 @@ type Processing struct {
 	// that never restarts (with the same state dir) holds back
 	// read_committed consumers of its outputs; Kafka Streams uses 10s too.
 	TransactionTimeout time.Duration `yaml:"transaction_timeout" default:"10s" min:"1s" doc:"exactly_once: the broker aborts a transaction left open this long (an instance that died); must exceed commit_interval"`
+	// MaxEventTimeSkew keeps one far-future event from moving stream time
+	// (closing every window, expiring every dedupe id) for good.
+	MaxEventTimeSkew time.Duration `yaml:"max_event_time_skew" default:"1h" min:"0s" doc:"a record whose timestamp is further ahead of the wall clock fails with VX5008 under the rule's on_error and does not move stream time; 0 disables the check"`
 }
 
 // HTTP configures the HTTP server.

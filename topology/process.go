@@ -92,6 +92,13 @@ func (t *Topology) Process(task processors.Task, rec *kgo.Record, obs Observer) 
 	ev := events.Get().(*processors.Event)
 	defer events.Put(ev)
 	decodeErr := processors.DecodeInto(ev, rec)
+	var recErr error // fails the record for every rule
+	if now := task.Now(); t.AheadOfClock(rec.Timestamp, now) {
+		recErr = &diag.Error{Code: diag.EventTimeAhead,
+			Message: fmt.Sprintf("record timestamp %s is %s ahead of the clock (processing.max_event_time_skew %s)",
+				rec.Timestamp.UTC().Format(time.RFC3339), rec.Timestamp.Sub(now).Round(time.Second), t.maxSkew),
+			Hint: "fix the producer's clock or timestamps; the record did not move stream time"}
+	}
 	timed := obs != nil && rec.Offset%LatencySampleEvery == 0
 	for i, r := range rules {
 		var start time.Time
@@ -100,7 +107,9 @@ func (t *Topology) Process(task processors.Task, rec *kgo.Record, obs Observer) 
 		}
 		var keep bool
 		var err error
-		if decodeErr != nil && !(r.tombstones && isTombstone(rec.Value)) {
+		if recErr != nil {
+			err = recErr
+		} else if decodeErr != nil && !(r.tombstones && isTombstone(rec.Value)) {
 			err = decodeErr
 		} else {
 			e := ev

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/veltrix/veltrix/config"
 	"github.com/veltrix/veltrix/pkg/diag"
@@ -22,6 +23,14 @@ type Topology struct {
 	stores        []StoreInfo // sorted by name
 	repartitions  []string    // sorted
 	punctuating   []*Rule     // rules and continuations holding punctuating steps
+	maxSkew       time.Duration
+}
+
+// AheadOfClock reports whether a record timestamp is further ahead of the
+// wall clock now than processing.max_event_time_skew allows: such a record
+// fails (VX5008) and must not move stream time.
+func (t *Topology) AheadOfClock(ts, now time.Time) bool {
+	return t.maxSkew > 0 && ts.After(now.Add(t.maxSkew))
 }
 
 // StoreInfo describes a store declared by a stateful step. The engine opens
@@ -141,7 +150,7 @@ func Build(cfg *config.Config, opts ...Option) (*Topology, error) {
 		o.specs = processors.Specs()
 	}
 	st := &build{cfg: cfg, specs: o.specs, log: o.log, used: map[string]bool{}}
-	t := &Topology{AppID: cfg.App.ID, byTopic: map[string][]*Rule{}}
+	t := &Topology{AppID: cfg.App.ID, byTopic: map[string][]*Rule{}, maxSkew: cfg.Processing.MaxEventTimeSkew}
 	for i, rc := range cfg.Rules {
 		r := st.rule(i, rc)
 		if r == nil {

@@ -52,6 +52,7 @@ const (
 	LateEvent        Code = "VX5005" // an event arrived after its window closed (beyond grace)
 	RecordTooLarge   Code = "VX5006" // an output record larger than kafka.max_record_bytes
 	ExprCostExceeded Code = "VX5007" // an expression's evaluation went over its cost limit
+	EventTimeAhead   Code = "VX5008" // a record timestamp too far ahead of the wall clock
 
 	// Internal.
 	Internal Code = "VX9001" // a bug or an unexpected failure

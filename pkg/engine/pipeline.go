@@ -199,7 +199,7 @@ func (t *task) run(parts []kgo.FetchTopicPartition) error {
 		for _, r := range p.Records {
 			consumed++
 			t.current = r
-			if r.Timestamp.After(t.pt.streamTime) {
+			if r.Timestamp.After(t.pt.streamTime) && !e.topo.AheadOfClock(r.Timestamp, e.now()) {
 				t.pt.streamTime = r.Timestamp
 			}
 			if err := e.topo.Process(t, r, t.obs); err != nil {

@@ -163,7 +163,7 @@ func (d *Driver) Pipe(in Record) error {
 			ts = d.start
 		}
 	}
-	if ts.After(t.streamTime) {
+	if ts.After(t.streamTime) && !d.topo.AheadOfClock(ts, d.now()) {
 		t.streamTime = ts
 	}
 	off := d.offsets[fmt.Sprint(in.Topic, "/", p)]
