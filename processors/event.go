@@ -2,8 +2,10 @@ package processors
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
@@ -310,5 +312,25 @@ func DecodeInto(ev *Event, r *kgo.Record) error {
 		return &diag.Error{Code: diag.MalformedEvent, Message: "value is not a JSON object: " + err.Error(),
 			Hint: "producers must write one JSON object per record"}
 	}
+	// JSON text is UTF-8 (RFC 8259): invalid bytes inside a string would
+	// pass through to the outputs and fail strict readers downstream.
+	if !utf8.Valid(r.Value) {
+		return &diag.Error{Code: diag.MalformedEvent,
+			Message: fmt.Sprintf("value is not valid UTF-8 at byte %d", invalidUTF8At(r.Value)),
+			Hint:    "producers must write JSON in UTF-8; escape other bytes (\\u00ff) or encode binary data (base64)"}
+	}
 	return nil
+}
+
+// invalidUTF8At returns the offset of the first byte of b that does not
+// start a valid UTF-8 sequence.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
 }

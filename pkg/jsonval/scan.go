@@ -246,7 +246,7 @@ func scanNumber(d []byte, i int) (int, error) {
 	}
 	if exp || intDigits > 300 {
 		if _, err := strconv.ParseFloat(unsafeString(d[start:i]), 64); err != nil {
-			return 0, errAt(start, "number %s does not fit a float64", string(d[start:i]))
+			return 0, errAt(start, "number %s does not fit a float64", clip(d[start:i]))
 		}
 	}
 	return i, nil
@@ -418,4 +418,17 @@ func unsafeString(b []byte) string {
 		return ""
 	}
 	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// maxQuoted bounds how much of the input an error message quotes.
+const maxQuoted = 64
+
+// clip returns b for an error message: whole when short, else its first
+// maxQuoted bytes and how many more there are (a 600,000-digit number must
+// not make a 600 KB message).
+func clip(b []byte) string {
+	if len(b) <= maxQuoted {
+		return string(b)
+	}
+	return fmt.Sprintf("%s… (%d bytes)", b[:maxQuoted], len(b))
 }
