@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -90,6 +91,9 @@ type Options struct {
 	// FS is the file system Pebble uses; default vfs.Default (tests inject
 	// failures through it).
 	FS vfs.FS
+	// Now is the clock of the in-sync times (see syncKey); default
+	// time.Now.
+	Now func() time.Time
 }
 
 func (o *Options) ensureDefaults() {
@@ -113,6 +117,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.FS == nil {
 		o.FS = vfs.Default
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 }
 
@@ -403,6 +410,7 @@ func scan(r iterMaker, rp, prefix []byte, fn func(k, v []byte) bool) error {
 //
 //	data:       0x01 | uint16 len(store) | store | uint32 partition | user key
 //	checkpoint: 0x00 'c' | uint16 len(store) | store | uint32 partition
+//	in sync:    0x00 's' | uint32 partition (see syncKey)
 //
 // The store name is length-prefixed, so no (store, partition) prefix is a
 // prefix of another and a range scan never crosses into a neighbour.

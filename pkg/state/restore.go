@@ -145,15 +145,27 @@ func (t *Task) Restore(ctx context.Context, o RestoreOptions) error {
 		byTopic = make(map[string]*restoring, len(t.stores))
 		consume = make(map[string]map[int32]kgo.Offset)
 	)
+	var old, checked bool // the copy is too long out of step (see syncKey)
 	for _, s := range t.stores {
 		start, end := starts[s.topic], ends[s.topic]
 		ckpt, ok, err := t.db.Checkpoint(s.name, t.partition)
 		if err != nil {
 			return err
 		}
+		if ok && !checked {
+			checked = true
+			var away time.Duration
+			if old, away, err = t.tooOld(ctx, adm, topics); err != nil {
+				return err
+			}
+			if old {
+				log.Warn("state out of step with its changelogs for longer than their delete.retention.ms, restoring the task in full",
+					"partition", t.partition, "away", away.Round(time.Second))
+			}
+		}
 		from := ckpt
-		if !ok || ckpt < start || ckpt > end {
-			if ok {
+		if !ok || old || ckpt < start || ckpt > end {
+			if ok && !old {
 				log.Warn("state checkpoint outside the changelog, restoring the store in full",
 					"store", s.name, "partition", t.partition, "checkpoint", ckpt, "log_start", start, "end", end)
 			}
@@ -171,7 +183,7 @@ func (t *Task) Restore(ctx context.Context, o RestoreOptions) error {
 		}
 	}
 	if len(consume) == 0 {
-		return nil
+		return t.syncedNow()
 	}
 	log.Info("restoring state", "partition", t.partition, "stores", len(consume))
 
@@ -311,7 +323,7 @@ func (t *Task) Restore(ctx context.Context, o RestoreOptions) error {
 		return err
 	}
 	log.Info("state restored", "partition", t.partition)
-	return nil
+	return t.syncedNow()
 }
 
 // settledEnds waits until the task's partition of every topic has no open

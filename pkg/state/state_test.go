@@ -706,3 +706,59 @@ func TestRestoreWaitsForThePreviousOwnersTransaction(t *testing.T) {
 		}
 	}
 }
+
+// A local copy that has been out of sync with its changelog for longer than
+// the changelog's delete.retention.ms may hold keys whose tombstones
+// compaction has since removed: a restore from its checkpoint would never
+// see them deleted. Such a task is restored in full; a recent one only
+// reads the tail.
+func TestOldCheckpointRestoresInFull(t *testing.T) {
+	topic := ChangelogTopic(testApp, "s")
+	_, kopts := newCluster(t, 1, topic)
+	ctx := testCtx(t)
+	prod := txnProducer(t, kopts, "old-checkpoint")
+	produceTxn(t, ctx, prod, true, rec(topic, 0, "k1", "a"))
+
+	for _, tc := range []struct {
+		name string
+		away time.Duration
+		kept bool // the local-only key survives the restore
+	}{
+		{"an hour away: the tail is enough", time.Hour, true},
+		{"longer away than delete.retention.ms (24h): restored in full", 25 * time.Hour, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+			dir := t.TempDir()
+			db, err := Open(Options{Dir: dir, AppID: testApp, Logger: discard, Now: func() time.Time { return now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			task := openTask(t, db, 0, "s")
+			if err := task.Restore(ctx, RestoreOptions{Kafka: kopts}); err != nil {
+				t.Fatal(err)
+			}
+			if err := task.Close(); err != nil {
+				t.Fatal(err)
+			}
+			// A key this copy still has, whose tombstone (written while
+			// the task was elsewhere) compaction has removed.
+			if err := db.pdb.Set(dataKey("s", 0, []byte("gone")), []byte("stale"), nil); err != nil {
+				t.Fatal(err)
+			}
+			now = now.Add(tc.away)
+			task = openTask(t, db, 0, "s")
+			if err := task.Restore(ctx, RestoreOptions{Kafka: kopts}); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := mustGet(t, task.Store("s"), "gone"); ok != tc.kept {
+				t.Errorf("local-only key present after the restore: %v, want %v", ok, tc.kept)
+			}
+			if v, ok := mustGet(t, task.Store("s"), "k1"); !ok || v != "a" {
+				t.Errorf("k1 = %q,%v, want a", v, ok)
+			}
+			_ = task.Close()
+		})
+	}
+}

@@ -333,6 +333,9 @@ func (t *Task) fill(b *pebble.Batch, offsets map[string]int64) error {
 			}
 		}
 	}
+	if len(offsets) > 0 {
+		return t.markInSync(b)
+	}
 	return nil
 }
 
@@ -413,6 +416,11 @@ func (t *Task) Close() error {
 	}
 	if closed {
 		return serr
+	}
+	// The copy was in step up to now (only its owner writes the
+	// changelogs); the sync below makes the mark durable with the data.
+	if err := t.syncedNow(); err != nil {
+		return errors.Join(serr, err)
 	}
 	if err := t.db.pdb.LogData(nil, pebble.Sync); err != nil {
 		return errors.Join(serr, fmt.Errorf("state: sync on close of partition %d: %w", t.partition, err))
