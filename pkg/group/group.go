@@ -21,7 +21,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -179,6 +181,37 @@ func unwrap(data []byte) (addr string, rest []byte, ok bool) {
 	return string(data[w : w+int(n)]), data[w+int(n):], true
 }
 
+// CheckAddr reports whether addr is a plain host:port an instance may
+// advertise and peers may call: a host name or IP address (IPv6 in
+// brackets) and a port 1-65535, with no scheme, user info, path, query or
+// fragment. Addresses read from the group pass it before they are used.
+func CheckAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("address %q: want host:port: %w", addr, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+		return fmt.Errorf("address %q: port %q is not a number 1-65535", addr, port)
+	}
+	if host == "" {
+		return fmt.Errorf("address %q: no host", addr)
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		return nil
+	}
+	if len(host) > 253 {
+		return fmt.Errorf("address %q: host name longer than 253 characters", addr)
+	}
+	for _, c := range host {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '.', c == '_':
+		default:
+			return fmt.Errorf("address %q: host %q has %q: want a host name or IP address", addr, host, c)
+		}
+	}
+	return nil
+}
+
 // Owners maps each topic partition to the HTTP address of the member that
 // owns it, from the group coordinator, cached for a short time.
 type Owners struct {
@@ -252,7 +285,10 @@ func (o *Owners) refresh(ctx context.Context) error {
 			continue
 		}
 		addr, _, ok := unwrap(meta.UserData)
-		if !ok {
+		if !ok || CheckAddr(addr) != nil {
+			// Any client that can join the group writes this metadata:
+			// an address that is not a plain host:port is never used
+			// to build a URL.
 			continue
 		}
 		members = append(members, addr)

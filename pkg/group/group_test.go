@@ -74,3 +74,38 @@ func TestTasksStayTogetherAndOwnersAreFound(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func TestCheckAddr(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		ok   bool
+	}{
+		{"127.0.0.1:8080", true},
+		{"[::1]:8080", true},
+		{"node-1.veltrix.svc.cluster.local:8080", true},
+		{"my_host:1", true},
+		{"h:65535", true},
+		{"", false},
+		{"h", false},
+		{":8080", false},
+		{"h:0", false},
+		{"h:65536", false},
+		{"h:+80", false},
+		{"h:http", false},
+		{"http://h:80", false},
+		{"h:80/v1", false},
+		{"user@h:80", false},
+		{"h:80?x=1", false},
+		{"h:80#f", false},
+		{"evil.example/x?:80", false},
+		{"h/../x:80", false},
+		{"h%0d%0a:80", false},
+		{"h x:80", false},
+		{"[fe80::1%eth0]:80", false},
+	} {
+		err := CheckAddr(tc.addr)
+		if (err == nil) != tc.ok {
+			t.Errorf("CheckAddr(%q) = %v, want ok=%v", tc.addr, err, tc.ok)
+		}
+	}
+}
