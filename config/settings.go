@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/veltrix/veltrix/pkg/diag"
+	"github.com/veltrix/veltrix/pkg/group"
 )
 
 // EnvPrefix starts the name of every environment override.
@@ -376,9 +378,42 @@ func (l *loader) resolve(cfg *Config, src *sources) {
 			"processing.transaction_timeout %s must exceed processing.commit_interval %s", p.TransactionTimeout, p.CommitInterval).
 			WithHint("a transaction stays open for a commit interval; give it several, e.g. transaction_timeout: 10s"))
 	}
+	l.checkHTTP(cfg, src)
 	if err := ValidTopicName(cfg.App.ID); err != nil {
 		l.errs.Add(src.atOr("app.id").At(diag.InvalidTopic, "app.id %s cannot prefix topic names: %v", quote(cfg.App.ID), err).
 			WithHint("app.id names the internal and DLQ topics; use letters, digits, '.', '_' and '-'"))
+	}
+}
+
+// checkHTTP checks http.advertise and reads http.auth_token_file. A token
+// never appears in an error.
+func (l *loader) checkHTTP(cfg *Config, src *sources) {
+	h := &cfg.HTTP
+	if h.Advertise != "" {
+		if err := group.CheckAddr(h.Advertise); err != nil {
+			l.errs.Add(src.atOr("http.advertise").At(diag.InvalidValue, "http.advertise: %v", err).
+				With("host:port", quote(h.Advertise)).
+				WithHint("write a host name or IP address and a port, e.g. veltrix-0.veltrix:8080, with no scheme or path"))
+		}
+	}
+	if h.AuthTokenFile == "" {
+		return
+	}
+	if h.AuthToken != "" {
+		l.errs.Add(src.atOr("http.auth_token_file").At(diag.InvalidValue, "http.auth_token and http.auth_token_file are both set").
+			WithHint("keep one of them"))
+		return
+	}
+	b, err := os.ReadFile(h.AuthTokenFile) // relative to the working directory, like kafka.tls.ca_file
+	if err != nil {
+		l.errs.Add(src.atOr("http.auth_token_file").At(diag.FileUnreadable, "http.auth_token_file: %v", err).
+			WithHint("the file holds the token guarding /v1; check the path and its permissions"))
+		return
+	}
+	h.AuthToken = strings.TrimSpace(string(b))
+	if h.AuthToken == "" {
+		l.errs.Add(src.atOr("http.auth_token_file").At(diag.InvalidValue, "http.auth_token_file %s is empty", quote(h.AuthTokenFile)).
+			WithHint("write the token into the file, or unset http.auth_token_file"))
 	}
 }
 
