@@ -23,6 +23,7 @@ type Config struct {
 	Kafka      Kafka      `yaml:"kafka"`
 	Processing Processing `yaml:"processing"`
 	HTTP       HTTP       `yaml:"http"`
+	Log        Log        `yaml:"log"`
 	Include    []string   `yaml:"include" doc:"globs of rule and template files, relative to the main file"`
 
 	Templates []*Template `yaml:"-"` // in file order
@@ -48,7 +49,10 @@ type Kafka struct {
 	// MaxRecordBytes bounds a record Veltrix produces, checked before it
 	// is produced so that a too large output is a per-record error
 	// (VX5006) and not a refused transaction.
-	MaxRecordBytes int `yaml:"max_record_bytes" default:"1000000" min:"1024" doc:"largest record Veltrix produces (key, value and headers); a larger output is a per-record error (VX5006) under the rule's on_error, a DLQ record is shortened to fit; keep it at or below the topics' max.message.bytes (broker default 1048588)"`
+	// StartupTimeout bounds how long `veltrix run` retries a cluster it
+	// cannot reach at start before it gives up with exit code 3.
+	StartupTimeout time.Duration `yaml:"startup_timeout" default:"60s" min:"0s" doc:"how long veltrix run retries, with backoff, a cluster it cannot reach at start (each attempt logged with its error and the next delay) before it exits with code 3; 0: one attempt"`
+	MaxRecordBytes int           `yaml:"max_record_bytes" default:"1000000" min:"1024" doc:"largest record Veltrix produces (key, value and headers); a larger output is a per-record error (VX5006) under the rule's on_error, a DLQ record is shortened to fit; keep it at or below the topics' max.message.bytes (broker default 1048588)"`
 }
 
 // TLS configures TLS to the brokers.
@@ -86,6 +90,9 @@ type Processing struct {
 	// MaxEventTimeSkew keeps one far-future event from moving stream time
 	// (closing every window, expiring every dedupe id) for good.
 	MaxEventTimeSkew time.Duration `yaml:"max_event_time_skew" default:"1h" min:"0s" doc:"a record whose timestamp is further ahead of the wall clock fails with VX5008 under the rule's on_error and does not move stream time; 0 disables the check"`
+	// ShutdownTimeout bounds a stop: with the cluster gone, committing or
+	// aborting the open transaction could otherwise wait forever.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" default:"30s" min:"1ms" doc:"after SIGINT/SIGTERM, how long the instance has to commit or abort its open transaction and close; then it exits with code 1, logging what it abandoned (the broker aborts an open transaction after transaction_timeout: nothing is lost or duplicated); a second signal exits at once"`
 }
 
 // HTTP configures the HTTP server.
@@ -99,6 +106,18 @@ type HTTP struct {
 	AuthToken string `yaml:"auth_token" doc:"when set, /v1/* requires the header Authorization: Bearer <token> and peer calls send it (every instance needs the same token); /metrics, /healthz, /readyz and / stay open; prefer VELTRIX_HTTP_AUTH_TOKEN or auth_token_file"`
 	// AuthTokenFile is read at load into AuthToken.
 	AuthTokenFile string `yaml:"auth_token_file" doc:"file holding http.auth_token (surrounding white space ignored; a relative path is from the working directory), e.g. a mounted secret; not with auth_token"`
+}
+
+// Log formats.
+const (
+	LogText = "text"
+	LogJSON = "json"
+)
+
+// Log configures the process's log (stderr).
+type Log struct {
+	Format string `yaml:"format" default:"text" enum:"text,json" doc:"text (logfmt-like key=value) or json (one JSON object per line)"`
+	Level  string `yaml:"level" default:"info" enum:"debug,info,warn,error" doc:"least severe level logged: debug, info, warn or error (the Kafka client logs at warn and above)"`
 }
 
 // Error policies of a rule.
