@@ -15,8 +15,9 @@ import (
 
 // exitError carries a process exit code out of a command.
 type exitError struct {
-	code int
-	err  error
+	code   int
+	err    error
+	logged bool // already in the log: not printed again
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
@@ -36,7 +37,7 @@ func main() {
 	if errors.As(err, &ee) {
 		code = ee.code
 	}
-	if msg := err.Error(); msg != "" {
+	if msg := err.Error(); msg != "" && (ee == nil || !ee.logged) {
 		fmt.Fprintln(os.Stderr, msg)
 	}
 	os.Exit(code)

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +15,8 @@ import (
 	"github.com/veltrix/veltrix/pkg/diag"
 	"github.com/veltrix/veltrix/pkg/engine"
 	"github.com/veltrix/veltrix/pkg/instance"
+	"github.com/veltrix/veltrix/pkg/logging"
+	"github.com/veltrix/veltrix/pkg/shutdown"
 	"github.com/veltrix/veltrix/topology"
 )
 
@@ -90,6 +94,26 @@ func newLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
+// runExitError maps the error of a run to its exit code (DESIGN.md): 3 when
+// the cluster could not be reached within kafka.startup_timeout, 2 for a
+// configuration problem found on the cluster (printed as a list), else 1.
+// Other than a configuration error, the error is logged here, in the
+// configured format, and not printed again.
+func runExitError(log *slog.Logger, err error) error {
+	if err == nil {
+		return nil
+	}
+	code := 1
+	switch {
+	case errors.Is(err, engine.ErrClusterUnreachable):
+		code = 3
+	case errors.Is(err, engine.ErrClusterCheck):
+		return configError(err) // printed as a list, like validate's
+	}
+	log.Error("exiting", "code", code, "err", err)
+	return &exitError{code: code, err: err, logged: true}
+}
+
 func newRunCmd() *cobra.Command {
 	var path string
 	cmd := &cobra.Command{
@@ -101,13 +125,18 @@ func newRunCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			log := newLogger()
-			log.Info("starting", "app", cfg.App.ID, "brokers", cfg.Kafka.Brokers, "guarantee", cfg.Processing.Guarantee, "rules", len(topo.Rules))
-			err = instance.New(cfg, topo, instance.WithLogger(log)).Run(cmd.Context())
-			if errors.Is(err, engine.ErrClusterCheck) {
+			log, err := logging.New(os.Stderr, cfg.Log)
+			if err != nil {
 				return configError(err)
 			}
-			return err
+			log.Info("starting", "app", cfg.App.ID, "brokers", cfg.Kafka.Brokers, "guarantee", cfg.Processing.Guarantee, "rules", len(topo.Rules))
+			// main's context ends at the first signal; this channel also
+			// sees the second, which ends a stuck stop at once.
+			signals := make(chan os.Signal, 2)
+			signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(signals)
+			inst := instance.New(cfg, topo, instance.WithLogger(log))
+			return runExitError(log, shutdown.Run(cmd.Context(), log, cfg.Processing.ShutdownTimeout, signals, inst.Run))
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "veltrix.yaml", "configuration file")

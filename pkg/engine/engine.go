@@ -33,8 +33,10 @@ import (
 
 	"github.com/veltrix/veltrix/config"
 	"github.com/veltrix/veltrix/pkg/clustercheck"
+	"github.com/veltrix/veltrix/pkg/diag"
 	"github.com/veltrix/veltrix/pkg/group"
 	"github.com/veltrix/veltrix/pkg/kafkaconn"
+	"github.com/veltrix/veltrix/pkg/logging"
 	"github.com/veltrix/veltrix/pkg/metrics"
 	"github.com/veltrix/veltrix/pkg/state"
 	"github.com/veltrix/veltrix/processors"
@@ -54,6 +56,10 @@ const fetchMaxBytes = 1 << 20
 // (missing input topics, co-partitioning, changelog topics): the instance
 // refused to start, with the problems (a diag.List) wrapped.
 var ErrClusterCheck = errors.New("cluster check failed")
+
+// ErrClusterUnreachable marks a start that gave up because the cluster could
+// not be reached within kafka.startup_timeout (veltrix run exits with 3).
+var ErrClusterUnreachable = errors.New("cannot reach the cluster")
 
 // Engine runs one instance of an application.
 type Engine struct {
@@ -158,8 +164,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	ntasks, err := e.prepare(ctx, base)
+	// The client's own warnings and errors, in this instance's log.
+	base = append(base, kgo.WithLogger(logging.Kgo(e.log, slog.LevelWarn)))
+	ntasks, err := e.prepareRetrying(ctx, base)
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ErrClusterUnreachable) {
+			return nil // stopped while waiting for the cluster
+		}
 		return err
 	}
 	e.ntasks.Store(ntasks)
@@ -230,6 +241,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err == nil {
 		e.leaveGroup(base, member)
 	}
+	var re *topology.RuleError
+	if errors.As(err, &re) {
+		e.log.Error("record failed; stopping (on_error: fail)", "rule", re.Rule, "code", re.Err.Code,
+			"topic", re.Topic, "partition", re.Partition, "offset", re.Offset, "err", re.Err)
+	}
 	return err
 }
 
@@ -245,6 +261,63 @@ func (e *Engine) countKeysEvery(ctx context.Context, every time.Duration) {
 			e.countKeys()
 		}
 	}
+}
+
+// Startup backoff: the first retry waits startupFirstDelay, each next one
+// twice as long, at most startupMaxDelay.
+const (
+	startupFirstDelay = 250 * time.Millisecond
+	startupMaxDelay   = 5 * time.Second
+)
+
+// prepareRetrying runs prepare until the cluster answers: while every problem
+// is an unreachable cluster (VX4005) it retries with backoff, logging each
+// attempt, until kafka.startup_timeout has passed, and then returns
+// ErrClusterUnreachable. Any other problem (a missing input topic) returns
+// at once, as ErrClusterCheck.
+func (e *Engine) prepareRetrying(ctx context.Context, base []kgo.Opt) (int32, error) {
+	deadline := time.Now().Add(e.cfg.Kafka.StartupTimeout)
+	delay := startupFirstDelay
+	for attempt := 1; ; attempt++ {
+		n, err := e.prepare(ctx, base)
+		if err == nil || !unreachable(err) {
+			return n, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 || ctx.Err() != nil {
+			return 0, fmt.Errorf("%w within kafka.startup_timeout (%v, %d attempts): %w",
+				ErrClusterUnreachable, e.cfg.Kafka.StartupTimeout, attempt, diag.AsList(err))
+		}
+		wait := min(delay, left)
+		e.log.Warn("cluster not reachable; retrying", "brokers", e.cfg.Kafka.Brokers, "attempt", attempt,
+			"retry_in", wait, "gives_up_in", left.Round(time.Millisecond), "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, fmt.Errorf("%w: stopped while retrying: %w", ErrClusterUnreachable, diag.AsList(err))
+		case <-t.C:
+		}
+		delay = min(2*delay, startupMaxDelay)
+	}
+}
+
+// unreachable reports whether err is a failed cluster check whose every
+// problem is an unreachable cluster (VX4005), which a retry may cure.
+func unreachable(err error) bool {
+	if !errors.Is(err, ErrClusterCheck) {
+		return false
+	}
+	list := diag.AsList(err)
+	if len(list) == 0 {
+		return false
+	}
+	for _, p := range list {
+		if p.Code != diag.ClusterUnreachable {
+			return false
+		}
+	}
+	return true
 }
 
 // prepare checks the topology against the cluster (input topics exist,
