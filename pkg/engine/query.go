@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -50,35 +51,56 @@ func (e *Engine) Lookup(ctx context.Context, store string, key []byte) (value []
 }
 
 // Scan returns up to limit committed entries of store whose keys start with
-// prefix, from the tasks this instance owns, in key order.
-func (e *Engine) Scan(store string, prefix []byte, limit int) ([]state.KV, error) {
+// prefix, from the tasks this instance owns, in key order. The limit is
+// pushed into each partition's scan and the sorted results are merged
+// keeping at most limit, so memory is bounded by limit whatever the store
+// holds; limit must be positive. ctx is checked between partitions.
+func (e *Engine) Scan(ctx context.Context, store string, prefix []byte, limit int) ([]state.KV, error) {
 	ts := e.tasks.Load()
 	if ts == nil || ts.db == nil {
 		return nil, ErrNotRunning
+	}
+	if limit <= 0 {
+		return nil, fmt.Errorf("scan %s: limit %d: want a positive limit", store, limit)
+	}
+	if processors.IsInternalKey(prefix) {
+		return nil, nil // only internal keys start with 0x00
+	}
+	var from []byte
+	if len(prefix) == 0 {
+		from = []byte{0x01} // skip the internal keys, which sort first
 	}
 	var out []state.KV
 	for p := range e.ntasks.Load() {
 		if !ts.Owns(p) {
 			continue
 		}
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("scan %s: %w", store, err)
+		}
 		err := ts.read(func(db *state.DB) error {
-			kvs, err := db.Scan(store, p, prefix, 0)
-			for _, kv := range kvs {
-				if !processors.IsInternalKey(kv.Key) {
-					out = append(out, kv)
-				}
-			}
+			kvs, err := db.ScanFrom(store, p, prefix, from, limit)
+			out = mergeKVs(out, kvs, limit)
 			return err
 		})
 		if err != nil {
 			return nil, err
 		}
 	}
-	slices.SortFunc(out, func(a, b state.KV) int { return slices.Compare(a.Key, b.Key) })
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
 	return out, nil
+}
+
+// mergeKVs merges two key-sorted lists, keeping the first limit entries.
+func mergeKVs(a, b []state.KV, limit int) []state.KV {
+	out := make([]state.KV, 0, min(len(a)+len(b), limit))
+	for len(out) < limit && (len(a) > 0 || len(b) > 0) {
+		if len(b) == 0 || (len(a) > 0 && bytes.Compare(a[0].Key, b[0].Key) <= 0) {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return out
 }
 
 // countKeys sets the state_store_keys gauge of every store from the tasks

@@ -6,6 +6,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,13 +30,40 @@ type Source interface {
 	Status() any // JSON-encodable running totals
 }
 
+// Option configures Handler.
+type Option func(*options)
+
+type options struct {
+	token        string
+	maxQueries   int
+	queryTimeout time.Duration
+	peer         *http.Client
+}
+
+// WithAuthToken requires "Authorization: Bearer <token>" on /v1/* and sends
+// it on calls to other instances (default: none, /v1 is open). /metrics,
+// /healthz, /readyz and / stay open.
+func WithAuthToken(token string) Option { return func(o *options) { o.token = token } }
+
+// WithMaxQueries bounds the interactive queries served at once (default
+// 16); a query over the bound is answered 503 with Retry-After at once.
+func WithMaxQueries(n int) Option { return func(o *options) { o.maxQueries = n } }
+
+// WithQueryTimeout bounds one interactive query, fan-out to other instances
+// included (default 5s).
+func WithQueryTimeout(d time.Duration) Option { return func(o *options) { o.queryTimeout = d } }
+
 // Handler returns the HTTP handler. When src also implements Stores, the
 // interactive queries /v1/stores/{store}/{key} and /v1/stores/{store} are
 // served too.
-func Handler(gatherer prometheus.Gatherer, topo *topology.Topology, src Source) http.Handler {
+func Handler(gatherer prometheus.Gatherer, topo *topology.Topology, src Source, opts ...Option) http.Handler {
+	o := options{maxQueries: 16, queryTimeout: 5 * time.Second}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	mux := http.NewServeMux()
 	if st, ok := src.(Stores); ok {
-		sh := newStoreHandler(st)
+		sh := newStoreHandler(st, o)
 		mux.HandleFunc("GET /v1/stores/{store}/{key}", sh.get)
 		mux.HandleFunc("GET /v1/stores/{store}", sh.scan)
 	}
@@ -76,7 +106,26 @@ func Handler(gatherer prometheus.Gatherer, topo *topology.Topology, src Source) 
 		st, _ := json.MarshalIndent(src.Status(), "", "  ")
 		_ = statusPage.Execute(w, map[string]any{"App": topo.AppID, "Ready": src.Ready(), "Status": string(st), "Rules": topo.Rules})
 	})
-	return mux
+	if o.token == "" {
+		return mux
+	}
+	return requireToken(mux, o.token)
+}
+
+// requireToken answers 401 to a /v1/* request without the bearer token.
+func requireToken(next http.Handler, token string) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/") || r.URL.Path == "/v1" {
+			got := []byte(r.Header.Get("Authorization"))
+			if subtle.ConstantTimeCompare(got, want) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="veltrix"`)
+				jsonError(w, http.StatusUnauthorized, "missing or wrong bearer token (http.auth_token)")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -97,11 +146,37 @@ var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
 <p><a href="/metrics">metrics</a> · <a href="/v1/topology">topology</a> · <a href="/v1/rules">rules</a> · <a href="/readyz">readyz</a></p>
 `))
 
-// Serve serves h on ln until ctx ends, then shuts down gracefully.
+// Server limits. The write timeout bounds a whole response, so it exceeds
+// the query timeout (5s by default) with room to spare.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 60 * time.Second
+	maxHeaderBytes    = 64 << 10
+	// MaxConns is the number of connections served at once; more wait in
+	// the kernel's accept queue.
+	MaxConns = 256
+)
+
+// newServer is the HTTP server Serve runs, with its limits.
+func newServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
+}
+
+// Serve serves h on ln until ctx ends, then shuts down gracefully. At most
+// MaxConns connections are open at once.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	srv := newServer(h)
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	go func() { done <- srv.Serve(LimitListener(ln, MaxConns)) }()
 	log.Info("http listening", "addr", ln.Addr().String())
 	select {
 	case err := <-done:
@@ -117,4 +192,49 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logge
 		_ = srv.Close()
 	}
 	return nil
+}
+
+// LimitListener returns a listener that has at most n accepted connections
+// open at once: Accept waits until one closes (golang.org/x/net/netutil's
+// LimitListener, which Veltrix does not otherwise need).
+func LimitListener(ln net.Listener, n int) net.Listener {
+	return &limitListener{Listener: ln, sem: make(chan struct{}, n), done: make(chan struct{})}
+}
+
+type limitListener struct {
+	net.Listener
+	sem       chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	select {
+	case l.sem <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+func (l *limitListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+type limitConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/veltrix/veltrix/pkg/group"
 	"github.com/veltrix/veltrix/pkg/state"
 )
 
@@ -23,18 +24,24 @@ type Stores interface {
 	// Lookup returns the committed value of key, or the HTTP address of
 	// the instance that owns it.
 	Lookup(ctx context.Context, store string, key []byte) (value []byte, found bool, owner string, err error)
-	// Scan returns this instance's entries with the prefix, in key order.
-	Scan(store string, prefix []byte, limit int) ([]state.KV, error)
+	// Scan returns up to limit (> 0) of this instance's entries with the
+	// prefix, in key order.
+	Scan(ctx context.Context, store string, prefix []byte, limit int) ([]state.KV, error)
 	// Members are the advertised addresses of every instance of the group.
 	Members(ctx context.Context) ([]string, error)
 	// Advertised is this instance's own address.
 	Advertised() string
 }
 
-// defaultLimit and maxLimit bound prefix queries.
+// Bounds of the interactive queries.
 const (
-	defaultLimit = 100
-	maxLimit     = 10_000
+	defaultLimit = 100  // entries of a prefix query without ?limit=
+	maxLimit     = 1000 // entries a prefix query may ask for
+	// maxResponseBytes bounds the keys and values of one prefix query's
+	// answer; entries past it are left out and "truncated" is set.
+	maxResponseBytes = 4 << 20
+	// maxPeerBody bounds what is read from another instance.
+	maxPeerBody = 2*maxResponseBytes + 64<<10
 )
 
 // entry is one store entry as the API returns it: the value as JSON when
@@ -53,8 +60,66 @@ func toEntry(key, value []byte) entry {
 }
 
 type storeHandler struct {
-	stores Stores
-	client *http.Client
+	stores  Stores
+	client  *http.Client // to other instances: no redirects, no proxy
+	token   string       // sent to other instances when set
+	sem     chan struct{}
+	timeout time.Duration
+}
+
+// begin admits a query under the concurrency bound and its deadline; it
+// answers 503 and returns ok false over the bound.
+func (h *storeHandler) begin(w http.ResponseWriter, r *http.Request) (ctx context.Context, done func(), ok bool) {
+	select {
+	case h.sem <- struct{}{}:
+	default:
+		w.Header().Set("Retry-After", "1")
+		jsonError(w, http.StatusServiceUnavailable, "too many queries in flight (at most %d); retry later", cap(h.sem))
+		return nil, nil, false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	return ctx, func() { cancel(); <-h.sem }, true
+}
+
+// queryError answers a failed query: 504 past the deadline, else 503.
+func queryError(w http.ResponseWriter, err error) {
+	if errors.Is(err, context.DeadlineExceeded) {
+		jsonError(w, http.StatusGatewayTimeout, "query timed out: %v", err)
+		return
+	}
+	jsonError(w, http.StatusServiceUnavailable, "%v", err)
+}
+
+// peerRequest is a GET of path on the instance at addr, which must be a
+// plain host:port (it comes from the group's member metadata).
+func (h *storeHandler) peerRequest(ctx context.Context, addr, pathQuery string) (*http.Request, error) {
+	if err := group.CheckAddr(addr); err != nil {
+		return nil, fmt.Errorf("instance advertises an unusable address: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+pathQuery, nil)
+	if err != nil {
+		return nil, err
+	}
+	if h.token != "" {
+		req.Header.Set("Authorization", "Bearer "+h.token)
+	}
+	return req, nil
+}
+
+// readPeer reads a peer's answer, at most maxPeerBody bytes; a redirect is
+// an error (never followed).
+func readPeer(resp *http.Response) ([]byte, error) {
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return nil, fmt.Errorf("answered %s: redirects are not followed", resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxPeerBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxPeerBody {
+		return nil, fmt.Errorf("answer longer than %d bytes", maxPeerBody)
+	}
+	return b, nil
 }
 
 func jsonError(w http.ResponseWriter, code int, format string, args ...any) {
@@ -71,14 +136,19 @@ func (h *storeHandler) get(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusNotFound, "no store %q", store)
 		return
 	}
-	value, found, owner, err := h.stores.Lookup(r.Context(), store, []byte(key))
+	ctx, done, ok := h.begin(w, r)
+	if !ok {
+		return
+	}
+	defer done()
+	value, found, owner, err := h.stores.Lookup(ctx, store, []byte(key))
 	switch {
 	case err != nil:
-		jsonError(w, http.StatusServiceUnavailable, "%v", err)
+		queryError(w, err)
 	case owner != "" && r.URL.Query().Get("local") != "":
-		jsonError(w, http.StatusMisdirectedRequest, "key %q is owned by %s", key, owner)
+		jsonError(w, http.StatusMisdirectedRequest, "key %q is owned by another instance", key)
 	case owner != "":
-		h.forward(w, r, "http://"+owner+"/v1/stores/"+url.PathEscape(store)+"/"+url.PathEscape(key)+"?local=1")
+		h.forward(ctx, w, owner, "/v1/stores/"+url.PathEscape(store)+"/"+url.PathEscape(key)+"?local=1")
 	case !found:
 		jsonError(w, http.StatusNotFound, "no key %q in store %q", key, store)
 	default:
@@ -86,22 +156,32 @@ func (h *storeHandler) get(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *storeHandler) forward(w http.ResponseWriter, r *http.Request, target string) {
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, target, nil)
+// forward answers with the owner's answer to pathQuery.
+func (h *storeHandler) forward(ctx context.Context, w http.ResponseWriter, owner, pathQuery string) {
+	req, err := h.peerRequest(ctx, owner, pathQuery)
 	if err != nil {
-		jsonError(w, http.StatusInternalServerError, "%v", err)
+		jsonError(w, http.StatusBadGateway, "owner: %v", err)
 		return
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
-		jsonError(w, http.StatusBadGateway, "owner %s: %v", req.URL.Host, err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			jsonError(w, http.StatusGatewayTimeout, "owner %s: %v", owner, err)
+			return
+		}
+		jsonError(w, http.StatusBadGateway, "owner %s: %v", owner, err)
 		return
 	}
 	defer resp.Body.Close()
-	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
-	w.Header().Set("X-Veltrix-Served-By", req.URL.Host)
+	body, err := readPeer(resp)
+	if err != nil {
+		jsonError(w, http.StatusBadGateway, "owner %s: %v", owner, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Veltrix-Served-By", owner)
 	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, resp.Body)
+	_, _ = w.Write(body)
 }
 
 // scan serves GET /v1/stores/{store}?prefix=&limit=: this instance's entries
@@ -123,9 +203,14 @@ func (h *storeHandler) scan(w http.ResponseWriter, r *http.Request) {
 		limit = n
 	}
 	prefix := q.Get("prefix")
-	kvs, err := h.stores.Scan(store, []byte(prefix), limit)
+	ctx, done, ok := h.begin(w, r)
+	if !ok {
+		return
+	}
+	defer done()
+	kvs, err := h.stores.Scan(ctx, store, []byte(prefix), limit)
 	if err != nil {
-		jsonError(w, http.StatusServiceUnavailable, "%v", err)
+		queryError(w, err)
 		return
 	}
 	items := make([]entry, 0, len(kvs))
@@ -134,14 +219,27 @@ func (h *storeHandler) scan(w http.ResponseWriter, r *http.Request) {
 	}
 	var failed []string
 	if q.Get("local") == "" {
-		more, f := h.fanOut(r.Context(), store, prefix, limit)
+		more, f := h.fanOut(ctx, store, prefix, limit)
 		items, failed = append(items, more...), f
 		slices.SortFunc(items, func(a, b entry) int { return strings.Compare(a.Key, b.Key) })
 		if len(items) > limit {
 			items = items[:limit]
 		}
 	}
-	writeJSON(w, map[string]any{"store": store, "items": items, "unreachable": failed})
+	items, truncated := capBytes(items, maxResponseBytes)
+	writeJSON(w, map[string]any{"store": store, "items": items, "unreachable": failed, "truncated": truncated})
+}
+
+// capBytes keeps the leading items whose keys and values fit in max bytes.
+func capBytes(items []entry, max int) ([]entry, bool) {
+	n := 0
+	for i, it := range items {
+		n += len(it.Key) + len(it.Value) + 32
+		if n > max {
+			return items[:i], true
+		}
+	}
+	return items, false
 }
 
 // fanOut asks every other instance for its entries.
@@ -168,7 +266,7 @@ func (h *storeHandler) fanOut(ctx context.Context, store, prefix string, limit i
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				failed = append(failed, m+": "+err.Error())
+				failed = append(failed, fmt.Sprintf("%q: %v", m, err))
 				return
 			}
 			out = append(out, items...)
@@ -179,8 +277,7 @@ func (h *storeHandler) fanOut(ctx context.Context, store, prefix string, limit i
 }
 
 func (h *storeHandler) remoteScan(ctx context.Context, addr, store, prefix string, limit int) ([]entry, error) {
-	u := "http://" + addr + "/v1/stores/" + url.PathEscape(store) + "?local=1&limit=" + strconv.Itoa(limit) + "&prefix=" + url.QueryEscape(prefix)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := h.peerRequest(ctx, addr, "/v1/stores/"+url.PathEscape(store)+"?local=1&limit="+strconv.Itoa(limit)+"&prefix="+url.QueryEscape(prefix))
 	if err != nil {
 		return nil, err
 	}
@@ -189,18 +286,43 @@ func (h *storeHandler) remoteScan(ctx context.Context, addr, store, prefix strin
 		return nil, err
 	}
 	defer resp.Body.Close()
+	body, err := readPeer(resp)
+	if err != nil {
+		return nil, err
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, errors.New(resp.Status)
 	}
-	var body struct {
+	var answer struct {
 		Items []entry `json:"items"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, err
+	if err := json.Unmarshal(body, &answer); err != nil {
+		return nil, fmt.Errorf("decode answer: %w", err)
 	}
-	return body.Items, nil
+	if len(answer.Items) > limit {
+		answer.Items = answer.Items[:limit]
+	}
+	return answer.Items, nil
 }
 
-func newStoreHandler(s Stores) *storeHandler {
-	return &storeHandler{stores: s, client: &http.Client{Timeout: 5 * time.Second}}
+// peerClient calls other instances: it follows no redirect, ignores proxy
+// settings (peers are reached directly; the token must not go elsewhere) and
+// gives up after timeout.
+func peerClient(timeout time.Duration) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	tr.MaxResponseHeaderBytes = 64 << 10
+	return &http.Client{
+		Timeout:       timeout,
+		Transport:     tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+func newStoreHandler(s Stores, o options) *storeHandler {
+	client := o.peer
+	if client == nil {
+		client = peerClient(o.queryTimeout)
+	}
+	return &storeHandler{stores: s, client: client, token: o.token, sem: make(chan struct{}, max(o.maxQueries, 1)), timeout: o.queryTimeout}
 }

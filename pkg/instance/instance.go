@@ -67,6 +67,9 @@ func New(cfg *config.Config, topo *topology.Topology, opts ...Option) *Instance 
 	return &Instance{cfg: cfg, topo: topo, log: o.log, reg: reg, Engine: eng, httpAddr: o.httpAddr}
 }
 
+// An Instance answers the interactive queries.
+var _ httpapi.Stores = (*Instance)(nil)
+
 // Status returns the engine's running totals.
 func (in *Instance) Status() any { return in.Engine.Stats() }
 
@@ -82,11 +85,15 @@ func (in *Instance) Run(ctx context.Context) error {
 			return fmt.Errorf("http: listen %s: %w", in.cfg.HTTP.Listen, err)
 		}
 		addr := ln.Addr().String()
-		in.Engine.SetAdvertisedAddr(advertised(addr))
+		adv := in.cfg.HTTP.Advertise // checked at load: a plain host:port
+		if adv == "" {
+			adv = advertised(addr)
+		}
+		in.Engine.SetAdvertisedAddr(adv)
 		if in.httpAddr != nil {
 			in.httpAddr(addr)
 		}
-		h := httpapi.Handler(in.reg, in.topo, in)
+		h := httpapi.Handler(in.reg, in.topo, in, httpapi.WithAuthToken(in.cfg.HTTP.AuthToken))
 		go func() {
 			err := httpapi.Serve(ctx, ln, h, in.log)
 			if err != nil {

@@ -364,6 +364,35 @@ func (db *DB) Scan(store string, partition int32, prefix []byte, limit int) ([]K
 	return out, nil
 }
 
+// ScanFrom is Scan starting at the first key >= from (nil: at the prefix):
+// a caller that skips a leading key range (the internal keys, which start
+// with 0x00) still gets limit entries without reading the range.
+func (db *DB) ScanFrom(store string, partition int32, prefix, from []byte, limit int) ([]KV, error) {
+	rp := rangePrefix(store, partition)
+	lower := append(bytes.Clone(rp), prefix...)
+	upper := prefixEnd(lower)
+	if start := append(bytes.Clone(rp), from...); bytes.Compare(start, lower) > 0 {
+		lower = start
+	}
+	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, fmt.Errorf("state: scan %s/%d: %w", store, partition, err)
+	}
+	var out []KV
+	for ok := it.First(); ok && (limit <= 0 || len(out) < limit); ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			_ = it.Close()
+			return nil, fmt.Errorf("state: scan %s/%d: %w", store, partition, err)
+		}
+		out = append(out, KV{Key: bytes.Clone(it.Key()[len(rp):]), Value: bytes.Clone(v)})
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return nil, fmt.Errorf("state: scan %s/%d: %w", store, partition, err)
+	}
+	return out, nil
+}
+
 // Checkpoint returns the changelog checkpoint of store for partition: the
 // next changelog offset to restore from. ok is false when there is none.
 func (db *DB) Checkpoint(store string, partition int32) (offset int64, ok bool, err error) {
