@@ -109,3 +109,61 @@ func TestCheckAddr(t *testing.T) {
 		}
 	}
 }
+
+// A member that advertises something other than a plain host:port (any
+// client that can join the group can) is neither a member nor an owner to
+// Owners: its address never reaches a URL.
+func TestOwnersSkipForgedAddresses(t *testing.T) {
+	c := testbroker.New(t, testbroker.WithTopics(4, "in"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const good, forged = "10.0.0.1:8080", "evil.example/steal?x=:80"
+	for _, a := range []string{good, forged} {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.ConsumerGroup("g-forged"),
+			kgo.ConsumeTopics("in"), kgo.Balancers(Balancer(a)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		go func() {
+			for ctx.Err() == nil {
+				cl.PollFetches(ctx)
+			}
+		}()
+	}
+	o := NewOwners(c.Admin(), "g-forged", 0)
+	for {
+		if ctx.Err() != nil {
+			t.Fatal("the two members never shared the partitions")
+		}
+		groups, err := c.Admin().DescribeGroups(ctx, "g-forged")
+		assigned := 0
+		if err == nil {
+			for _, m := range groups["g-forged"].Members {
+				if asg, ok := m.Assigned.AsConsumer(); ok && len(asg.Topics) > 0 && len(asg.Topics[0].Partitions) > 0 {
+					assigned++
+				}
+			}
+		}
+		if assigned == 2 { // both members own partitions
+			members, err := o.Members(ctx)
+			if err == nil && (len(members) != 1 || members[0] != good) {
+				t.Fatalf("Members = %q, want only %q", members, good)
+			}
+			owned := 0
+			for p := range int32(4) {
+				addr, err := o.Owner(ctx, "in", p)
+				if err == nil && addr != good {
+					t.Fatalf("Owner(in, %d) = %q, want %q or an error", p, addr, good)
+				}
+				if err == nil {
+					owned++
+				}
+			}
+			if err == nil && owned > 0 && owned < 4 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
