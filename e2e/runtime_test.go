@@ -18,9 +18,7 @@ import (
 // startEnv is start with extra environment variables (NAME=value).
 func startEnv(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
-	prev := os.Environ()
-	p := startWith(t, append(prev, env...), args...)
-	return p
+	return startWith(t, append(os.Environ(), env...), args...)
 }
 
 func startWith(t *testing.T, env []string, args ...string) *proc {
@@ -178,5 +176,36 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 		}
 	default:
 		t.Fatalf("exit code %d, want 0 or 1", code)
+	}
+}
+
+// The broker stops answering (SIGSTOP: connections stay open, no response
+// comes) while the instance processes a steady input, so a transaction is
+// open or ending: the stop cannot finish, and SIGTERM ends the process within
+// processing.shutdown_timeout plus a margin, with exit code 1 and a line
+// saying what was abandoned. Dev broker only (its process is the test's).
+func TestShutdownTimeoutBrokerFrozen(t *testing.T) {
+	if testbroker.Kafka() {
+		t.Skip("freezes the dev broker's process")
+	}
+	b := startOwnBroker(t, "orders")
+	lines, _ := events(2_000)
+	kcatProduce(t, b.addr, "orders", lines[:1_000])
+	run := startEnv(t, []string{"VELTRIX_PROCESSING_SHUTDOWN_TIMEOUT=3s"}, "run", "-c", writeConfig(t, b.addr, t.TempDir()))
+	kcatReadCommitted(t, b.addr, 1, time.Minute, "orders.high-value")
+	kcatProduce(t, b.addr, "orders", lines[1_000:])
+	if err := b.proc.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.proc.cmd.Process.Signal(syscall.SIGCONT) })
+	_ = run.cmd.Process.Signal(syscall.SIGTERM)
+	begin := time.Now()
+	code := run.exitCode(t, 3*time.Second+20*time.Second)
+	t.Logf("exit %d after %v", code, time.Since(begin))
+	if code != 1 {
+		t.Fatalf("exit code %d, want 1 (stop abandoned):\n%s", code, tail(run.stderr.String(), 20))
+	}
+	if !strings.Contains(run.stderr.String(), "shutdown_timeout passed") {
+		t.Errorf("exit 1 without the abandon line:\n%s", tail(run.stderr.String(), 20))
 	}
 }
