@@ -3,11 +3,15 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/veltrix/veltrix/pkg/testbroker"
 )
 
 // Records that would make a record too large to produce never stop the
@@ -95,4 +99,82 @@ func linesToRecords(lines []string) []*kgo.Record {
 		out[i] = &kgo.Record{Topic: "orders", Key: []byte(k), Value: []byte(v)}
 	}
 	return out
+}
+
+// Every record of testdata/poison, between good records, with a null key and
+// a record dated in 2100: the instance stays up, the good records come out
+// exactly once, each poison is in the DLQ once with its code, and the
+// null-keyed record is processed like any other.
+func TestPoisonCorpus(t *testing.T) {
+	codes := map[string]string{
+		"truncated.json": "VX5001", "deep-nesting.json": "VX5001", "nul-in-string.json": "VX5001",
+		"bom.json": "VX5001", "empty.bin": "VX5001", "invalid-utf8.json": "VX5001",
+		"not-an-object.json": "VX5001", "number-too-big.json": "VX5001", "trailing-garbage.json": "VX5001",
+		"duplicate-and-odd-types.json": "VX5002",
+	}
+	entries, err := os.ReadDir("../testdata/poison")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var brokers string
+	if testbroker.Kafka() {
+		// Apache Kafka 4 refuses a record dated over an hour ahead
+		// (message.timestamp.after.max.ms); a topic that allows it shows
+		// Veltrix's own guard.
+		brokers = testbroker.New(t, testbroker.WithTopicConfig("orders", 6,
+			map[string]string{"message.timestamp.after.max.ms": "9223372036854775807"})).Addr()
+	} else {
+		brokers = startBroker(t, "orders")
+	}
+	lines, want := events(1_200)
+	good := linesToRecords(lines)
+	var recs []*kgo.Record
+	expect := map[string]string{} // DLQ key -> code
+	for i, e := range entries {
+		if e.Name() == "README.md" {
+			continue
+		}
+		code, ok := codes[e.Name()]
+		if !ok {
+			t.Fatalf("testdata/poison/%s has no expected code here", e.Name())
+		}
+		value, err := os.ReadFile(filepath.Join("../testdata/poison", e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := "poison-" + e.Name()
+		recs = append(recs, good[i*100:(i+1)*100]...)
+		recs = append(recs, &kgo.Record{Topic: "orders", Key: []byte(key), Value: value})
+		expect[key] = code
+	}
+	if len(expect) != len(codes) {
+		t.Fatalf("testdata/poison has %d records, the test expects %d", len(expect), len(codes))
+	}
+	recs = append(recs, good[len(expect)*100:]...)
+	// A null key (a filtered order) and an event dated in 2100.
+	recs = append(recs,
+		&kgo.Record{Topic: "orders", Value: []byte(`{"type":"order.paid","total":5}`)},
+		&kgo.Record{Topic: "orders", Key: []byte("poison-2100"), Value: []byte(`{"type":"order.created","total":150}`),
+			Timestamp: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)})
+	expect["poison-2100"] = "VX5008"
+	produceGo(t, brokers, recs)
+
+	run := start(t, "run", "-c", writeConfig(t, brokers, t.TempDir()))
+	got := kcatReadCommitted(t, brokers, len(want), 2*time.Minute, "orders.high-value")
+	dlq, n := kcatHeaders(t, brokers, "e2e.dlq", len(expect), time.Minute)
+	select {
+	case err := <-run.done:
+		t.Fatalf("veltrix run exited: %v", err)
+	default:
+	}
+	run.stop(t)
+	checkOutputs(t, got, want)
+	if n != len(expect) {
+		t.Errorf("DLQ holds %d records, want %d (one per poison)", n, len(expect))
+	}
+	for key, code := range expect {
+		if h, ok := dlq[key]; !ok || !strings.Contains(h, "veltrix.error.code="+code) {
+			t.Errorf("%s: DLQ headers %.200q, want code %s", key, h, code)
+		}
+	}
 }

@@ -435,8 +435,20 @@ type task struct {
 // Emit produces an output. Like Kafka Streams, outputs carry the timestamp of
 // the input record they derive from (its event time), so downstream latency
 // is measured from the original event.
+//
+// A record dated further ahead of the clock than
+// processing.max_event_time_skew (it fails with VX5008, and is the only kind
+// that does not move stream time) gives its DLQ record the time of now
+// instead: Apache Kafka refuses records dated over an hour ahead
+// (message.timestamp.after.max.ms), which would fail the transaction.
 func (t *task) Emit(o processors.Output) {
-	t.produce(pooled(kgo.Record{Topic: o.Topic, Key: o.Key, Value: o.Value, Headers: o.Headers, Timestamp: t.current.Timestamp}))
+	ts := t.current.Timestamp
+	if ts.After(t.pt.streamTime) {
+		if now := t.e.now(); t.e.topo.AheadOfClock(ts, now) {
+			ts = now
+		}
+	}
+	t.produce(pooled(kgo.Record{Topic: o.Topic, Key: o.Key, Value: o.Value, Headers: o.Headers, Timestamp: ts}))
 }
 
 // records recycles the records Emit and the changelogs produce: the
