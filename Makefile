@@ -63,10 +63,12 @@ tools:
 	    echo "kcat is required by the end-to-end tests: install it (Debian/Ubuntu: sudo apt-get install -y kcat; macOS: brew install kcat)"; exit 1; \
 	  fi; }
 
-## fuzz: run the config fuzzer for a bounded time (not part of CI).
+## fuzz: run the config and record-path fuzzers for a bounded time each (not part of CI; their
+## seeds run in make test).
 FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./config -run '^$$' -fuzz FuzzLoadConfig -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/testdriver -run '^$$' -fuzz FuzzRecordPath -fuzztime $(FUZZTIME)
 
 ## bench: the benchmark suite (Veltrix vs raw franz-go vs Goka); prints a table, writes bench/results.json.
 bench:

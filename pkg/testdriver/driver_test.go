@@ -19,7 +19,7 @@ import (
 )
 
 // loadConfig writes a configuration to a temporary file and loads it.
-func loadConfig(t *testing.T, yml string) *config.Config {
+func loadConfig(t testing.TB, yml string) *config.Config {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "veltrix.yaml")
 	if err := os.WriteFile(path, []byte(yml), 0o644); err != nil {
@@ -32,7 +32,7 @@ func loadConfig(t *testing.T, yml string) *config.Config {
 	return cfg
 }
 
-func build(t *testing.T, yml string, opts ...topology.Option) *topology.Topology {
+func build(t testing.TB, yml string, opts ...topology.Option) *topology.Topology {
 	t.Helper()
 	topo, err := topology.Build(loadConfig(t, yml), opts...)
 	if err != nil {
