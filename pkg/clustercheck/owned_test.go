@@ -57,7 +57,7 @@ func TestPrepareCreatesOwnedTopicsWithTheirConfigs(t *testing.T) {
 	adm := admin(t, b)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cfg, topo := build(t, [3]string{"r", "orders", "- rekey: event.customer_id\n- to: orders.out\n"})
+	cfg, _ := build(t, [3]string{"r", "orders", "- rekey: event.customer_id\n- to: orders.out\n"})
 	cfg.Rules[0].OnError = config.OnErrorDLQ
 	cfg.Rules[0].DLQ = "app.dlq"
 	topo, err := topology.Build(cfg)

@@ -233,7 +233,7 @@ func TestForwardToOwner(t *testing.T) {
 	})
 	good, _ := peer(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+token || r.URL.Query().Get("local") != "1" {
-			http.Error(w, "no token", 401)
+			http.Error(w, "no token", http.StatusUnauthorized)
 			return
 		}
 		fmt.Fprint(w, `{"key":"k","value":2}`)
@@ -283,7 +283,7 @@ func TestFanOut(t *testing.T) {
 	answer := func(keys ...string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			if r.Header.Get("Authorization") != "Bearer "+token {
-				http.Error(w, "no token", 401)
+				http.Error(w, "no token", http.StatusUnauthorized)
 				return
 			}
 			if r.URL.Query().Get("local") != "1" || r.URL.Query().Get("limit") != "3" {
