@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/veltrix/veltrix/pkg/diag"
 	"github.com/veltrix/veltrix/pkg/metrics"
@@ -90,10 +92,23 @@ func (c *counters) get(topic string) prometheus.Counter {
 // locally and adds them to the shared counters once per batch (flush), so
 // that tasks on several cores do not contend for the counters per record.
 // Errors and the sampled latencies go to the shared metrics at once.
+//
+// A per-record error (a code under on_error skip or dlq) is also logged, with
+// the record's topic, partition and offset: at most one line per
+// errorLogEvery per task, the next line counting those left out, so that a
+// run of bad records does not flood the log.
 type taskOutcomes struct {
 	c     *outcomes
 	rules []ruleCount
+
+	log        *slog.Logger
+	current    func() *kgo.Record // the record being processed
+	lastLog    time.Time
+	suppressed int64
 }
+
+// errorLogEvery bounds the per-record error lines of one task.
+const errorLogEvery = 100 * time.Millisecond
 
 type ruleCount struct {
 	name string
@@ -106,6 +121,9 @@ func (t *taskOutcomes) Outcome(rule string, outcome topology.Outcome, code diag.
 	i := outcomeIndex(outcome)
 	if i < 0 || code != "" {
 		t.c.Outcome(rule, outcome, code, took)
+		if code != "" {
+			t.logError(rule, outcome, code)
+		}
 		return
 	}
 	rc := t.rule(rule)
@@ -136,4 +154,26 @@ func (t *taskOutcomes) flush() {
 			}
 		}
 	}
+}
+
+// logError logs a per-record error, rate-limited (see taskOutcomes).
+func (t *taskOutcomes) logError(rule string, outcome topology.Outcome, code diag.Code) {
+	if t.log == nil || t.current == nil {
+		return
+	}
+	now := time.Now()
+	if now.Sub(t.lastLog) < errorLogEvery {
+		t.suppressed++
+		return
+	}
+	t.lastLog = now
+	attrs := []any{"rule", rule, "code", code, "outcome", outcome}
+	if r := t.current(); r != nil {
+		attrs = append(attrs, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset)
+	}
+	if t.suppressed > 0 {
+		attrs = append(attrs, "not_logged_since_last", t.suppressed)
+		t.suppressed = 0
+	}
+	t.log.Warn("record failed", attrs...)
 }

@@ -87,7 +87,9 @@ func (pl *pipeline) dispatch(ctx context.Context, fetches kgo.Fetches) error {
 			q = make(chan []kgo.FetchTopicPartition, queueDepth)
 			pl.queues[p] = q
 			pl.wg.Add(1)
-			go pl.work(&task{e: pl.e, produce: pl.produce, pt: pt, obs: &taskOutcomes{c: pl.e.obs}}, q)
+			t := &task{e: pl.e, produce: pl.produce, pt: pt}
+			t.obs = &taskOutcomes{c: pl.e.obs, log: pl.e.log, current: func() *kgo.Record { return t.current }}
+			go pl.work(t, q)
 		}
 		q <- parts
 	}

@@ -134,7 +134,7 @@ func TestStartupMissingTopicIsNotRetried(t *testing.T) {
 // valid object.
 func TestFailedRecordLogNamesTopicPartitionOffset(t *testing.T) {
 	addr := newCluster(t, "orders")
-	produce(t, addr, []*kgo.Record{{Topic: "orders", Partition: 0, Key: []byte("x"), Value: []byte("not json")}})
+	produce(t, addr, []*kgo.Record{{Topic: "orders", Key: []byte("x"), Value: []byte("not json")}})
 	cfg, topo := loadTopology(t, addr, "exactly_once", `rules:
   - name: strict
     from: orders
@@ -169,5 +169,54 @@ func TestFailedRecordLogNamesTopicPartitionOffset(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no error line for the failed record:\n%s", logs.String())
+	}
+}
+
+// A record that fails under on_error: skip (or dlq) is logged with its rule,
+// code, topic, partition and offset.
+func TestSkippedRecordLogNamesTopicPartitionOffset(t *testing.T) {
+	addr := newCluster(t, "orders")
+	produce(t, addr, []*kgo.Record{
+		{Topic: "orders", Key: []byte("x"), Value: []byte("not json")},
+		{Topic: "orders", Key: []byte("y"), Value: []byte(`{"ok":true}`)},
+	})
+	cfg, topo := loadTopology(t, addr, "exactly_once", `rules:
+  - name: lenient
+    from: orders
+    on_error: skip
+    steps:
+      - to: orders.out
+`)
+	var logs lockedBuffer
+	log, err := logging.New(&logs, config.Log{Format: config.LogJSON, Level: "info"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(engine.New(cfg, topo, engine.WithLogger(log)))
+	defer func() {
+		if err := r.stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	readCommitted(t, r, addr, 1, time.Minute, "orders.out")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+			var v map[string]any
+			if err := json.Unmarshal([]byte(line), &v); err != nil {
+				t.Fatalf("log line is not JSON (%v): %s", err, line)
+			}
+			if v["rule"] == "lenient" && v["code"] == "VX5001" {
+				_, isPart := v["partition"].(float64)
+				if v["topic"] != "orders" || !isPart || v["offset"] != float64(0) {
+					t.Errorf("per-record error line lacks topic, partition or offset: %s", line)
+				}
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no per-record error line:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
