@@ -399,6 +399,29 @@ func (b *ownBroker) restart(t *testing.T) {
 	kafkaSh(t, "start", b.dir, port)
 }
 
+// signal sends sig to the broker's process (SIGSTOP freezes it, SIGCONT
+// thaws it).
+func (b *ownBroker) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if b.proc != nil {
+		if err := b.proc.cmd.Process.Signal(sig); err != nil {
+			t.Fatalf("signal the broker: %v", err)
+		}
+		return
+	}
+	pid, err := os.ReadFile(filepath.Join(b.dir, "node1", "pid"))
+	if err != nil {
+		t.Fatalf("broker pid: %v", err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(pid)))
+	if err != nil {
+		t.Fatalf("broker pid %q: %v", pid, err)
+	}
+	if err := syscall.Kill(n, sig); err != nil {
+		t.Fatalf("signal the broker: %v", err)
+	}
+}
+
 // kafkaSh runs deploy/kafka/kafka.sh and returns the address of its last
 // line when that is "ready ADDR".
 func kafkaSh(t *testing.T, args ...string) string {
