@@ -162,7 +162,7 @@ func (e *Engine) runTransactSession(ctx context.Context, opts []kgo.Opt, ts *tas
 	if err != nil {
 		return false, fmt.Errorf("run: kafka client: %w", err)
 	}
-	defer sess.Close() // leaves the group
+	defer sess.Close() // a static member does not leave the group here: Run leaves it after a clean stop
 	e.ready.Store(false)
 	// Initialise the producer id before any task restores: it fences an
 	// earlier incarnation with this transactional id and aborts its open
