@@ -353,15 +353,7 @@ type KV struct {
 // keys start with prefix, in key order (limit <= 0 means no limit). Like Get,
 // it reads committed state and is safe from any goroutine.
 func (db *DB) Scan(store string, partition int32, prefix []byte, limit int) ([]KV, error) {
-	var out []KV
-	err := scan(db.pdb, rangePrefix(store, partition), prefix, func(k, v []byte) bool {
-		out = append(out, KV{Key: bytes.Clone(k), Value: bytes.Clone(v)})
-		return limit <= 0 || len(out) < limit
-	})
-	if err != nil {
-		return nil, fmt.Errorf("state: scan %s/%d: %w", store, partition, err)
-	}
-	return out, nil
+	return db.ScanFrom(store, partition, prefix, nil, limit)
 }
 
 // ScanFrom is Scan starting at the first key >= from (nil: at the prefix):
