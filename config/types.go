@@ -106,6 +106,8 @@ type HTTP struct {
 	AuthToken string `yaml:"auth_token" doc:"when set, /v1/* requires the header Authorization: Bearer <token> and peer calls send it (every instance needs the same token); /metrics, /healthz, /readyz and / stay open; prefer VELTRIX_HTTP_AUTH_TOKEN or auth_token_file"`
 	// AuthTokenFile is read at load into AuthToken.
 	AuthTokenFile string `yaml:"auth_token_file" doc:"file holding http.auth_token (surrounding white space ignored; a relative path is from the working directory), e.g. a mounted secret; not with auth_token"`
+	// ReadyTimeout ends readiness when the brokers stop answering.
+	ReadyTimeout time.Duration `yaml:"ready_timeout" default:"15s" min:"0s" doc:"/readyz answers 503 when no poll has succeeded for this long (the brokers are gone); 0: polls do not count"`
 }
 
 // Log formats.

@@ -96,14 +96,15 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 		// changed (revoked tasks were committed by the revoke callback).
 		if !pending {
 			if err := ts.sync(ctx); err != nil {
-				failed.Store(true)
 				cl.AllowRebalance()
+				if ctx.Err() != nil {
+					break // stopping: a restore cut short is redone by the next owner
+				}
+				failed.Store(true)
 				return err
 			}
 		}
-		if e.assigned.Load() > 0 {
-			e.ready.Store(true)
-		}
+		e.markReady(cl)
 		if fetches.NumRecords() > 0 {
 			pending = true
 			sampler.add(fetches)

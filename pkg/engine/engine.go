@@ -71,12 +71,13 @@ type Engine struct {
 	now     func() time.Time
 	extra   []kgo.Opt
 
-	ready      atomic.Bool
-	assigned   atomic.Int64 // partitions currently assigned
-	ntasks     atomic.Int32 // tasks (partition numbers) of the topology
-	tasks      atomic.Pointer[tasks]
-	advertise  string // HTTP address advertised to the group
-	purgeEvery time.Duration
+	ready          atomic.Bool
+	lastBrokerRead atomic.Int64 // unix ns of the last answer from a broker (brokerSeen)
+	assigned       atomic.Int64 // partitions currently assigned
+	ntasks         atomic.Int32 // tasks (partition numbers) of the topology
+	tasks          atomic.Pointer[tasks]
+	advertise      string // HTTP address advertised to the group
+	purgeEvery     time.Duration
 
 	ownersMu     sync.Mutex
 	ownersClient *kgo.Client
@@ -131,10 +132,26 @@ func New(cfg *config.Config, topo *topology.Topology, opts ...Option) *Engine {
 	return e
 }
 
-// Ready reports whether the instance has joined its group and owns partitions
-// (or owns none because there are more instances than partitions) and is
-// processing.
-func (e *Engine) Ready() bool { return e.ready.Load() }
+// Ready reports whether the instance has joined its group, restored the
+// tasks it owns (an instance given none, when there are more instances than
+// partitions, is ready too), and has had an answer from a broker within
+// http.ready_timeout.
+func (e *Engine) Ready() bool {
+	if !e.ready.Load() {
+		return false
+	}
+	limit := e.cfg.HTTP.ReadyTimeout
+	return limit <= 0 || e.now().Sub(time.Unix(0, e.lastBrokerRead.Load())) < limit
+}
+
+// markReady sets the instance ready once the client has joined its group
+// (any generation, with or without partitions); the loops call it after a
+// poll, when the tasks assigned so far are restored.
+func (e *Engine) markReady(cl *kgo.Client) {
+	if _, gen := cl.GroupMetadata(); gen >= 0 {
+		e.ready.Store(true)
+	}
+}
 
 // Stats returns running totals.
 func (e *Engine) Stats() Stats {
@@ -220,7 +237,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		// one partition, and one core did the work).
 		kgo.FetchMaxPartitionBytes(fetchMaxBytes/4),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.WithHooks(e.metrics.Kafka),
+		kgo.WithHooks(e.metrics.Kafka, brokerSeen{e}),
 		kgo.ClientID("veltrix-"+e.cfg.App.ID),
 		kgo.SessionTimeout(e.cfg.Kafka.SessionTimeout),
 		kgo.HeartbeatInterval(min(3*time.Second, e.cfg.Kafka.SessionTimeout/3)),
@@ -516,6 +533,17 @@ func (e *Engine) fetchErrors(fetches kgo.Fetches) error {
 		}
 	})
 	return fatal
+}
+
+// brokerSeen is a client hook that records when a broker last answered:
+// fetches long-poll and heartbeats run every few seconds, so an answer
+// within http.ready_timeout is evidence the brokers are there, busy or idle.
+type brokerSeen struct{ e *Engine }
+
+func (h brokerSeen) OnBrokerRead(_ kgo.BrokerMetadata, _ int16, _ int, _, _ time.Duration, err error) {
+	if err == nil {
+		h.e.lastBrokerRead.Store(h.e.now().UnixNano())
+	}
 }
 
 // sampleEvery is how often a record's timestamp is kept to observe

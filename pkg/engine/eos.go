@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -122,8 +125,9 @@ func (e *Engine) runExactlyOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 // sessionRecoverable reports whether a new transactional session can go on
 // where err ended one: the producer was fenced (a zombie: the group and the
 // transaction coordinator moved on while this instance was stalled), its
-// producer id is unknown to the coordinator (expired), or a coordinator
-// error that franz-go's own retries did not get past.
+// producer id is unknown to the coordinator (expired), a retriable error
+// franz-go's own retries did not get past, or the brokers could not be
+// reached.
 func sessionRecoverable(err error) bool {
 	switch {
 	case errors.Is(err, kerr.ProducerFenced),
@@ -135,10 +139,15 @@ func sessionRecoverable(err error) bool {
 		errors.Is(err, kerr.CoordinatorNotAvailable),
 		errors.Is(err, kerr.CoordinatorLoadInProgress),
 		errors.Is(err, kerr.NotCoordinator),
-		errors.Is(err, kerr.RequestTimedOut):
+		errors.Is(err, kerr.RequestTimedOut),
+		kerr.IsRetriable(err):
 		return true
 	}
-	return false
+	// The brokers went away with a transaction open (a dial or read
+	// failure): the transaction times out on the broker; a new session
+	// waits for the brokers to come back.
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // runTransactSession runs one transactional session until ctx ends (nil) or
@@ -251,6 +260,9 @@ func (e *Engine) runTransactSession(ctx context.Context, opts []kgo.Opt, ts *tas
 	for ctx.Err() == nil {
 		if !inTxn {
 			if err := ts.sync(ctx); err != nil {
+				if ctx.Err() != nil {
+					break // stopping: a restore cut short is redone by the next owner
+				}
 				return progressed, err
 			}
 		}
@@ -262,9 +274,7 @@ func (e *Engine) runTransactSession(ctx context.Context, opts []kgo.Opt, ts *tas
 		if err != nil {
 			return progressed, err
 		}
-		if e.assigned.Load() > 0 {
-			e.ready.Store(true)
-		}
+		e.markReady(sess.Client())
 		if !fetches.Empty() && fetches.NumRecords() > 0 {
 			if !inTxn {
 				if err := sess.Begin(); err != nil {

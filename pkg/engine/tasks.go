@@ -39,6 +39,11 @@ type tasks struct {
 	assigned map[int32]bool // assigned since the last sync
 	revoked  map[int32]bool // revoked since the last sync
 	owned    map[int32]bool // tasks this instance owns now (for queries)
+	// held are the topic partitions the callbacks say this instance has;
+	// one assigned while already held was lost without a revoke callback,
+	// and its task is reassigned: it catches up before it is used.
+	held       map[string]map[int32]bool
+	reassigned map[int32]bool
 }
 
 // partTask is one task.
@@ -52,7 +57,8 @@ type partTask struct {
 
 func newTasks(e *Engine, db *state.DB, stores []string, restore state.RestoreOptions) *tasks {
 	return &tasks{e: e, db: db, stores: stores, restore: restore,
-		byPart: map[int32]*partTask{}, assigned: map[int32]bool{}, revoked: map[int32]bool{}, owned: map[int32]bool{}}
+		byPart: map[int32]*partTask{}, assigned: map[int32]bool{}, revoked: map[int32]bool{}, owned: map[int32]bool{},
+		held: map[string]map[int32]bool{}, reassigned: map[int32]bool{}}
 }
 
 // openDB opens the state database under the state dir when the topology has
@@ -83,6 +89,17 @@ func partitionsOf(m map[string][]int32) []int32 {
 func (ts *tasks) onAssigned(m map[string][]int32) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
+	for topic, ps := range m {
+		if ts.held[topic] == nil {
+			ts.held[topic] = map[int32]bool{}
+		}
+		for _, p := range ps {
+			if ts.held[topic][p] {
+				ts.reassigned[p] = true
+			}
+			ts.held[topic][p] = true
+		}
+	}
 	for _, p := range partitionsOf(m) {
 		ts.assigned[p] = true
 		delete(ts.revoked, p)
@@ -92,6 +109,11 @@ func (ts *tasks) onAssigned(m map[string][]int32) {
 func (ts *tasks) onRevoked(m map[string][]int32) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
+	for topic, ps := range m {
+		for _, p := range ps {
+			delete(ts.held[topic], p)
+		}
+	}
 	for _, p := range partitionsOf(m) {
 		ts.revoked[p] = true
 		delete(ts.assigned, p)
@@ -113,8 +135,10 @@ func (ts *tasks) sync(ctx context.Context) error {
 	ts.mu.Lock()
 	revoked := slices.Sorted(maps.Keys(ts.revoked))
 	assigned := slices.Sorted(maps.Keys(ts.assigned))
+	reassigned := maps.Clone(ts.reassigned)
 	clear(ts.revoked)
 	clear(ts.assigned)
+	clear(ts.reassigned)
 	ts.mu.Unlock()
 	for _, p := range revoked {
 		if t := ts.byPart[p]; t != nil {
@@ -127,12 +151,12 @@ func (ts *tasks) sync(ctx context.Context) error {
 		}
 	}
 	for _, p := range assigned {
-		if t := ts.byPart[p]; t != nil && t.st != nil {
-			// Assigned again while open here: the task was another
-			// instance's in between (a missed revocation), which may
-			// have written to its changelog. Catch up from this
-			// instance's checkpoint (a restore of just the tail; of
-			// nothing when no one else wrote).
+		if t := ts.byPart[p]; t != nil && t.st != nil && reassigned[p] {
+			// A topic partition assigned again while held here: the
+			// task was another instance's in between (a missed
+			// revocation), which may have written to its changelog.
+			// Catch up from this instance's checkpoint (a restore of
+			// just the tail; of nothing when no one else wrote).
 			ts.e.ready.Store(false)
 			if err := t.st.Restore(ctx, ts.restore); err != nil {
 				return fmt.Errorf("catch up task %d: %w", p, err)
@@ -267,6 +291,8 @@ func (ts *tasks) closeAll() {
 		delete(ts.owned, p)
 	}
 	clear(ts.assigned)
+	clear(ts.held)
+	clear(ts.reassigned)
 	ts.mu.Unlock()
 	_ = ts.sync(context.Background()) // closes only: nothing is assigned
 }
