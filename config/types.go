@@ -107,7 +107,7 @@ type HTTP struct {
 	// AuthTokenFile is read at load into AuthToken.
 	AuthTokenFile string `yaml:"auth_token_file" doc:"file holding http.auth_token (surrounding white space ignored; a relative path is from the working directory), e.g. a mounted secret; not with auth_token"`
 	// ReadyTimeout ends readiness when the brokers stop answering.
-	ReadyTimeout time.Duration `yaml:"ready_timeout" default:"15s" min:"0s" doc:"/readyz answers 503 when no poll has succeeded for this long (the brokers are gone); 0: polls do not count"`
+	ReadyTimeout time.Duration `yaml:"ready_timeout" default:"15s" min:"0s" doc:"/readyz answers 503 when no broker has answered for this long (the brokers are gone; fetches and heartbeats get answers every few seconds); 0: not checked"`
 }
 
 // Log formats.
