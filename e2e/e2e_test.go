@@ -79,7 +79,15 @@ func (b *syncBuffer) String() string {
 
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startWith(t, nil, args...)
+}
+
+// startWith starts veltrix with args and the environment env (nil: this
+// process's); the process is killed when the test ends.
+func startWith(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(veltrixBin, args...)
+	cmd.Env = env
 	p := &proc{cmd: cmd, stderr: newSyncBuffer(), done: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	cmd.Stdout = io.Discard

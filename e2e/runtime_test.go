@@ -21,26 +21,6 @@ func startEnv(t *testing.T, env []string, args ...string) *proc {
 	return startWith(t, append(os.Environ(), env...), args...)
 }
 
-func startWith(t *testing.T, env []string, args ...string) *proc {
-	t.Helper()
-	cmd := exec.Command(veltrixBin, args...)
-	cmd.Env = env
-	p := &proc{cmd: cmd, stderr: newSyncBuffer(), done: make(chan error, 1)}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start veltrix %v: %v", args, err)
-	}
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("veltrix %s stderr:\n%s", args[0], tail(p.stderr.String(), 40))
-		}
-	})
-	return p
-}
-
 // exitCode waits up to timeout for the process to exit and returns its exit
 // code.
 func (p *proc) exitCode(t *testing.T, timeout time.Duration) int {
