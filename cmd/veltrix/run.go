@@ -90,10 +90,6 @@ func configError(err error) error {
 	return &exitError{code: 2, err: fmt.Errorf("%w\n%d problem(s) found", list, len(list))}
 }
 
-func newLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
 // runExitError maps the error of a run to its exit code (DESIGN.md): 3 when
 // the cluster could not be reached within kafka.startup_timeout, 2 for a
 // configuration problem found on the cluster (printed as a list), else 1.
