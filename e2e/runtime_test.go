@@ -6,13 +6,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/veltrix/veltrix/pkg/testbroker"
 )
 
 // startEnv is start with extra environment variables (NAME=value).
@@ -82,29 +79,15 @@ func TestRunUnreachableClusterExits3(t *testing.T) {
 // A broker that comes up while veltrix run is retrying: the instance starts
 // and processes.
 func TestRunWaitsForCluster(t *testing.T) {
-	var addr string
-	var startCluster func()
-	if testbroker.Kafka() {
-		dir := t.TempDir()
-		port := freePorts(t, 2) // the broker's and its controller's
-		addr = "127.0.0.1:" + strconv.Itoa(port)
-		// The input topic exists before the instance can reach the
-		// cluster (a missing input is exit 2, not a retry): create it,
-		// stop the cluster, start it again below.
-		kafkaSh(t, "start", dir, strconv.Itoa(port))
-		t.Cleanup(func() { kafkaSh(t, "stop", dir) })
-		kafkaSh(t, "create-topic", dir, "orders", "6")
-		kafkaSh(t, "stop", dir)
-		startCluster = func() { kafkaSh(t, "start", dir, strconv.Itoa(port)) }
-	} else {
-		addr = closedAddr(t)
-		startCluster = func() {
-			waitListening(t, start(t, "broker", "--listen", addr, "--partitions", "6", "--data-dir", t.TempDir(), "--topics", "orders"))
-		}
-	}
+	// The input topic exists before the instance can reach the cluster (a
+	// missing input is exit 2, not a retry): the broker is started with it,
+	// stopped, and started again on the same data below.
+	b := startOwnBroker(t, "orders")
+	addr := b.addr
+	b.stop(t)
 	run := startEnv(t, []string{"VELTRIX_KAFKA_STARTUP_TIMEOUT=5m"}, "run", "-c", writeConfig(t, addr, t.TempDir()))
 	waitLog(t, run, "cluster not reachable", 2, 30*time.Second)
-	startCluster()
+	b.restart(t)
 	lines, want := events(200)
 	kcatProduce(t, addr, "orders", lines)
 	got := kcatReadCommitted(t, addr, len(want), 2*time.Minute, "orders.high-value")
