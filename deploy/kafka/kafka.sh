@@ -56,6 +56,16 @@ classpath() {
   fi
 }
 
+# cluster_id is a random KRaft cluster id (16 bytes, URL-safe base64); one
+# starting with '-' would be read as an option by the storage tool.
+cluster_id() {
+  local id
+  while :; do
+    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    [ "${id#-}" = "$id" ] && { echo "$id"; return; }
+  done
+}
+
 kafka_version() { sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE/pom.xml"; }
 
 tool() {
@@ -172,8 +182,7 @@ cmd_start() {
     load_cluster "$dir"
     [ "$PORT" = "$port" ] && [ "$NODES" = "$nodes" ] || die "$dir holds a cluster of $NODES node(s) on port $PORT"
   else
-    printf 'PORT=%s\nNODES=%s\nCLUSTER_ID=%s\n' "$port" "$nodes" \
-      "$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')" >"$dir/cluster.env"
+    printf 'PORT=%s\nNODES=%s\nCLUSTER_ID=%s\n' "$port" "$nodes" "$(cluster_id)" >"$dir/cluster.env"
     load_cluster "$dir"
   fi
   classpath "$dir"
