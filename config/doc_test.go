@@ -32,6 +32,9 @@ func settingsTable() string {
 		if s.Min != "" {
 			doc += "; at least " + s.Min
 		}
+		if s.Max != "" {
+			doc += "; at most " + s.Max
+		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | `%s` | %s |\n", s.Key, s.Type, def, s.Env, strings.ReplaceAll(doc, "|", `\|`))
 	}
 	return b.String()

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"slices"
@@ -26,10 +27,11 @@ const EnvPrefix = "VELTRIX_"
 type Setting struct {
 	Key     string   // dotted path, e.g. "kafka.tls.enabled"
 	Env     string   // environment override, e.g. "VELTRIX_KAFKA_TLS_ENABLED"
-	Type    string   // string, bool, int, duration or list
+	Type    string   // string, bool, int, float, duration or list
 	Default string   // the default as written in the tag; "" for the zero value
 	Enum    []string // allowed values, if restricted
 	Min     string   // smallest allowed value, if any
+	Max     string   // largest allowed value, if any (float settings)
 	Doc     string   // one-line description
 
 	index []int // field index path from Config
@@ -47,6 +49,7 @@ const (
 	typeInt      = "int"
 	typeDuration = "duration"
 	typeList     = "list"
+	typeFloat    = "float"
 )
 
 // section is one mapping of the settings schema.
@@ -100,6 +103,7 @@ func (s *settingsSchema) build(t reflect.Type, prefix string, index []int) *sect
 			Env:     EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_")),
 			Default: f.Tag.Get("default"),
 			Min:     f.Tag.Get("min"),
+			Max:     f.Tag.Get("max"),
 			Doc:     f.Tag.Get("doc"),
 			index:   idx,
 			typ:     f.Type,
@@ -116,6 +120,8 @@ func (s *settingsSchema) build(t reflect.Type, prefix string, index []int) *sect
 			set.Type = typeBool
 		case f.Type.Kind() == reflect.Int:
 			set.Type = typeInt
+		case f.Type.Kind() == reflect.Float64:
+			set.Type = typeFloat
 		case f.Type == reflect.TypeFor[[]string]():
 			set.Type = typeList
 		default:
@@ -137,6 +143,12 @@ func (s *Setting) parse(text string) (any, error) {
 		return strconv.ParseBool(text)
 	case typeInt:
 		return strconv.Atoi(text)
+	case typeFloat:
+		f, err := strconv.ParseFloat(text, 64)
+		if err == nil && (math.IsNaN(f) || math.IsInf(f, 0)) {
+			err = fmt.Errorf("%s is not a finite number", text)
+		}
+		return f, err
 	case typeDuration:
 		return time.ParseDuration(text)
 	case typeList:
@@ -178,6 +190,16 @@ func (s *Setting) check(v any) (expected, reason string) {
 			if v < m.(time.Duration) {
 				return ">= " + s.Min, "is below the minimum " + s.Min
 			}
+		case float64:
+			if v < m.(float64) {
+				return ">= " + s.Min, "is below the minimum " + s.Min
+			}
+		}
+	}
+	if s.Max != "" {
+		m, _ := s.parse(s.Max)
+		if v, ok := v.(float64); ok && v > m.(float64) {
+			return "<= " + s.Max, "is above the maximum " + s.Max
 		}
 	}
 	return "", ""
@@ -190,6 +212,8 @@ func (s *Setting) hint() string {
 		return "write true or false"
 	case typeInt:
 		return "write a whole number, e.g. 10"
+	case typeFloat:
+		return "write a number, e.g. 0.01"
 	case typeDuration:
 		return "write a Go duration with a unit, e.g. 100ms, 5s or 1m"
 	case typeList:
@@ -307,6 +331,10 @@ func (l *loader) leaf(s *Setting, n *yaml.Node, file, path string, src *sources)
 			return nil, false
 		}
 		return i, true
+	case typeFloat:
+		if n.Tag != "!!float" && n.Tag != "!!int" {
+			return nil, false
+		}
 	case typeDuration:
 		if n.Tag != "!!str" && n.Tag != "!!int" {
 			return nil, false

@@ -24,6 +24,7 @@ type Config struct {
 	Processing Processing `yaml:"processing"`
 	HTTP       HTTP       `yaml:"http"`
 	Log        Log        `yaml:"log"`
+	Tracing    Tracing    `yaml:"tracing"`
 	Include    []string   `yaml:"include" doc:"globs of rule and template files, relative to the main file"`
 
 	Templates []*Template `yaml:"-"` // in file order
@@ -120,6 +121,15 @@ const (
 type Log struct {
 	Format string `yaml:"format" default:"text" enum:"text,json" doc:"text (logfmt-like key=value) or json (one JSON object per line)"`
 	Level  string `yaml:"level" default:"info" enum:"debug,info,warn,error" doc:"least severe level logged: debug, info, warn or error (the Kafka client logs at warn and above)"`
+}
+
+// Tracing configures OpenTelemetry tracing of records through the rules
+// (package tracing). Where spans go is set by the standard OTEL_*
+// environment variables, not here.
+type Tracing struct {
+	// SampleRatio 0 turns tracing off entirely: no header is read or
+	// written and a record costs nothing more.
+	SampleRatio float64 `yaml:"sample_ratio" default:"0" min:"0" max:"1" doc:"share of input records without a traceparent header that start a trace (0.01: one in a hundred; 1: all); a record with a W3C traceparent header continues its trace whenever tracing is on; each traced record gets a span per rule and its trace context in the headers of its outputs and DLQ records; spans go to the OTLP endpoint of the standard OTEL_EXPORTER_OTLP_* variables (see docs/operations.md); 0: off, no header read or written"`
 }
 
 // Error policies of a rule.
