@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/veltrix/veltrix/pkg/topicwait"
 )
 
 // numCustomers is the number of distinct customer ids in the generated data.
@@ -28,18 +31,22 @@ const numCustomers = 100_000
 // harness owns the broker process, the pre-filled input topic and the
 // expected results every scenario is checked against.
 type harness struct {
-	cfg      config
-	tmp      string // temp dir for the veltrix binary, configs and state
-	veltrix  string // path to the built veltrix binary ("" if the build failed)
-	buildErr error  // why veltrix is missing
-	self     string // path to this program, re-executed for child scenarios
-	broker   *exec.Cmd
-	addr     string
-	adm      *kadm.Client
-	admCl    *kgo.Client
-	input    string
-	avgBytes float64 // mean key+value size of an input record
-	round    int     // the round running (from 1)
+	cfg         config
+	tmp         string    // temp dir for the veltrix binary, configs and state
+	veltrix     string    // path to the built veltrix binary ("" if the build failed)
+	buildErr    error     // why veltrix is missing
+	kstreamsCP  string    // java class path of the Kafka Streams application ("" if its build failed)
+	kstreamsErr error     // why it is missing
+	self        string    // path to this program, re-executed for child scenarios
+	broker      *exec.Cmd // the dev broker (nil on Apache Kafka)
+	kafkaDir    string    // the Apache Kafka node's directory ("" on the dev broker)
+	brokerPid   int       // the broker's process, for its CPU time
+	addr        string
+	adm         *kadm.Client
+	admCl       *kgo.Client
+	input       string
+	avgBytes    float64 // mean key+value size of an input record
+	round       int     // the round running (from 1)
 
 	// expected per-customer count and sum of totals over the input.
 	custCount []int64
@@ -93,11 +100,21 @@ func newHarness(ctx context.Context, cfg config) (*harness, error) {
 	}
 	h := &harness{cfg: cfg, tmp: tmp, self: self, input: "bench-orders-" + cfg.runID}
 	h.buildVeltrix(ctx)
-	if err := h.startBroker(ctx); err != nil {
-		return nil, err
+	if h.needsKStreams() {
+		h.buildKStreams(ctx)
+	}
+	start := h.startBroker
+	if cfg.broker == brokerKafka {
+		start = h.startKafka
+	}
+	if err := start(ctx); err != nil {
+		return h, err
+	}
+	if err := h.adminClient(); err != nil {
+		return h, err
 	}
 	if err := h.prefill(ctx); err != nil {
-		return nil, err
+		return h, err
 	}
 	return h, nil
 }
@@ -139,7 +156,7 @@ func (h *harness) startBroker(ctx context.Context) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start broker: %w", err)
 	}
-	h.broker = cmd
+	h.broker, h.brokerPid = cmd, cmd.Process.Pid
 	addrc := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -162,21 +179,91 @@ func (h *harness) startBroker(ctx context.Context) error {
 		return ctx.Err()
 	}
 	logf("broker listening on %s (pid %d)", h.addr, cmd.Process.Pid)
-	h.admCl, err = kgo.NewClient(kgo.SeedBrokers(h.addr))
+	return nil
+}
+
+// adminClient connects the harness's admin client to the broker.
+func (h *harness) adminClient() error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(h.addr))
 	if err != nil {
 		return fmt.Errorf("admin client: %w", err)
 	}
-	h.adm = kadm.NewClient(h.admCl)
+	h.admCl, h.adm = cl, kadm.NewClient(cl)
 	return nil
+}
+
+// kafkaScript is deploy/kafka/kafka.sh in the repository.
+func (h *harness) kafkaScript() string {
+	return filepath.Join(h.cfg.repo, "deploy", "kafka", "kafka.sh")
+}
+
+// startKafka starts a one-node Apache Kafka cluster (deploy/kafka/kafka.sh,
+// the version the tests use; the first start resolves its jars with Maven)
+// on free ports, its data in the temp dir.
+func (h *harness) startKafka(ctx context.Context) error {
+	port, err := freePortPair()
+	if err != nil {
+		return err
+	}
+	h.kafkaDir = filepath.Join(h.tmp, "kafka")
+	logf("starting Apache Kafka (one node) on 127.0.0.1:%d", port)
+	cmd := exec.CommandContext(ctx, "bash", h.kafkaScript(), "start", h.kafkaDir, strconv.Itoa(port), "1")
+	cmd.Env = envWithoutPprof()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("start Apache Kafka: %w: %s", err, tail(string(out), 1500))
+	}
+	addr, ok := kafkaReadyAddr(string(out))
+	if !ok {
+		return fmt.Errorf("start Apache Kafka: no ready line in: %s", tail(string(out), 600))
+	}
+	h.addr = addr
+	if b, err := os.ReadFile(filepath.Join(h.kafkaDir, "node1", "pid")); err == nil {
+		h.brokerPid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	logf("Apache Kafka ready on %s (pid %d)", h.addr, h.brokerPid)
+	return nil
+}
+
+// kafkaReadyAddr finds the address in kafka.sh start's last line,
+// "ready 127.0.0.1:PORT".
+func kafkaReadyAddr(out string) (string, bool) {
+	var addr string
+	for line := range strings.Lines(out) {
+		if a, ok := strings.CutPrefix(strings.TrimSpace(line), "ready "); ok && a != "" {
+			addr = a
+		}
+	}
+	return addr, addr != ""
+}
+
+// freePortPair returns a port p such that p and p+1 (a node's broker and
+// controller listeners) were free a moment ago, below Linux's ephemeral
+// range.
+func freePortPair() (int, error) {
+	for p := 20000 + int(time.Now().UnixNano()%6000)*2; p < 32000; p += 2 {
+		l1, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
+		l1.Close()
+		if err != nil {
+			continue
+		}
+		l2.Close()
+		return p, nil
+	}
+	return 0, errors.New("no two free consecutive ports between 20000 and 32000")
 }
 
 // brokerCPU returns the broker process's CPU time so far (user + sys, from
 // /proc/<pid>/stat; false when unavailable).
 func (h *harness) brokerCPU() (float64, bool) {
-	if h.broker == nil || h.broker.Process == nil {
+	if h.brokerPid <= 0 {
 		return 0, false
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", h.broker.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", h.brokerPid))
 	if err != nil {
 		return 0, false
 	}
@@ -207,11 +294,15 @@ func parseStatCPU(stat string) (float64, bool) {
 	return float64(u+s) / clockTicks, true
 }
 
-// createTopic creates a topic with the configured partition count.
+// createTopic creates a topic with the configured partition count and waits
+// until its partitions have leaders (Apache Kafka answers before they do).
 func (h *harness) createTopic(ctx context.Context, topic string) error {
 	resp, err := h.adm.CreateTopic(ctx, int32(h.cfg.partitions), 1, nil, topic)
 	if err == nil {
 		err = resp.Err
+	}
+	if err == nil {
+		_, err = topicwait.Led(ctx, h.adm, 30*time.Second, topic)
 	}
 	if err != nil {
 		return fmt.Errorf("create topic %s: %w", topic, err)
@@ -312,6 +403,12 @@ func (h *harness) fillOrders(ctx context.Context, topic string, n int) (int64, e
 func (h *harness) close() {
 	if h.admCl != nil {
 		h.admCl.Close()
+	}
+	if h.kafkaDir != "" {
+		cmd := exec.Command("bash", h.kafkaScript(), "stop", h.kafkaDir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			logf("WARNING: stop Apache Kafka: %v: %s", err, tail(string(out), 300))
+		}
 	}
 	if h.broker != nil && h.broker.Process != nil {
 		_ = h.broker.Process.Signal(syscall.SIGTERM)

@@ -1,19 +1,23 @@
 // Command bench measures Veltrix against a minimal franz-go loop (the limit of
-// the client and broker) and against Goka, in one run, on one embedded broker.
+// the client and broker), against Goka and, on Apache Kafka, against Kafka
+// Streams, in one run, on one broker.
 //
-// It starts one `veltrix broker` process, pre-fills an input topic with order
-// events, then runs each scenario as its own OS process so that its CPU time
+// It starts one broker process (`veltrix broker`, or with BENCH_BROKER=kafka
+// a one-node Apache Kafka from deploy/kafka/kafka.sh), pre-fills an input
+// topic with order events, then runs each scenario as its own OS process so that its CPU time
 // and peak RSS come from the child's rusage. Every scenario's output is read
 // back with read_committed and checked before it is timed. See
 // docs/benchmarks.md for the method and how to read the figures.
 //
-// Environment: BENCH_RECORDS (default 1000000), BENCH_PARTITIONS (6),
+// Environment: BENCH_BROKER (dev or kafka, default dev), BENCH_RECORDS (default 1000000), BENCH_PARTITIONS (6),
 // BENCH_SCENARIOS (comma list, default all), BENCH_LATENCY_SECONDS (20),
 // BENCH_RESTORE_RECORDS (changelog records of the restore scenario, 1000000),
 // BENCH_ROUNDS (rounds of the throughput scenarios, default 3),
 // BENCH_TIMEOUT (per scenario, default 120s), BENCH_VELTRIX (a prebuilt
 // veltrix binary instead of building ../cmd/veltrix), BENCH_REPO (repo root,
-// default ".."), BENCH_RESULTS (default results.json).
+// default ".."), BENCH_RESULTS (default results.json), BENCH_KSTREAMS_THREADS
+// (stream threads of the Kafka Streams application, default the CPU count),
+// BENCH_KSTREAMS_JAVA_OPTS (JVM options of it, default none).
 package main
 
 import (
@@ -22,6 +26,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,6 +35,7 @@ import (
 
 // config is the run's configuration, from the environment.
 type config struct {
+	broker              string // brokerDev or brokerKafka
 	records, partitions int
 	scenarios           []string
 	latencySeconds      int
@@ -41,6 +47,22 @@ type config struct {
 	repo, veltrixBin    string
 	results             string
 	runID               string
+	kstreamsThreads     int      // num.stream.threads of the Kafka Streams application
+	kstreamsJavaOpts    []string // JVM options of the Kafka Streams application
+}
+
+// Broker kinds (BENCH_BROKER).
+const (
+	brokerDev   = "dev"   // `veltrix broker`, the embedded kfake broker
+	brokerKafka = "kafka" // Apache Kafka, one node, from deploy/kafka/kafka.sh
+)
+
+// brokerLabel names a broker kind in the report.
+func brokerLabel(kind string) string {
+	if kind == brokerKafka {
+		return "Apache Kafka (one node, deploy/kafka/kafka.sh)"
+	}
+	return "dev broker (veltrix broker)"
 }
 
 func envInt(name string, def int) (int, error) {
@@ -64,10 +86,24 @@ func envStr(name, def string) string {
 
 func loadConfig() (config, error) {
 	c := config{latencyRate: 10_000, budget: 14 * time.Minute,
-		repo: envStr("BENCH_REPO", ".."), veltrixBin: os.Getenv("BENCH_VELTRIX"),
-		results: envStr("BENCH_RESULTS", "results.json"),
-		runID:   strconv.FormatInt(time.Now().Unix(), 36)}
+		broker: envStr("BENCH_BROKER", brokerDev),
+		repo:   envStr("BENCH_REPO", ".."), veltrixBin: os.Getenv("BENCH_VELTRIX"),
+		results:          envStr("BENCH_RESULTS", "results.json"),
+		runID:            strconv.FormatInt(time.Now().Unix(), 36),
+		kstreamsJavaOpts: strings.Fields(os.Getenv("BENCH_KSTREAMS_JAVA_OPTS"))}
 	var err error
+	switch c.broker {
+	case brokerDev:
+	case brokerKafka:
+		// Apache Kafka writes every record to disk and the JVM warms up:
+		// a run takes longer than on the dev broker.
+		c.budget = 40 * time.Minute
+	default:
+		return c, fmt.Errorf("BENCH_BROKER=%q: want dev or kafka", c.broker)
+	}
+	if c.kstreamsThreads, err = envInt("BENCH_KSTREAMS_THREADS", runtime.NumCPU()); err != nil {
+		return c, err
+	}
 	if c.records, err = envInt("BENCH_RECORDS", 1_000_000); err != nil {
 		return c, err
 	}
@@ -84,6 +120,9 @@ func loadConfig() (config, error) {
 		return c, err
 	}
 	c.timeout = 120 * time.Second
+	if c.broker == brokerKafka {
+		c.timeout = 240 * time.Second
+	}
 	if v := os.Getenv("BENCH_TIMEOUT"); v != "" {
 		if c.timeout, err = time.ParseDuration(v); err != nil {
 			return c, fmt.Errorf("BENCH_TIMEOUT=%q: %w", v, err)
@@ -103,7 +142,7 @@ func loadConfig() (config, error) {
 		}
 	} else {
 		for _, s := range allScenarios {
-			if !s.optional {
+			if !s.optional && (!s.kafkaOnly || c.broker == brokerKafka) {
 				c.scenarios = append(c.scenarios, s.name)
 			}
 		}
@@ -119,22 +158,29 @@ func logf(format string, args ...any) {
 type scenario struct {
 	name     string
 	baseline string // raw scenario its ratio_to_raw compares with ("" for none)
+	kstreams string // Kafka Streams scenario doing the same work ("" for none)
 	optional bool   // runs only when named in BENCH_SCENARIOS (a diagnostic)
-	once     bool   // runs in the first round only (latency, restore)
-	run      func(ctx context.Context, h *harness) result
+	// kafkaOnly scenarios are in the default set on Apache Kafka only (they
+	// run on the dev broker when named).
+	kafkaOnly bool
+	once      bool // runs in the first round only (latency, restore)
+	run       func(ctx context.Context, h *harness) result
 }
 
 // allScenarios in run order; baselines run first.
 var allScenarios = []scenario{
 	{name: "raw-eos", run: rawScenario("raw-eos")},
 	{name: "raw-alo", run: rawScenario("raw-alo")},
-	{name: "veltrix-stateless-eos", baseline: "raw-eos", run: veltrixStateless(guaranteeEOS)},
+	{name: "veltrix-stateless-eos", baseline: "raw-eos", kstreams: "kstreams-stateless-eos", run: veltrixStateless(guaranteeEOS)},
+	{name: "kstreams-stateless-eos", kafkaOnly: true, run: kstreamsStateless},
 	{name: "veltrix-stateless-alo", baseline: "raw-alo", run: veltrixStateless(guaranteeALO)},
-	{name: "veltrix-aggregate-eos", baseline: "raw-eos", run: veltrixAggregate},
+	{name: "veltrix-aggregate-eos", baseline: "raw-eos", kstreams: "kstreams-aggregate-eos", run: veltrixAggregate},
+	{name: "kstreams-aggregate-eos", kafkaOnly: true, run: kstreamsAggregate},
 	{name: "veltrix-rekey-eos", baseline: "raw-eos", optional: true, run: veltrixRekey},
 	{name: "raw-aggregate-eos", baseline: "raw-eos", optional: true, run: rawAggregate},
 	{name: "goka-count", run: gokaScenario},
-	{name: "latency", once: true, run: latencyVeltrix},
+	{name: "latency", kstreams: "kstreams-latency", once: true, run: latencyVeltrix},
+	{name: "kstreams-latency", kafkaOnly: true, once: true, run: latencyKStreams},
 	{name: "latency-raw-eos", once: true, run: latencyRaw},
 	{name: "restore", once: true, run: restoreScenario},
 }
@@ -181,7 +227,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	start := time.Now()
-	logf("%d records, %d partitions, %d rounds, scenarios %s", cfg.records, cfg.partitions, cfg.rounds, strings.Join(cfg.scenarios, ","))
+	logf("%s; %d records, %d partitions, %d rounds, scenarios %s", brokerLabel(cfg.broker), cfg.records, cfg.partitions, cfg.rounds, strings.Join(cfg.scenarios, ","))
 	h, err := newHarness(ctx, cfg)
 	if h != nil {
 		defer h.close()
@@ -213,7 +259,7 @@ func run(ctx context.Context) error {
 					r.BrokerCPU = cpu1 - cpu0
 				}
 			}
-			r.Scenario, r.Baseline = name, s.baseline
+			r.Scenario, r.Baseline, r.KStreams, r.Broker = name, s.baseline, s.kstreams, cfg.broker
 			logf("=== %s: %s %s", name, r.Status, r.Note)
 			rounds[name] = append(rounds[name], r)
 		}
@@ -223,7 +269,8 @@ func run(ctx context.Context) error {
 		results = append(results, medianRound(rounds[name]))
 	}
 	addRatios(results)
-	printTable(os.Stdout, results, h.avgBytes)
+	addKStreamsRatios(results)
+	printTable(os.Stdout, brokerLabel(cfg.broker), results, h.avgBytes)
 	if err := writeJSON(cfg.results, results); err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ const (
 // result is one scenario's row in the table and in results.json.
 type result struct {
 	Scenario       string    `json:"scenario"`
+	Broker         string    `json:"broker"` // brokerDev or brokerKafka
 	Status         string    `json:"status"`
 	Records        int       `json:"records"`
 	RecordsPerSec  float64   `json:"records_per_sec"`
@@ -43,7 +44,14 @@ type result struct {
 	// the machine's state of the moment, where the median rows may not.
 	RoundsRatioToRaw []float64 `json:"rounds_ratio_to_raw,omitempty"`
 	RatioToGoka      *float64  `json:"ratio_to_goka,omitempty"`
-	Note             string    `json:"note,omitempty"`
+	// KStreams is the Kafka Streams scenario doing the same work; the
+	// ratios to it are this row's records/s (throughput rows), peak RSS
+	// and p99 (latency rows) over that row's, where both are ok.
+	KStreams           string   `json:"kstreams,omitempty"`
+	RatioToKStreams    *float64 `json:"ratio_to_kstreams,omitempty"`
+	RSSRatioToKStreams *float64 `json:"rss_ratio_to_kstreams,omitempty"`
+	P99RatioToKStreams *float64 `json:"p99_ratio_to_kstreams,omitempty"`
+	Note               string   `json:"note,omitempty"`
 
 	// noRatio marks a rate that is not stream throughput (restore), so it
 	// gets no ratios.
@@ -159,11 +167,58 @@ func addRatios(rs []result) {
 	}
 }
 
+// addKStreamsRatios compares each row that names a Kafka Streams
+// counterpart with it, where both are ok: records/s for throughput rows,
+// p99 for latency rows, peak RSS for both.
+func addKStreamsRatios(rs []result) {
+	byName := map[string]result{}
+	for _, r := range rs {
+		if r.Status == statusOK {
+			byName[r.Scenario] = r
+		}
+	}
+	ratio := func(a, b float64) *float64 {
+		if a <= 0 || b <= 0 {
+			return nil
+		}
+		v := a / b
+		return &v
+	}
+	for i := range rs {
+		r := &rs[i]
+		k, ok := byName[r.KStreams]
+		if r.Status != statusOK || r.KStreams == "" || !ok {
+			continue
+		}
+		r.RSSRatioToKStreams = ratio(float64(r.PeakRSSBytes), float64(k.PeakRSSBytes))
+		if r.P99Ms != nil {
+			if k.P99Ms != nil {
+				r.P99RatioToKStreams = ratio(*r.P99Ms, *k.P99Ms)
+			}
+			continue
+		}
+		r.RatioToKStreams = ratio(r.RecordsPerSec, k.RecordsPerSec)
+	}
+}
+
+// vsKStreams is the "vs Kafka Streams" cell of a row: its records/s over
+// its Kafka Streams counterpart's, or for a latency row "p99 " and its p99
+// over the counterpart's.
+func vsKStreams(r result) string {
+	switch {
+	case r.RatioToKStreams != nil:
+		return fmt.Sprintf("%.2f", *r.RatioToKStreams)
+	case r.P99RatioToKStreams != nil:
+		return fmt.Sprintf("p99 %.2f", *r.P99RatioToKStreams)
+	}
+	return "-"
+}
+
 // printTable writes the human-readable table.
-func printTable(w io.Writer, rs []result, avgBytes float64) {
-	fmt.Fprintf(w, "\nrecords avg %.0f B; records/s from the first output write to the last read_committed record (see docs/benchmarks.md)\n", avgBytes)
+func printTable(w io.Writer, broker string, rs []result, avgBytes float64) {
+	fmt.Fprintf(w, "\nbroker: %s; records avg %.0f B; records/s from the first output write to the last read_committed record (see docs/benchmarks.md)\n", broker, avgBytes)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tstatus\trecords\trecords/s\tMB/s\tCPU s\tpeak RSS MiB\tp50 ms\tp99 ms\tx raw\tx goka\t")
+	fmt.Fprintln(tw, "scenario\tstatus\trecords\trecords/s\tMB/s\tCPU s\tpeak RSS MiB\tp50 ms\tp99 ms\tx raw\tx goka\tvs Kafka Streams\t")
 	opt := func(p *float64, format string) string {
 		if p == nil {
 			return "-"
@@ -172,12 +227,12 @@ func printTable(w io.Writer, rs []result, avgBytes float64) {
 	}
 	for _, r := range rs {
 		if r.Status != statusOK {
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t\n", r.Scenario, r.Status)
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t\n", r.Scenario, r.Status)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.1f\t%.1f\t%.0f\t%s\t%s\t%s\t%s\t\n", r.Scenario, r.Status, r.Records,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.1f\t%.1f\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", r.Scenario, r.Status, r.Records,
 			r.RecordsPerSec, r.MBPerSec, r.CPUSeconds, float64(r.PeakRSSBytes)/(1<<20),
-			opt(r.P50Ms, "%.1f"), opt(r.P99Ms, "%.1f"), opt(r.RatioToRaw, "%.2f"), opt(r.RatioToGoka, "%.2f"))
+			opt(r.P50Ms, "%.1f"), opt(r.P99Ms, "%.1f"), opt(r.RatioToRaw, "%.2f"), opt(r.RatioToGoka, "%.2f"), vsKStreams(r))
 	}
 	_ = tw.Flush()
 	for _, r := range rs {
@@ -197,6 +252,9 @@ func printTable(w io.Writer, rs []result, avgBytes float64) {
 				ratios[i] = fmt.Sprintf("%.3f", v)
 			}
 			fmt.Fprintf(w, "  %s: x %s by round %s\n", r.Scenario, r.Baseline, strings.Join(ratios, ", "))
+		}
+		if r.RSSRatioToKStreams != nil {
+			fmt.Fprintf(w, "  %s: peak RSS x %s %.2f\n", r.Scenario, r.KStreams, *r.RSSRatioToKStreams)
 		}
 	}
 }

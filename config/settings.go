@@ -30,6 +30,7 @@ type Setting struct {
 	Type    string   // string, bool, int, float, duration or list
 	Default string   // the default as written in the tag; "" for the zero value
 	Enum    []string // allowed values, if restricted
+	Fold    bool     // Enum is matched regardless of letter case
 	Min     string   // smallest allowed value, if any
 	Max     string   // largest allowed value, if any (float settings)
 	Doc     string   // one-line description
@@ -110,6 +111,7 @@ func (s *settingsSchema) build(t reflect.Type, prefix string, index []int) *sect
 		}
 		if e, ok := f.Tag.Lookup("enum"); ok {
 			set.Enum = strings.Split(e, ",")
+			set.Fold = f.Tag.Get("fold") == "true"
 		}
 		switch {
 		case f.Type == durationType:
@@ -175,7 +177,7 @@ func (s *Setting) zero() any {
 // check reports why v is not allowed by the setting's enum or min, or "".
 func (s *Setting) check(v any) (expected, reason string) {
 	if s.Enum != nil {
-		if str, _ := v.(string); !slices.Contains(s.Enum, str) {
+		if str, _ := v.(string); !slices.Contains(s.Enum, s.canonical(str)) {
 			return "one of " + enumList(s.Enum), "is not one of " + enumList(s.Enum)
 		}
 	}
@@ -203,6 +205,29 @@ func (s *Setting) check(v any) (expected, reason string) {
 		}
 	}
 	return "", ""
+}
+
+// canonical returns the enum member str names when the setting matches its
+// enum regardless of letter case ("scram-sha-256" is "SCRAM-SHA-256"), else
+// str itself.
+func (s *Setting) canonical(str string) string {
+	if s.Fold {
+		for _, e := range s.Enum {
+			if strings.EqualFold(e, str) {
+				return e
+			}
+		}
+	}
+	return str
+}
+
+// canonicalValue is canonical for a string value; other values are returned
+// as they are.
+func (s *Setting) canonicalValue(v any) any {
+	if str, ok := v.(string); ok {
+		return s.canonical(str)
+	}
+	return v
 }
 
 // hint says how to write a value of the setting's type.
@@ -293,7 +318,7 @@ func (l *loader) walk(f *schemaField, n *yaml.Node, file, path string, src *sour
 		l.errs.Add(e)
 		return
 	}
-	src.file[s.Key], src.at[s.Key] = v, p
+	src.file[s.Key], src.at[s.Key] = s.canonicalValue(v), p
 }
 
 // leaf parses a scalar (or, for lists, a sequence) node as a value of s.
@@ -387,7 +412,7 @@ func (l *loader) resolve(cfg *Config, src *sources) {
 				WithHint("%s must be %s", s.Env, exp))
 			continue
 		}
-		v.Set(s.Key, val)
+		v.Set(s.Key, s.canonicalValue(val))
 		src.at[s.Key] = p
 		delete(src.items, s.Key)
 	}
@@ -407,6 +432,7 @@ func (l *loader) resolve(cfg *Config, src *sources) {
 			WithHint("a transaction stays open for a commit interval; give it several, e.g. transaction_timeout: 10s"))
 	}
 	l.checkHTTP(cfg, src)
+	l.checkKafkaSecurity(cfg, src)
 	if err := ValidTopicName(cfg.App.ID); err != nil {
 		l.errs.Add(src.atOr("app.id").At(diag.InvalidTopic, "app.id %s cannot prefix topic names: %v", quote(cfg.App.ID), err).
 			WithHint("app.id names the internal and DLQ topics; use letters, digits, '.', '_' and '-'"))

@@ -29,6 +29,11 @@ type Config struct {
 
 	Templates []*Template `yaml:"-"` // in file order
 	Rules     []*Rule     `yaml:"-"` // in file order
+
+	// Warnings are problems that do not stop the configuration from being
+	// used (diag.SeverityWarning), e.g. SASL PLAIN without TLS. Load never
+	// returns them as its error; validate prints them, run logs them.
+	Warnings diag.List `yaml:"-"`
 }
 
 // App identifies the application.
@@ -63,13 +68,16 @@ type TLS struct {
 	CertFile           string `yaml:"cert_file" doc:"PEM client certificate for mutual TLS"`
 	KeyFile            string `yaml:"key_file" doc:"PEM client key for mutual TLS"`
 	InsecureSkipVerify bool   `yaml:"insecure_skip_verify" default:"false" doc:"do not verify the brokers' certificates (testing only)"`
+	ServerName         string `yaml:"server_name" doc:"host name the brokers' certificates are checked against (SNI); empty: the host of each broker address"`
 }
 
 // SASL configures SASL authentication.
 type SASL struct {
-	Mechanism string `yaml:"mechanism" enum:",PLAIN,SCRAM-SHA-256,SCRAM-SHA-512" doc:"empty (no SASL), PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"`
+	Mechanism string `yaml:"mechanism" enum:",PLAIN,SCRAM-SHA-256,SCRAM-SHA-512" fold:"true" doc:"empty (no SASL), PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (any letter case); a mechanism needs username and a password; PLAIN without TLS is warned about (VX1111)"`
 	Username  string `yaml:"username" doc:"SASL user name"`
-	Password  string `yaml:"password" doc:"SASL password (prefer the VELTRIX_KAFKA_SASL_PASSWORD environment variable)"`
+	Password  string `yaml:"password" doc:"SASL password (prefer the VELTRIX_KAFKA_SASL_PASSWORD environment variable or password_file); never logged"`
+	// PasswordFile is read at load into Password.
+	PasswordFile string `yaml:"password_file" doc:"file holding the SASL password, read at start (one trailing newline removed; a relative path is from the working directory), e.g. a mounted secret; not with password"`
 }
 
 // Guarantees.

@@ -33,7 +33,8 @@ func load(path string) (*config.Config, *topology.Topology, error) {
 	if loadErr == nil && buildErr == nil {
 		return cfg, topo, nil
 	}
-	return nil, nil, configError(mergeProblems(cfg, diag.AsList(loadErr), diag.AsList(buildErr)).Err())
+	// The Config goes back with the error for its Warnings.
+	return cfg, nil, configError(mergeProblems(cfg, diag.AsList(loadErr), diag.AsList(buildErr)).Err())
 }
 
 // mergeProblems joins the loader's and the builder's problems without
@@ -124,6 +125,9 @@ func newRunCmd() *cobra.Command {
 			log, err := logging.New(os.Stderr, cfg.Log)
 			if err != nil {
 				return configError(err)
+			}
+			for _, w := range cfg.Warnings {
+				log.Warn("configuration warning", "code", w.Code, "path", w.Path, "problem", w.Message, "hint", w.Hint)
 			}
 			log.Info("starting", "app", cfg.App.ID, "brokers", cfg.Kafka.Brokers, "guarantee", cfg.Processing.Guarantee, "rules", len(topo.Rules))
 			// main's context ends at the first signal; this channel also

@@ -24,15 +24,21 @@ func newValidateCmd() *cobra.Command {
 	var brokers []string
 	cmd := &cobra.Command{
 		Use:   "validate",
-		Short: "Check config, templates, expressions and the topology; exit 0 when valid, 2 with every problem listed",
+		Short: "Check config, templates, expressions and the topology; exit 0 when valid (warnings printed with their code), 2 with every problem listed",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "text" && format != "json" {
 				return &exitError{code: 2, err: fmt.Errorf("--format %q: want text or json", format)}
 			}
 			cfg, topo, err := load(path)
+			var warnings diag.List
+			if cfg != nil {
+				warnings = append(warnings, cfg.Warnings...)
+			}
 			if err == nil && cmd.Flags().Changed("brokers") {
-				err = checkCluster(cmd.Context(), cfg, topo, brokers)
+				var found diag.List
+				found, err = checkCluster(cmd.Context(), cfg, topo, brokers)
+				warnings = append(warnings, found...)
 			}
 			if format == "json" {
 				problems := diag.List{}
@@ -41,20 +47,30 @@ func newValidateCmd() *cobra.Command {
 						return err
 					}
 				}
+				errs := len(problems)
+				problems = append(problems, warnings...)
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
 				if encErr := enc.Encode(problems); encErr != nil {
 					return encErr
 				}
-				if len(problems) > 0 {
-					return &exitError{code: 2, err: fmt.Errorf("%d problem(s) found", len(problems))}
+				if errs > 0 {
+					return &exitError{code: 2, err: fmt.Errorf("%d problem(s) found", errs)}
 				}
 				return nil
+			}
+			// Warnings first: an error ends the command with its list.
+			for _, w := range warnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), w.Error())
 			}
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "%s: valid (%d rules, inputs %v, outputs %v)\n", path, len(topo.Rules), topo.InputTopics(), topo.OutputTopics())
+			note := ""
+			if len(warnings) > 0 {
+				note = fmt.Sprintf(", %d warning(s)", len(warnings))
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s: valid (%d rules, inputs %v, outputs %v%s)\n", path, len(topo.Rules), topo.InputTopics(), topo.OutputTopics(), note)
 			return nil
 		},
 	}
@@ -66,26 +82,27 @@ func newValidateCmd() *cobra.Command {
 }
 
 // checkCluster runs the read-only cluster checks; brokers ["config"] (the
-// flag given without a value) means the configured kafka.brokers.
-func checkCluster(ctx context.Context, cfg *config.Config, topo *topology.Topology, brokers []string) error {
+// flag given without a value) means the configured kafka.brokers. It returns
+// the checks' warnings, and their problems as the error.
+func checkCluster(ctx context.Context, cfg *config.Config, topo *topology.Topology, brokers []string) (diag.List, error) {
 	k := cfg.Kafka
 	if len(brokers) > 0 && (len(brokers) != 1 || brokers[0] != "config") {
 		k.Brokers = brokers
 	}
 	opts, err := kafkaconn.Options(k)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	res := clustercheck.Check(ctx, kadm.NewClient(cl), cfg, topo)
 	if len(res.Problems) > 0 {
-		return configError(res.Problems.Err())
+		return res.Warnings, configError(res.Problems.Err())
 	}
-	return nil
+	return res.Warnings, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -31,6 +32,9 @@ var corpus = []struct {
 	{file: "invalid_topic.yaml", want: []string{"VX1107 invalid_topic.yaml:6"}},
 	{file: "env_invalid.yaml", env: map[string]string{"VELTRIX_PROCESSING_COMMIT_INTERVAL": "fast"},
 		want: []string{"VX1105 env VELTRIX_PROCESSING_COMMIT_INTERVAL:0"}},
+	{file: "tls_ignored.yaml", want: []string{"VX1108 tls_ignored.yaml:3"}},
+	{file: "sasl_credentials.yaml", want: []string{"VX1109 sasl_credentials.yaml:5"}},
+	{file: "tls_files.yaml", want: []string{"VX1001 tls_files.yaml:4", "VX1103 tls_files.yaml:5"}},
 	{file: "unknown_template.yaml", want: []string{"VX2001 unknown_template.yaml:8"}},
 	{file: "missing_param.yaml", want: []string{"VX2002 missing_param.yaml:11"}},
 	{file: "param_type.yaml", want: []string{"VX2003 param_type.yaml:13"}},
@@ -162,5 +166,46 @@ func TestValidateText(t *testing.T) {
 	want := corpusDir + `unknown_key.yaml:3:3 VX1101 app.stat_dir: unknown key "stat_dir"` + "\n  hint: did you mean \"state_dir\"?"
 	if !strings.HasPrefix(stderr, want) {
 		t.Errorf("stderr:\n%s\nwant prefix:\n%s", stderr, want)
+	}
+}
+
+// TestValidateWarnings: a warning (SASL PLAIN without TLS, VX1111) is printed
+// with its code and the word warning, is in the JSON array with severity
+// "warning", and leaves the exit code 0; with an error as well, the exit code
+// is 2 and the count names the errors only.
+func TestValidateWarnings(t *testing.T) {
+	dir := t.TempDir()
+	plain := "kafka:\n  sasl: {mechanism: PLAIN, username: u, password: p}\nrules:\n  - {name: r, from: orders, steps: [{to: out}]}\n"
+	ok, bad := filepath.Join(dir, "ok.yaml"), filepath.Join(dir, "bad.yaml")
+	writeTestFile(t, ok, plain)
+	writeTestFile(t, bad, plain+"processing: {guarantee: twice}\n")
+
+	_, stderr, code, _ := execute(t, "validate", "-c", ok)
+	if code != 0 || !strings.Contains(stderr, ok+":2:21 warning VX1111 kafka.sasl.mechanism: ") || !strings.Contains(stderr, "valid (1 rules") || !strings.Contains(stderr, "1 warning(s)") {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit 0, the warning VX1111 at 2:21 and the valid line naming 1 warning", code, stderr)
+	}
+	if strings.Contains(stderr, ": p}") {
+		t.Errorf("the output shows the password:\n%s", stderr)
+	}
+
+	stdout, _, code, _ := execute(t, "validate", "--format", "json", "-c", ok)
+	var got []diag.Error
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("stdout is not a JSON array: %v\n%s", err, stdout)
+	}
+	if code != 0 || len(got) != 1 || got[0].Code != diag.PlaintextCredentials || got[0].Severity != diag.SeverityWarning {
+		t.Errorf("json: exit %d, %+v; want exit 0 and one VX1111 warning", code, got)
+	}
+
+	_, stderr, code, _ = execute(t, "validate", "-c", bad)
+	if code != 2 || !strings.Contains(stderr, "warning VX1111") || !strings.HasSuffix(stderr, "1 problem(s) found") {
+		t.Errorf("with an error: exit %d, stderr:\n%s\nwant exit 2, the warning and 1 problem", code, stderr)
+	}
+}
+
+func writeTestFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -28,7 +28,9 @@ import (
 
 // Result is what the checks found out about the topology's topics.
 type Result struct {
-	Problems      diag.List
+	Problems diag.List
+	// Warnings do not stop validate or run (diag.SeverityWarning): VX4007.
+	Warnings      diag.List
 	Partitions    map[string]int32 // existing topics of the topology
 	MissingOutput []string         // output topics that do not exist yet (but may be created)
 	// MaxTxnTimeout is the brokers' transaction.max.timeout.ms, or 0 when
@@ -39,7 +41,8 @@ type Result struct {
 // Check inspects the cluster, read-only. Problems carry codes VX4001 (input
 // topic missing), VX4002 (co-partitioning), VX4004 (an output topic that
 // neither exists nor may be created), VX4005 (cluster unreachable) and
-// VX4006 (a transaction timeout above the brokers' maximum).
+// VX4006 (a transaction timeout above the brokers' maximum); Warnings carry
+// VX4007 (kafka.max_record_bytes above a written topic's max.message.bytes).
 func Check(ctx context.Context, adm *kadm.Client, cfg *config.Config, topo *topology.Topology) Result {
 	res := Result{Partitions: map[string]int32{}}
 	inputs, outputs := topo.InputTopics(), topo.OutputTopics()
@@ -91,6 +94,7 @@ func Check(ctx context.Context, adm *kadm.Client, cfg *config.Config, topo *topo
 		}
 	}
 	checkTxnTimeout(ctx, adm, cfg, &res)
+	checkRecordLimit(ctx, adm, cfg, outputs, &res)
 	for _, group := range topo.CoPartitioned() {
 		var counts []string
 		first := int32(-1)
@@ -155,6 +159,79 @@ func checkTxnTimeout(ctx context.Context, adm *kadm.Client, cfg *config.Config, 
 }
 
 const maxTxnTimeoutKey = "transaction.max.timeout.ms"
+
+// checkRecordLimit warns (VX4007) for each topic Veltrix writes to whose
+// max.message.bytes is below kafka.max_record_bytes: a record between the
+// two passes Veltrix's own size check (VX5006) and is then refused by the
+// broker, which fails the whole transaction. Existing topics are compared
+// with their own setting; a topic run would create, with the brokers'
+// message.max.bytes. A cluster that does not say is not checked.
+func checkRecordLimit(ctx context.Context, adm *kadm.Client, cfg *config.Config, topics []string, res *Result) {
+	limit := int64(cfg.Kafka.MaxRecordBytes)
+	if limit <= 0 {
+		return
+	}
+	warn := func(topic string, max int64, created bool) {
+		msg := fmt.Sprintf("kafka.max_record_bytes %d exceeds %s %d of topic %q", limit, topicMaxBytesKey, max, topic)
+		if created {
+			msg = fmt.Sprintf("kafka.max_record_bytes %d exceeds the brokers' %s %d, which topic %q would be created with", limit, brokerMaxBytesKey, max, topic)
+		}
+		res.Warnings.Add(diag.Pos{File: cfg.File, Path: "kafka.max_record_bytes"}.At(diag.RecordLimitAboveTopic, "%s", msg).
+			With(fmt.Sprintf("<= %d", max), strconv.FormatInt(limit, 10)).
+			WithHint("lower kafka.max_record_bytes to at most %d, or raise max.message.bytes of %q", max, topic).AsWarning())
+	}
+	var existing []string
+	for _, t := range topics {
+		if !slices.Contains(res.MissingOutput, t) {
+			existing = append(existing, t)
+		}
+	}
+	if len(existing) > 0 {
+		rcs, err := adm.DescribeTopicConfigs(ctx, existing...)
+		if err == nil {
+			for _, rc := range rcs {
+				if v, ok := configInt(rc, topicMaxBytesKey); ok && limit > v {
+					warn(rc.Name, v, false)
+				}
+			}
+		}
+	}
+	if len(res.MissingOutput) == 0 {
+		return
+	}
+	meta, err := adm.BrokerMetadata(ctx)
+	if err != nil || len(meta.Brokers) == 0 {
+		return
+	}
+	rcs, err := adm.DescribeBrokerConfigs(ctx, meta.Brokers[0].NodeID)
+	if err != nil || len(rcs) == 0 {
+		return
+	}
+	if v, ok := configInt(rcs[0], brokerMaxBytesKey); ok && limit > v {
+		for _, t := range res.MissingOutput {
+			warn(t, v, true)
+		}
+	}
+}
+
+// The topic and broker settings bounding a record batch.
+const (
+	topicMaxBytesKey  = "max.message.bytes"
+	brokerMaxBytesKey = "message.max.bytes"
+)
+
+// configInt returns the integer value of key in rc.
+func configInt(rc kadm.ResourceConfig, key string) (int64, bool) {
+	if rc.Err != nil {
+		return 0, false
+	}
+	i := slices.IndexFunc(rc.Configs, func(c kadm.Config) bool { return c.Key == key })
+	if i < 0 {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(rc.Configs[i].MaybeValue(), 10, 64)
+	return v, err == nil
+}
 
 // Prepare runs Check and, when it found no problem, creates the missing
 // repartition topics (with the partition count of the topics they are

@@ -18,6 +18,11 @@ const (
 	EnvInvalid      Code = "VX1105" // an environment override that does not parse
 	DuplicateName   Code = "VX1106" // two rules (or templates) with one name
 	InvalidTopic    Code = "VX1107" // a topic name Kafka would reject
+	SettingIgnored  Code = "VX1108" // a setting that would have no effect (TLS options with TLS off, SASL credentials without a mechanism)
+	// Connection security.
+	CredentialsMissing   Code = "VX1109" // a SASL mechanism with an empty user name or password
+	TLSMaterialInvalid   Code = "VX1110" // a CA, certificate or key file that is not usable PEM
+	PlaintextCredentials Code = "VX1111" // warning: SASL PLAIN without TLS sends the password in clear text
 
 	// Templates and parameters.
 	UnknownTemplate    Code = "VX2001" // a rule or use: names a template that does not exist
@@ -35,14 +40,17 @@ const (
 	InvalidStep       Code = "VX3004" // a step whose shape is wrong
 	OutputLoop        Code = "VX3005" // a rule writes to a topic it reads
 	UnreachableBranch Code = "VX3006" // a route branch after a catch-all
+	TopicKeyUnused    Code = "VX3007" // topics: declares the key of a topic no rule reads
+	RepartitionAdded  Code = "VX3008" // information: a repartition added before a step that groups by a key
 
 	// Cluster checks.
-	TopicMissing       Code = "VX4001" // an input topic does not exist
-	CoPartition        Code = "VX4002" // topics that must be co-partitioned are not
-	ChangelogInvalid   Code = "VX4003" // a changelog topic with the wrong shape
-	OutputUnavailable  Code = "VX4004" // an output topic that neither exists nor can be created
-	ClusterUnreachable Code = "VX4005" // the brokers cannot be reached
-	TxnTimeoutTooLarge Code = "VX4006" // processing.transaction_timeout above the brokers' transaction.max.timeout.ms
+	TopicMissing          Code = "VX4001" // an input topic does not exist
+	CoPartition           Code = "VX4002" // topics that must be co-partitioned are not
+	ChangelogInvalid      Code = "VX4003" // a changelog topic with the wrong shape
+	OutputUnavailable     Code = "VX4004" // an output topic that neither exists nor can be created
+	ClusterUnreachable    Code = "VX4005" // the brokers cannot be reached
+	TxnTimeoutTooLarge    Code = "VX4006" // processing.transaction_timeout above the brokers' transaction.max.timeout.ms
+	RecordLimitAboveTopic Code = "VX4007" // warning: kafka.max_record_bytes above a topic's max.message.bytes
 
 	// Failures of single events.
 	MalformedEvent   Code = "VX5001" // the record value is not a JSON object

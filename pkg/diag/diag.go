@@ -18,6 +18,22 @@ import (
 // Code is a stable error code such as "VX1101". Codes never change meaning.
 type Code string
 
+// Severity says whether a problem stops the configuration from being used.
+// The zero value is an error.
+type Severity string
+
+// Severities.
+const (
+	// SeverityError is a problem that makes validate exit 2 and stops run.
+	SeverityError Severity = ""
+	// SeverityWarning is a setting that works but is probably not what was
+	// meant, or is unsafe (a password sent in clear text). It is printed with
+	// its code and never changes an exit code. Warnings travel apart from
+	// errors (config.Config.Warnings, clustercheck.Result.Warnings), so that
+	// a List returned as an error holds errors only.
+	SeverityWarning Severity = "warning"
+)
+
 // Error is one problem, with its place in the configuration when it has one.
 type Error struct {
 	Code     Code   `json:"code"`
@@ -29,12 +45,16 @@ type Error struct {
 	Expected string `json:"expected,omitempty"`
 	Found    string `json:"found,omitempty"`
 	Hint     string `json:"hint,omitempty"`
+	// Severity is empty for an error and "warning" for a warning.
+	Severity Severity `json:"severity,omitempty"`
 }
 
 // Error formats the problem as
 //
 //	file:line:col CODE path: message
 //	  hint: ...
+//
+// and a warning as "file:line:col warning CODE path: message".
 func (e *Error) Error() string {
 	var b strings.Builder
 	if e.File != "" {
@@ -46,6 +66,9 @@ func (e *Error) Error() string {
 			}
 		}
 		b.WriteByte(' ')
+	}
+	if e.Severity == SeverityWarning {
+		b.WriteString("warning ")
 	}
 	b.WriteString(string(e.Code))
 	if e.Path != "" {
@@ -94,6 +117,16 @@ func (e *Error) WithHint(format string, args ...any) *Error {
 	c.Hint = fmt.Sprintf(format, args...)
 	return &c
 }
+
+// AsWarning returns a copy of e with severity warning.
+func (e *Error) AsWarning() *Error {
+	c := *e
+	c.Severity = SeverityWarning
+	return &c
+}
+
+// IsWarning reports whether e is a warning.
+func (e *Error) IsWarning() bool { return e.Severity == SeverityWarning }
 
 // List is every problem found in one pass. A nil or empty List is no error.
 type List []*Error

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -18,7 +19,10 @@ import (
 	"github.com/veltrix/veltrix/config"
 )
 
-// Options returns the client options that reach the configured cluster.
+// Options returns the client options that reach the configured cluster:
+// TLS (with kafka.tls.server_name as the name checked, when set) and SASL.
+// config.Load has already checked the files and credentials (VX1001,
+// VX1108-VX1110); Options still reports what it cannot use.
 func Options(k config.Kafka) ([]kgo.Opt, error) {
 	opts := []kgo.Opt{kgo.SeedBrokers(k.Brokers...)}
 	if k.TLS.Enabled {
@@ -28,7 +32,7 @@ func Options(k config.Kafka) ([]kgo.Opt, error) {
 		}
 		opts = append(opts, kgo.Dialer((&tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second}, Config: tc}).DialContext))
 	}
-	switch k.SASL.Mechanism {
+	switch strings.ToUpper(k.SASL.Mechanism) { // config.Load already canonicalises; a hand-built Config may not
 	case "":
 	case "PLAIN":
 		opts = append(opts, kgo.SASL(plain.Auth{User: k.SASL.Username, Pass: k.SASL.Password}.AsMechanism()))
@@ -43,7 +47,7 @@ func Options(k config.Kafka) ([]kgo.Opt, error) {
 }
 
 func tlsConfig(t config.TLS) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in, documented as testing only
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in, documented as testing only
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {
