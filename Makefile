@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := bin/veltrix
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@latest
 
-.PHONY: all build run test test-dev test-kafka test-short vet lint fuzz bench bench-go clean tools kafka-tools
+.PHONY: all build run test test-dev test-kafka test-short vet lint fuzz bench bench-kafka bench-go clean tools kafka-tools
 
 all: build
 
@@ -71,8 +71,15 @@ fuzz:
 	$(GO) test ./pkg/testdriver -run '^$$' -fuzz FuzzRecordPath -fuzztime $(FUZZTIME)
 
 ## bench: the benchmark suite (Veltrix vs raw franz-go vs Goka); prints a table, writes bench/results.json.
+## BENCH_BROKER=kafka runs it on a one-node Apache Kafka (deploy/kafka/kafka.sh) and adds Kafka Streams.
+BENCH_BROKER ?= dev
 bench:
-	cd bench && $(GO) run .
+	cd bench && BENCH_BROKER=$(BENCH_BROKER) $(GO) run .
+
+## bench-kafka: the benchmark suite on Apache Kafka, with the Kafka Streams scenarios (bench/kstreams,
+## built with Maven; the first run resolves Kafka and Kafka Streams).
+bench-kafka: kafka-tools
+	$(MAKE) --no-print-directory bench BENCH_BROKER=kafka
 
 ## bench-go: Go micro-benchmarks of the hot paths.
 bench-go:
