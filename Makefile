@@ -70,6 +70,28 @@ fuzz:
 	$(GO) test ./config -run '^$$' -fuzz FuzzLoadConfig -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/testdriver -run '^$$' -fuzz FuzzRecordPath -fuzztime $(FUZZTIME)
 
+## chaos: the fault suite (docs/chaos.md) on the dev broker, then on Apache Kafka when a JDK and
+## Maven are here (in CI they must be). Not part of make test. CHAOS_FLAGS adds flags, e.g.
+## CHAOS_FLAGS="-scenarios R1,R3 -seed 7". chaos-smoke: the short bounded run CI does after make test.
+CHAOS_FLAGS ?=
+chaos: build
+	$(GO) build -o bin/chaos ./chaos
+	@$(MAKE) --no-print-directory chaos-run CHAOS_RUN_FLAGS="$(CHAOS_FLAGS)"
+
+chaos-smoke: build
+	$(GO) build -o bin/chaos ./chaos
+	@$(MAKE) --no-print-directory chaos-run CHAOS_RUN_FLAGS="-smoke $(CHAOS_FLAGS)"
+
+chaos-run:
+	@st=0; ./bin/chaos -broker dev $(CHAOS_RUN_FLAGS) || st=1; \
+	if command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then \
+	  ./bin/chaos -broker kafka $(CHAOS_RUN_FLAGS) || st=1; \
+	elif [ -n "$$CI" ]; then \
+	  echo "CI: the chaos suite on Apache Kafka needs a JDK 17+ and Maven"; st=1; \
+	else \
+	  echo "chaos on Apache Kafka skipped: no JDK/Maven here (install openjdk-17-jdk-headless and maven)"; \
+	fi; exit $$st
+
 ## bench: the benchmark suite (Veltrix vs raw franz-go vs Goka); prints a table, writes bench/results.json.
 ## BENCH_BROKER=kafka runs it on a one-node Apache Kafka (deploy/kafka/kafka.sh) and adds Kafka Streams.
 BENCH_BROKER ?= dev
