@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := bin/veltrix
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@latest
 
-.PHONY: all build run test test-dev test-kafka test-short vet lint fuzz bench bench-kafka bench-go clean tools kafka-tools
+.PHONY: all build run test test-dev test-kafka test-short vet lint fuzz bench bench-kafka bench-go clean tools kafka-tools chaos chaos-smoke chaos-run
 
 all: build
 
