@@ -99,6 +99,7 @@ func (l *loader) load(path string) (*Config, error) {
 		}
 	}
 	l.resolve(cfg, src)
+	cfg.origins = src.at
 	l.content(cfg, file, templates, rules)
 	l.includes(cfg, path, src)
 	l.bindRules(cfg)

@@ -18,6 +18,8 @@ import (
 // still knows its line.
 type Config struct {
 	File string `yaml:"-"` // path of the main file as given
+	// origins is where each setting's value came from (see Origin).
+	origins map[string]diag.Pos
 
 	App        App        `yaml:"app"`
 	Kafka      Kafka      `yaml:"kafka"`

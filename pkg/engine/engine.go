@@ -83,6 +83,8 @@ type Engine struct {
 	ownersClient *kgo.Client
 	ownersLookup *group.Owners
 
+	progress progress // stream time and restore progress per task, for the console
+
 	statsMu  sync.Mutex
 	stats    Stats
 	produced atomic.Int64 // Stats.Produced, counted per record
@@ -203,6 +205,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		SettleTimeout: e.cfg.Processing.TransactionTimeout + 30*time.Second,
 		Progress: func(store string, remaining int64) {
 			e.metrics.RestoreRemaining.WithLabelValues(store).Set(float64(remaining))
+		},
+		TaskProgress: func(p int32, store string, remaining int64) {
+			e.progress.restore(p, store, remaining, e.now())
 		},
 	})
 	e.tasks.Store(ts)

@@ -193,6 +193,7 @@ func (t *task) run(parts []kgo.FetchTopicPartition) error {
 	defer func() {
 		t.obs.flush()
 		e.addStats(func(s *Stats) { s.Consumed += consumed })
+		e.progress.setStreamTime(t.pt.partition, t.pt.streamTime)
 	}()
 	for _, p := range parts {
 		last := p.Records[len(p.Records)-1]

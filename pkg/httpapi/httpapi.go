@@ -1,7 +1,7 @@
 // Package httpapi serves Veltrix's HTTP endpoints: /metrics (Prometheus),
 // /healthz (the process is alive), /readyz (assigned and restored),
-// /v1/topology, /v1/rules, the interactive queries /v1/stores/... and a
-// small status page at /.
+// /v1/topology, /v1/rules, /v1/status, the interactive queries
+// /v1/stores/... and the operator console at / (see console.go).
 package httpapi
 
 import (
@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/veltrix/veltrix/config"
 	"github.com/veltrix/veltrix/topology"
 )
 
@@ -38,11 +38,18 @@ type options struct {
 	maxQueries   int
 	queryTimeout time.Duration
 	peer         *http.Client
+
+	// The console's (console.go).
+	cfg     *config.Config
+	dlq     DLQ
+	version func() string
+	log     *slog.Logger
 }
 
 // WithAuthToken requires "Authorization: Bearer <token>" on /v1/* and sends
 // it on calls to other instances (default: none, /v1 is open). /metrics,
-// /healthz, /readyz and / stay open.
+// /healthz and /readyz stay open; the console asks for the token once
+// (a login form) and keeps a session cookie.
 func WithAuthToken(token string) Option { return func(o *options) { o.token = token } }
 
 // WithMaxQueries bounds the interactive queries served at once (default
@@ -99,17 +106,18 @@ func Handler(gatherer prometheus.Gatherer, topo *topology.Topology, src Source, 
 		writeJSON(w, rules)
 	})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, map[string]any{"ready": src.Ready(), "status": src.Status()})
+		st := map[string]any{"ready": src.Ready(), "status": src.Status()}
+		if o.version != nil {
+			st["config_version"] = o.version()
+		}
+		writeJSON(w, st)
 	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		st, _ := json.MarshalIndent(src.Status(), "", "  ")
-		_ = statusPage.Execute(w, map[string]any{"App": topo.AppID, "Ready": src.Ready(), "Status": string(st), "Rules": topo.Rules})
-	})
-	if o.token == "" {
-		return mux
+	var h http.Handler = mux
+	if o.token != "" {
+		h = requireToken(mux, o.token)
 	}
-	return requireToken(mux, o.token)
+	newConsole(o, gatherer, topo, src, h).register(mux)
+	return h
 }
 
 // requireToken answers 401 to a /v1/* request without the bearer token.
@@ -134,17 +142,6 @@ func writeJSON(w http.ResponseWriter, v any) {
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
 }
-
-var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
-<title>veltrix {{.App}}</title>
-<h1>veltrix: {{.App}}</h1>
-<p>ready: {{.Ready}}</p>
-<h2>Rules</h2>
-<ul>{{range .Rules}}<li><b>{{.Name}}</b>: {{.From}} &rarr; {{.Outputs}} (on_error {{.OnError}})</li>{{end}}</ul>
-<h2>Totals</h2>
-<pre>{{.Status}}</pre>
-<p><a href="/metrics">metrics</a> · <a href="/v1/topology">topology</a> · <a href="/v1/rules">rules</a> · <a href="/readyz">readyz</a></p>
-`))
 
 // Server limits. The write timeout bounds a whole response, so it exceeds
 // the query timeout (5s by default) with room to spare.

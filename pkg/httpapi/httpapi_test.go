@@ -67,7 +67,7 @@ func TestEndpoints(t *testing.T) {
 		{"/v1/rules", `"on_error": "dlq"`, 200},
 		{"/v1/topology", `"in"`, 200},
 		{"/v1/status", `"consumed": 7`, 200},
-		{"/", "<b>r</b>", 200},
+		{"/", `<td class="name">r</td>`, 200},
 		{"/nope", "404", 404},
 	} {
 		code, body := get(t, srv, tc.path)

@@ -16,8 +16,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/veltrix/veltrix/config"
+	"github.com/veltrix/veltrix/pkg/dlq"
 	"github.com/veltrix/veltrix/pkg/engine"
 	"github.com/veltrix/veltrix/pkg/httpapi"
+	"github.com/veltrix/veltrix/pkg/kafkaconn"
 	"github.com/veltrix/veltrix/pkg/metrics"
 	"github.com/veltrix/veltrix/topology"
 )
@@ -32,6 +34,9 @@ type Instance struct {
 	log      *slog.Logger
 	reg      *prometheus.Registry
 	httpAddr func(string)
+	// clientOpts are the test options of the engine's client, also used
+	// by the console's DLQ reader.
+	clientOpts []kgo.Opt
 }
 
 // Option configures an Instance.
@@ -64,11 +69,15 @@ func New(cfg *config.Config, topo *topology.Topology, opts ...Option) *Instance 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
 	eng := engine.New(cfg, topo, engine.WithLogger(o.log), engine.WithMetrics(m), engine.WithClientOpts(o.clientOpts...))
-	return &Instance{cfg: cfg, topo: topo, log: o.log, reg: reg, Engine: eng, httpAddr: o.httpAddr}
+	return &Instance{cfg: cfg, topo: topo, log: o.log, reg: reg, Engine: eng, httpAddr: o.httpAddr, clientOpts: o.clientOpts}
 }
 
-// An Instance answers the interactive queries.
-var _ httpapi.Stores = (*Instance)(nil)
+// An Instance answers the interactive queries and shows its tasks on the
+// console.
+var (
+	_ httpapi.Stores = (*Instance)(nil)
+	_ httpapi.Tasks  = (*Instance)(nil)
+)
 
 // Status returns the engine's running totals.
 func (in *Instance) Status() any { return in.Engine.Stats() }
@@ -93,7 +102,13 @@ func (in *Instance) Run(ctx context.Context) error {
 		if in.httpAddr != nil {
 			in.httpAddr(addr)
 		}
-		h := httpapi.Handler(in.reg, in.topo, in, httpapi.WithAuthToken(in.cfg.HTTP.AuthToken))
+		kopts, err := kafkaconn.Options(in.cfg.Kafka)
+		if err != nil {
+			return fmt.Errorf("http: %w", err)
+		}
+		h := httpapi.Handler(in.reg, in.topo, in, httpapi.WithAuthToken(in.cfg.HTTP.AuthToken),
+			httpapi.WithConfig(in.cfg), httpapi.WithLogger(in.log),
+			httpapi.WithDLQ(dlq.New(append(kopts, in.clientOpts...)...)))
 		go func() {
 			err := httpapi.Serve(ctx, ln, h, in.log)
 			if err != nil {

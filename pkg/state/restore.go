@@ -46,6 +46,9 @@ type RestoreOptions struct {
 	// after every Pebble batch, and with 0 at the end. The engine maps it to
 	// the veltrix_restore_remaining_records{store} gauge.
 	Progress func(store string, remaining int64)
+	// TaskProgress, if set, is called when Progress is, with the task's
+	// partition too (the console's per-task restore progress).
+	TaskProgress func(partition int32, store string, remaining int64)
 	// BatchBytes is the Pebble batch size; default DefaultRestoreBatchBytes.
 	BatchBytes int
 	// IdleTimeout is how long a fetch may return nothing before the restore
@@ -114,9 +117,13 @@ func (t *Task) Restore(ctx context.Context, o RestoreOptions) error {
 	if o.SettleTimeout <= 0 {
 		o.SettleTimeout = DefaultRestoreSettleTimeout
 	}
-	progress := o.Progress
-	if progress == nil {
-		progress = func(string, int64) {}
+	progress := func(store string, remaining int64) {
+		if o.Progress != nil {
+			o.Progress(store, remaining)
+		}
+		if o.TaskProgress != nil {
+			o.TaskProgress(t.partition, store, remaining)
+		}
 	}
 	log := t.db.opts.Logger
 
