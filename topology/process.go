@@ -105,10 +105,20 @@ func (t *Topology) Process(task processors.Task, rec *kgo.Record, obs Observer) 
 		}
 	}
 	timed := obs != nil && rec.Offset%LatencySampleEvery == 0
+	var traced RecordSpan
+	if t.tracer != nil {
+		if traced = t.tracer.Record(rec); traced != nil {
+			defer traced.End()
+		}
+	}
 	for i, r := range rules {
 		var start time.Time
 		if timed {
 			start = time.Now()
+		}
+		var span RuleSpan
+		if traced != nil {
+			span = traced.Rule(r.Name)
 		}
 		var keep bool
 		var err error
@@ -122,7 +132,7 @@ func (t *Topology) Process(task processors.Task, rec *kgo.Record, obs Observer) 
 				e = ev.Clone()
 			}
 			e.Clock = task
-			keep, err = r.run(task, e)
+			keep, err = r.run(task, e, span)
 		}
 		outcome, code := OutcomeMatched, diag.Code("")
 		var fatal error
@@ -130,9 +140,12 @@ func (t *Topology) Process(task processors.Task, rec *kgo.Record, obs Observer) 
 		case err != nil:
 			d := asDiag(err)
 			code = d.Code
-			outcome, fatal = r.fail(task, rec, d)
+			outcome, fatal = r.fail(task, rec, d, span)
 		case !keep:
 			outcome = OutcomeFiltered
+		}
+		if span != nil {
+			span.End(outcome, code)
 		}
 		if obs != nil {
 			var took time.Duration
@@ -167,8 +180,9 @@ func asDiag(err error) *diag.Error {
 	return &diag.Error{Code: diag.Internal, Message: err.Error()}
 }
 
-// fail applies the rule's on_error to a failed record.
-func (r *Rule) fail(task processors.Task, rec *kgo.Record, d *diag.Error) (Outcome, error) {
+// fail applies the rule's on_error to a failed record. A DLQ record carries
+// the trace context of span, when the record is traced.
+func (r *Rule) fail(task processors.Task, rec *kgo.Record, d *diag.Error, span RuleSpan) (Outcome, error) {
 	switch r.OnError {
 	case config.OnErrorSkip:
 		return OutcomeError, nil
@@ -183,6 +197,9 @@ func (r *Rule) fail(task processors.Task, rec *kgo.Record, d *diag.Error) (Outco
 			kgo.RecordHeader{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, rec.Offset, 10)},
 		)
 		key, value, headers := fitDLQ(rec.Key, rec.Value, rec.Headers, headers, r.maxRecordBytes)
+		if span != nil {
+			headers = span.Inject(headers)
+		}
 		task.Emit(processors.Output{Topic: r.DLQ, Key: key, Value: value, Headers: headers})
 		return OutcomeDLQ, nil
 	default:
@@ -201,9 +218,10 @@ func (b *buffer) Emit(o processors.Output) { b.outs = append(b.outs, o) }
 
 var buffers = sync.Pool{New: func() any { return &buffer{outs: make([]processors.Output, 0, 4)} }}
 
-// run runs the rule's steps over ev, emitting its outputs only on success.
-// A panic inside a step is a VX9001 failure of this event.
-func (r *Rule) run(task processors.Task, ev *processors.Event) (keep bool, err error) {
+// run runs the rule's steps over ev, emitting its outputs only on success,
+// each with the trace context of span when the record is traced. A panic
+// inside a step is a VX9001 failure of this event.
+func (r *Rule) run(task processors.Task, ev *processors.Event, span RuleSpan) (keep bool, err error) {
 	buf := buffers.Get().(*buffer)
 	buf.Task = task
 	defer func() {
@@ -219,6 +237,9 @@ func (r *Rule) run(task processors.Task, ev *processors.Event) (keep bool, err e
 		}
 		if err == nil {
 			for _, o := range buf.outs {
+				if span != nil {
+					o.Headers = span.Inject(o.Headers)
+				}
 				task.Emit(o)
 			}
 		}

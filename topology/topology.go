@@ -24,6 +24,7 @@ type Topology struct {
 	repartitions  []string    // sorted
 	punctuating   []*Rule     // rules and continuations holding punctuating steps
 	maxSkew       time.Duration
+	tracer        Tracer // nil: no tracing (see WithTracer)
 }
 
 // AheadOfClock reports whether a record timestamp is further ahead of the

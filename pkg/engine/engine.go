@@ -71,6 +71,8 @@ type Engine struct {
 	now     func() time.Time
 	extra   []kgo.Opt
 
+	lagEvery time.Duration // WithLagInterval; see observe.go
+
 	ready          atomic.Bool
 	lastBrokerRead atomic.Int64 // unix ns of the last answer from a broker (brokerSeen)
 	assigned       atomic.Int64 // partitions currently assigned
@@ -215,6 +217,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	if db != nil {
 		go e.countKeysEvery(countCtx, 15*time.Second)
 	}
+	go e.trackLag(countCtx, base) // veltrix_consumer_lag of the owned partitions
 	defer func() {
 		stopCount()
 		e.tasks.Store(nil)

@@ -1,11 +1,16 @@
 package engine
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/veltrix/veltrix/pkg/diag"
@@ -176,4 +181,195 @@ func (t *taskOutcomes) logError(rule string, outcome topology.Outcome, code diag
 		t.suppressed = 0
 	}
 	t.log.Warn("record failed", attrs...)
+}
+
+// Consumer lag.
+//
+// veltrix_consumer_lag{topic,partition} is, for each input partition this
+// instance owns, the partition's end offset (the last stable offset: what a
+// read_committed consumer can read) minus the group's committed offset (the
+// log start offset before the first commit). It is computed every lag
+// interval from the cluster, so an idle partition, or one whose fetches
+// stopped, still shows its lag, and a partition with records waiting but
+// never fetched is not shown as 0. The series of a partition is dropped as
+// soon as this instance no longer owns it (checked every lagOwnedEvery), so
+// no instance reports a stale lag for a partition another one now
+// processes; all series are dropped when Run returns.
+
+// defaultLagInterval is how often the lag is read from the cluster: two
+// requests (ListOffsets, OffsetFetch) per interval and instance.
+const defaultLagInterval = 5 * time.Second
+
+// lagOwnedEvery is how often the shown series are compared with the owned
+// partitions (local state only, no request).
+const lagOwnedEvery = 250 * time.Millisecond
+
+// WithLagInterval sets how often veltrix_consumer_lag is computed from the
+// cluster's end and committed offsets (default 5s).
+func WithLagInterval(d time.Duration) Option { return func(e *Engine) { e.lagEvery = d } }
+
+// lagOffsets returns, for the given owned partitions, their lag.
+type lagOffsets func(ctx context.Context, owned map[string][]int32) (map[string]map[int32]int64, error)
+
+// lagTracker keeps veltrix_consumer_lag to the owned partitions.
+type lagTracker struct {
+	m     *metrics.Metrics
+	owned func() map[string][]int32
+	lag   lagOffsets
+	every time.Duration
+	shown map[string]map[int32]bool // series set, by topic and partition
+}
+
+// run updates the gauge until ctx ends, then drops every series it set.
+func (l *lagTracker) run(ctx context.Context) {
+	if l.shown == nil {
+		l.shown = map[string]map[int32]bool{}
+	}
+	defer l.keep(nil)
+	check := time.NewTicker(min(lagOwnedEvery, l.every))
+	defer check.Stop()
+	next := time.Now() // the first computation at once
+	for {
+		owned := l.owned()
+		l.keep(owned)
+		if now := time.Now(); !now.Before(next) {
+			next = now.Add(l.every)
+			l.update(ctx, owned)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-check.C:
+		}
+	}
+}
+
+// update computes the lag of the owned partitions and sets the series of
+// those still owned once the answer is in (a revocation during the
+// requests must not bring a series back).
+func (l *lagTracker) update(ctx context.Context, owned map[string][]int32) {
+	if len(owned) == 0 {
+		return
+	}
+	lags, err := l.lag(ctx, owned)
+	if err != nil {
+		return // the next interval tries again; the series keep their last value
+	}
+	still := l.owned()
+	for topic, ps := range lags {
+		for p, lag := range ps {
+			if !slices.Contains(still[topic], p) {
+				continue
+			}
+			l.m.Lag(topic, p, lag)
+			if l.shown[topic] == nil {
+				l.shown[topic] = map[int32]bool{}
+			}
+			l.shown[topic][p] = true
+		}
+	}
+}
+
+// keep drops the series of every partition not in owned (all of them for
+// nil).
+func (l *lagTracker) keep(owned map[string][]int32) {
+	for topic, ps := range l.shown {
+		for p := range ps {
+			if !slices.Contains(owned[topic], p) {
+				l.m.DropLag(topic, p)
+				delete(ps, p)
+			}
+		}
+		if len(ps) == 0 {
+			delete(l.shown, topic)
+		}
+	}
+}
+
+// trackLag runs the lag tracker of Run until ctx ends, with its own client
+// (base: brokers, TLS, SASL, logger).
+func (e *Engine) trackLag(ctx context.Context, base []kgo.Opt) {
+	cl, err := kgo.NewClient(append(slices.Clone(base), kgo.ClientID("veltrix-"+e.cfg.App.ID+"-lag"))...)
+	if err != nil {
+		e.log.Warn("consumer lag not tracked", "err", err)
+		return
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	every := e.lagEvery
+	if every <= 0 {
+		every = defaultLagInterval
+	}
+	l := &lagTracker{m: e.metrics, owned: e.ownedInputs, every: every,
+		lag: func(ctx context.Context, owned map[string][]int32) (map[string]map[int32]int64, error) {
+			return groupLag(ctx, adm, e.cfg.App.ID, owned)
+		}}
+	l.run(ctx)
+}
+
+// ownedInputs returns the input partitions this instance holds now.
+func (e *Engine) ownedInputs() map[string][]int32 {
+	ts := e.tasks.Load()
+	if ts == nil {
+		return nil
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	out := make(map[string][]int32, len(ts.held))
+	for topic, ps := range ts.held {
+		for p, held := range ps {
+			if held {
+				out[topic] = append(out[topic], p)
+			}
+		}
+	}
+	return out
+}
+
+// groupLag reads the end offsets of the owned partitions and the group's
+// committed offsets, each with one request, and returns end - committed
+// (end - log start before the first commit; never below 0).
+func groupLag(ctx context.Context, adm *kadm.Client, group string, owned map[string][]int32) (map[string]map[int32]int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	topics := slices.Sorted(maps.Keys(owned))
+	ends, err := adm.ListCommittedOffsets(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets: %w", err)
+	}
+	committed, err := adm.FetchOffsetsForTopics(ctx, group, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("fetch committed offsets: %w", err)
+	}
+	var starts kadm.ListedOffsets
+	out := map[string]map[int32]int64{}
+	for topic, ps := range owned {
+		for _, p := range ps {
+			end, ok := ends.Lookup(topic, p)
+			if !ok || end.Err != nil || end.Offset < 0 {
+				continue
+			}
+			pos := int64(-1)
+			if c, ok := committed.Lookup(topic, p); ok && c.Err == nil {
+				pos = c.At
+			}
+			if pos < 0 {
+				if starts == nil {
+					if starts, err = adm.ListStartOffsets(ctx, topics...); err != nil {
+						return nil, fmt.Errorf("list start offsets: %w", err)
+					}
+				}
+				s, ok := starts.Lookup(topic, p)
+				if !ok || s.Err != nil {
+					continue
+				}
+				pos = s.Offset
+			}
+			if out[topic] == nil {
+				out[topic] = map[int32]int64{}
+			}
+			out[topic][p] = max(end.Offset-pos, 0)
+		}
+	}
+	return out, nil
 }

@@ -196,8 +196,6 @@ func (t *task) run(parts []kgo.FetchTopicPartition) error {
 		e.progress.setStreamTime(t.pt.partition, t.pt.streamTime)
 	}()
 	for _, p := range parts {
-		last := p.Records[len(p.Records)-1]
-		e.metrics.Lag(p.Topic, p.Partition, p.HighWatermark-last.Offset-1)
 		e.metrics.RecordsConsumed.WithLabelValues(p.Topic).Add(float64(len(p.Records)))
 		for _, r := range p.Records {
 			consumed++

@@ -89,7 +89,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}),
 		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "consumer_lag",
-			Help: "Records between this instance's position and the partition's high watermark, as of the last fetch.",
+			Help: "Records of an input partition this instance owns not yet committed: its last stable offset minus the group's committed offset, computed every few seconds.",
 		}, []string{"topic", "partition"}),
 		StateStoreKeys: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "state_store_keys",
@@ -123,4 +123,10 @@ func (m *Metrics) Outcome(rule string, outcome topology.Outcome, code diag.Code,
 // Lag sets the consumer lag gauge of one partition.
 func (m *Metrics) Lag(topic string, partition int32, lag int64) {
 	m.ConsumerLag.WithLabelValues(topic, strconv.Itoa(int(partition))).Set(float64(lag))
+}
+
+// DropLag removes the consumer lag series of one partition (one this
+// instance no longer owns).
+func (m *Metrics) DropLag(topic string, partition int32) {
+	m.ConsumerLag.DeleteLabelValues(topic, strconv.Itoa(int(partition)))
 }

@@ -1,0 +1,125 @@
+package engine_test
+
+import (
+	"maps"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/veltrix/veltrix/pkg/engine"
+	"github.com/veltrix/veltrix/pkg/metrics"
+	"github.com/veltrix/veltrix/pkg/testbroker"
+)
+
+// lagOf returns an instance's veltrix_consumer_lag series of topic by
+// partition.
+func lagOf(t *testing.T, m *metrics.Metrics, topic string) map[int32]float64 {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 64)
+	m.ConsumerLag.Collect(ch)
+	close(ch)
+	out := map[int32]float64{}
+	for pm := range ch {
+		var d dto.Metric
+		if err := pm.Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		var tp string
+		var p int
+		for _, l := range d.GetLabel() {
+			switch l.GetName() {
+			case "topic":
+				tp = l.GetValue()
+			case "partition":
+				p, _ = strconv.Atoi(l.GetValue())
+			}
+		}
+		if tp == topic {
+			out[int32(p)] = d.GetGauge().GetValue()
+		}
+	}
+	return out
+}
+
+// veltrix_consumer_lag on a broker: every owned input partition has a
+// series, the idle ones (never fetched a record) included, at 0 once the
+// input is committed; when a second instance joins, each partition is
+// shown by exactly one instance (the first drops the series of the
+// partitions it gave away).
+func TestConsumerLagFollowsOwnership(t *testing.T) {
+	b := testbroker.New(t, testbroker.WithTopics(4, "lag.in"),
+		testbroker.WithFake(kfake.GroupMinSessionTimeout(100*time.Millisecond)))
+	addr := b.Addr()
+	rules := `rules:
+  - name: copy
+    from: lag.in
+    steps:
+      - to: lag.out
+`
+	var recs []*kgo.Record
+	for i := range 20 {
+		recs = append(recs, &kgo.Record{Topic: "lag.in", Partition: 0, Value: []byte(`{"n":` + strconv.Itoa(i) + `}`)})
+	}
+	produce(t, addr, recs)
+
+	newInstance := func() (*engine.Engine, *metrics.Metrics) {
+		cfg, topo := loadTopology(t, addr, "exactly_once", rules)
+		m := metrics.New(prometheus.NewRegistry())
+		return engine.New(cfg, topo, engine.WithMetrics(m), engine.WithLagInterval(100*time.Millisecond)), m
+	}
+	wait := func(what string, r []*running, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for !ok() {
+			for _, run := range r {
+				if err := run.failed(); err != nil {
+					t.Fatalf("%s: an instance stopped: %v", what, err)
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not reached within a minute", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	a, ma := newInstance()
+	ra := start(a)
+	defer ra.stop()
+	all := map[int32]float64{0: 0, 1: 0, 2: 0, 3: 0}
+	wait("one instance shows lag 0 for all four partitions", []*running{ra}, func() bool {
+		return maps.Equal(lagOf(t, ma, "lag.in"), all)
+	})
+
+	bEng, mb := newInstance()
+	rb := start(bEng)
+	defer rb.stop()
+	var la, lb map[int32]float64
+	wait("two instances show disjoint series covering the four partitions", []*running{ra, rb}, func() bool {
+		la, lb = lagOf(t, ma, "lag.in"), lagOf(t, mb, "lag.in")
+		if len(la) == 0 || len(lb) == 0 || len(la)+len(lb) != 4 {
+			return false
+		}
+		union := maps.Clone(la)
+		maps.Copy(union, lb)
+		return maps.Equal(union, all)
+	})
+	t.Logf("instance a shows %v, b shows %v", slices.Sorted(maps.Keys(la)), slices.Sorted(maps.Keys(lb)))
+
+	// The second instance stops: the first takes every partition back.
+	if err := rb.stop(); err != nil {
+		t.Fatal(err)
+	}
+	wait("the remaining instance shows all four partitions again", []*running{ra}, func() bool {
+		return maps.Equal(lagOf(t, ma, "lag.in"), all)
+	})
+	if n := len(lagOf(t, mb, "lag.in")); n != 0 {
+		t.Errorf("the stopped instance still shows %d lag series", n)
+	}
+}
