@@ -212,9 +212,12 @@ func kafkaPorts(nodes int) (int, error) {
 }
 
 func (k *kafkaCluster) run(ctx context.Context, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, k.script, args...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, k.script, args...)
+	// A loaded machine starts Kafka slowly: kafka.sh waits up to 4 minutes.
+	cmd.Env = append(os.Environ(), "KAFKA_READY_TIMEOUT=240")
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("kafka.sh %s: %w\n%s", strings.Join(args, " "), err, tailLines(string(out), 30))
 	}

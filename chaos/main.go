@@ -113,11 +113,14 @@ func run0(args []string, stdout io.Writer) int {
 			break
 		}
 	}
+	if e.shared != nil {
+		e.shared.Close()
+	}
 	fmt.Fprintln(stdout)
 	fmt.Fprint(stdout, table(results))
 	failed := 0
 	for _, r := range results {
-		if r.failed {
+		if r.status() == "FAIL" {
 			failed++
 		}
 	}
@@ -136,7 +139,7 @@ func (r result) status() string {
 	switch {
 	case r.skipped != "":
 		return "skip"
-	case r.failed:
+	case r.failed || r.err != nil:
 		return "FAIL"
 	}
 	return "ok"

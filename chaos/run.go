@@ -25,6 +25,7 @@ type env struct {
 	duration time.Duration // the load phase of time-based scenarios
 	rate     int           // input records per second
 	logf     func(format string, args ...any)
+	shared   cluster // the Kafka cluster of the scenarios that do not break it
 }
 
 // result is one scenario's line of the report.
@@ -139,7 +140,7 @@ func (r *run) between(lo, hi time.Duration) time.Duration {
 func (r *run) finish(ctx context.Context, live []*instance) (verdict, error) {
 	r.stopP()
 	<-r.pDone
-	if err := r.prod.finish(ctx, 2*time.Minute); err != nil {
+	if err := r.prod.flush(ctx, 2*time.Minute); err != nil {
 		r.note("%v", err)
 	}
 	for _, in := range live {
@@ -150,8 +151,18 @@ func (r *run) finish(ctx context.Context, live []*instance) (verdict, error) {
 			}
 		}
 	}
+	// The records that close the windows come once the group has processed
+	// the whole input: after a fault, one of a task's partitions (its input
+	// or its repartition partition) may lag, and a record far ahead in
+	// event time on the other would make the lagging records late.
 	settle := 3 * time.Minute
 	start := time.Now()
+	if d := waitSettled(ctx, r.adm, r.t, settle); len(d) > 0 {
+		r.note("not settled %v after the load, before the closing records: %s", settle, strings.Join(d[:min(len(d), 4)], "; "))
+	}
+	if err := r.prod.closeWindows(ctx, 2*time.Minute); err != nil {
+		r.note("%v", err)
+	}
 	if d := waitSettled(ctx, r.adm, r.t, settle); len(d) > 0 {
 		r.fail("not settled %v after the load: %s", settle, strings.Join(d[:min(len(d), 4)], "; "))
 	} else {
@@ -190,14 +201,6 @@ type scenario struct {
 	run    func(ctx context.Context, r *run) (faults string, v verdict, err error)
 }
 
-// defaultCluster is a one-node broker of the env's kind.
-func defaultCluster(ctx context.Context, e *env, dir string) (cluster, error) {
-	if e.kind == "kafka" {
-		return startKafka(ctx, e.script, filepath.Join(dir, "kafka"), 1)
-	}
-	return startInProcDev(numPartitions)
-}
-
 // runScenario runs one scenario in its own directory and cluster.
 func runScenario(ctx context.Context, e *env, s scenario) result {
 	res := result{id: s.id, broker: e.kind}
@@ -211,16 +214,37 @@ func runScenario(ctx context.Context, e *env, s scenario) result {
 		res.err = err
 		return res
 	}
-	mk := s.broker
-	if mk == nil {
-		mk = defaultCluster
+	var cl cluster
+	switch {
+	case s.broker != nil:
+		c, err := s.broker(ctx, e, dir)
+		if err != nil {
+			res.err, res.failed = fmt.Errorf("start broker: %w", err), true
+			return res
+		}
+		defer c.Close()
+		cl = c
+	case e.kind == "kafka":
+		// One cluster for every scenario that does not break the broker
+		// (each has its own topics and group): a start takes a while.
+		if e.shared == nil {
+			c, err := startKafka(ctx, e.script, filepath.Join(e.work, "kafka"), 1)
+			if err != nil {
+				res.err, res.failed = fmt.Errorf("start broker: %w", err), true
+				return res
+			}
+			e.shared = c
+		}
+		cl = e.shared
+	default:
+		c, err := startInProcDev(numPartitions)
+		if err != nil {
+			res.err, res.failed = fmt.Errorf("start broker: %w", err), true
+			return res
+		}
+		defer c.Close()
+		cl = c
 	}
-	cl, err := mk(ctx, e, dir)
-	if err != nil {
-		res.err = fmt.Errorf("start broker: %w", err)
-		return res
-	}
-	defer cl.Close()
 	res.broker = cl.Describe()
 	r := &run{e: e, id: s.id, dir: dir, cl: cl, t: topicsFor(s.id), rng: rand.New(rand.NewSource(e.seed))}
 	defer r.close()

@@ -207,14 +207,19 @@ func (p *producer) run(ctx context.Context, rate int) {
 	}
 }
 
-// finish writes one record per partition (idle ones too) far enough ahead
-// in event time to close every window of the records before it, then waits
-// for every record's acknowledgement (up to timeout).
-func (p *producer) finish(ctx context.Context, timeout time.Duration) error {
+// closeWindows writes one record per partition (idle ones too) far enough
+// ahead in event time to close every window of the records before it, and
+// waits for them (up to timeout).
+func (p *producer) closeWindows(ctx context.Context, timeout time.Duration) error {
 	for part := int32(0); part < numPartitions; part++ {
 		p.seq.Add(int64((2*windowSize + windowGrace) / time.Millisecond))
 		p.send(ctx, fmt.Sprintf("close-%02d", part), part)
 	}
+	return p.flush(ctx, timeout)
+}
+
+// flush waits for every record's acknowledgement (up to timeout).
+func (p *producer) flush(ctx context.Context, timeout time.Duration) error {
 	done := make(chan struct{})
 	go func() { p.wg.Wait(); close(done) }()
 	select {

@@ -11,12 +11,14 @@ import (
 
 // fakeTracer records what Process tells a Tracer.
 type fakeTracer struct {
-	skip  bool     // Record returns nil: the record is not traced
-	spans []string // "rule outcome code" for every ended rule span
-	ended int      // record spans ended
+	skip    bool     // Record returns nil: the record is not traced
+	records int      // records Record was asked about
+	spans   []string // "rule outcome code" for every ended rule span
+	ended   int      // record spans ended
 }
 
 func (f *fakeTracer) Record(*kgo.Record) RecordSpan {
+	f.records++
 	if f.skip {
 		return nil
 	}
@@ -104,9 +106,12 @@ func TestProcessTracesEveryRule(t *testing.T) {
 
 // With no tracer (tracing.sample_ratio 0, the default) the tracing hooks
 // cost no allocation: a record every rule filters out allocates nothing at
-// all, and a record with outputs allocates no more than that of a topology
-// that was never given a tracer.
+// all. (Run without the race detector, which makes sync.Pool drop items:
+// make test runs the allocation tests a second time without it.)
 func TestProcessWithoutTracerAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts need the race detector off; make test runs this test without it")
+	}
 	top, err := Build(parseConfig(t, "veltrix.yaml", `
 rules:
   - name: big
@@ -115,6 +120,11 @@ rules:
       - filter: event.total >= 100.0
       - set: {flag: '"big"'}
       - to: orders.big
+  - name: eur
+    from: orders
+    steps:
+      - filter: event.currency == "EUR" && event.total > 1000.0
+      - to: orders.eur
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -122,25 +132,18 @@ rules:
 	untraced := top.WithTracer(nil)
 	tk := &discard{}
 	filtered := record("orders", "o-1", `{"total": 5, "currency": "EUR"}`)
-	passed := record("orders", "o-1", `{"total": 500, "currency": "EUR"}`)
-	allocs := func(top *Topology, rec *kgo.Record) float64 {
-		return testing.AllocsPerRun(200, func() {
-			if err := top.Process(tk, rec, nil); err != nil {
-				t.Fatal(err)
-			}
-		})
+	n := testing.AllocsPerRun(500, func() {
+		if err := untraced.Process(tk, filtered, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n != 0 || tk.n != 0 {
+		t.Errorf("a filtered record allocates %v times per record with tracing off (%d outputs), want 0", n, tk.n)
 	}
-	if n := allocs(untraced, filtered); n != 0 {
-		t.Errorf("a filtered record allocates %v times per record with tracing off, want 0", n)
-	}
-	base, off := allocs(top, passed), allocs(untraced, passed)
-	if off > base {
-		t.Errorf("a record with an output allocates %v times with tracing off, %v with no tracer ever set", off, base)
-	}
-	// The hook is really there: the same topology with a tracer that
-	// traces nothing still calls it.
+	// The hook is really on that path: a tracer that traces nothing is
+	// asked about the same record.
 	ft := &fakeTracer{skip: true}
-	if err := top.WithTracer(ft).Process(tk, passed, nil); err != nil || len(ft.spans) != 0 {
-		t.Fatal(err, ft.spans)
+	if err := top.WithTracer(ft).Process(tk, filtered, nil); err != nil || ft.records != 1 || len(ft.spans) != 0 {
+		t.Fatalf("Process = %v; tracer asked about %d records, spans %q; want 1 record, no span", err, ft.records, ft.spans)
 	}
 }
