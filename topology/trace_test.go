@@ -120,11 +120,6 @@ rules:
       - filter: event.total >= 100.0
       - set: {flag: '"big"'}
       - to: orders.big
-  - name: eur
-    from: orders
-    steps:
-      - filter: event.currency == "EUR" && event.total > 1000.0
-      - to: orders.eur
 `))
 	if err != nil {
 		t.Fatal(err)
