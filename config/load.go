@@ -68,7 +68,7 @@ type loader struct {
 
 // Top-level keys of the main file, and of an included file.
 var (
-	mainKeys    = []string{"app", "kafka", "processing", "http", "include", "templates", "rules"}
+	mainKeys    = []string{"app", "kafka", "processing", "http", "include", "topics", "templates", "rules"}
 	includeKeys = []string{"templates", "rules"}
 )
 
@@ -90,6 +90,8 @@ func (l *loader) load(path string) (*Config, error) {
 			templates = kv.val
 		case "rules":
 			rules = kv.val
+		case "topics":
+			l.topics(cfg, file, kv.val)
 		default:
 			if f := schema().root.field(kv.name); f != nil {
 				l.walk(f, kv.val, file, kv.name, src)

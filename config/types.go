@@ -31,6 +31,8 @@ type Config struct {
 
 	Templates []*Template `yaml:"-"` // in file order
 	Rules     []*Rule     `yaml:"-"` // in file order
+	// Topics are the keys declared in the topics: section, in file order.
+	Topics []*TopicKey `yaml:"-"`
 
 	// Warnings are problems that do not stop the configuration from being
 	// used (diag.SeverityWarning), e.g. SASL PLAIN without TLS. Load never

@@ -25,6 +25,7 @@ var aggregateFields = []Field{
 	{Name: "window", Type: "mapping", Doc: "`{tumbling: 1h}`, `{hopping: {size: 1h, advance: 15m}}` or `{session: {gap: 30m}}`, with an optional `grace` (default 0); none: one result per group for ever"},
 	{Name: "emit", Type: "on_update | on_close", Doc: "`on_update` (default): the event continues as the updated result; `on_close` (windows only): the event stops here and each window's final result is emitted once, when it closes"},
 	{Name: "time", Type: "expr", Doc: "the event time: a timestamp, an RFC 3339 string or epoch milliseconds; default: the record timestamp"},
+	repartitionField,
 }
 
 func aggregateSpec() *Spec {
@@ -47,9 +48,11 @@ func aggregateSpec() *Spec {
 			"last event (its `window_end`). Times are in milliseconds.\n\n" +
 			"Stream time is the largest event time seen (per task); an event for windows that all closed " +
 			"already (stream time at or past their end + grace) is late: VX5005, handled by `on_error` " +
-			"(a DLQ keeps it). Events are grouped within a task (an input partition): when the group key " +
-			"is not the record key, put a `rekey` before the aggregate so that each group is in one task.",
+			"(a DLQ keeps it). Events are grouped within a task (an input partition): when `key` is not " +
+			"what the input is partitioned by, the topology adds a repartition by `key` before the step " +
+			"(see \"Keys and repartitioning\"), so that each group's events all reach one task.",
 		Fields: aggregateFields,
+		Key:    "`key` (default: the record key): the group; one result per group (and window) in the store, emitted keyed by the group key",
 		Example: "- aggregate:\n" +
 			"    store: revenue-hourly\n" +
 			"    key: event.customer_id\n" +
@@ -106,6 +109,16 @@ type aggregateStep struct {
 	window  windowSpec
 	onClose bool
 	clock   clock
+	repart  bool // repartition unless the input is partitioned by key
+}
+
+// GroupKey implements Grouper.
+func (s *aggregateStep) GroupKey() (*expr.Program, bool) { return s.key, s.repart }
+
+// KeyEffect implements KeyEffecter: the result replaces the event, keyed by
+// the group key.
+func (s *aggregateStep) KeyEffect() KeyEffect {
+	return KeyEffect{Rekeys: s.key != nil, Key: s.key, Replaces: true}
 }
 
 func buildAggregate(b Builder, n *yaml.Node, path string) Step {
@@ -119,12 +132,23 @@ func buildAggregate(b Builder, n *yaml.Node, path string) Step {
 	progs := []struct {
 		name string
 		dst  **expr.Program
-	}{{"key", &s.key}, {"sum", &s.sum}, {"min", &s.min}, {"max", &s.max}, {"avg", &s.avg}, {"latest", &s.latest}, {"time", &s.clock.time}}
+		want Result
+	}{{"key", &s.key, ResultKey}, {"sum", &s.sum, ResultNumber}, {"min", &s.min, ResultNumber}, {"max", &s.max, ResultNumber},
+		{"avg", &s.avg, ResultNumber}, {"latest", &s.latest, -1}, {"time", &s.clock.time, ResultTime}}
 	for _, p := range progs {
-		prg, good := optExpr(b, f[p.name], path+"."+p.name)
+		var prg *expr.Program
+		var good bool
+		if p.want < 0 {
+			prg, good = optExpr(b, f[p.name], path+"."+p.name)
+		} else {
+			prg, good = optExprOf(b, f[p.name], path+"."+p.name, p.want, p.name)
+		}
 		*p.dst = prg
 		ok = ok && good
 	}
+	var good bool
+	s.repart, good = repartitionOpt(b, f["repartition"], path+".repartition")
+	ok = ok && good
 	if c := f["count"]; c != nil && (c.Kind != yaml.ScalarNode || c.Value != "true") {
 		setHint(b.Errorf(c, path+".count", diag.InvalidStep, "count must be true, found %s", nodeKind(c)), "the result always has count; write count: true or leave it out")
 		ok = false

@@ -251,7 +251,7 @@ rules:
   - name: r
     from: in
     steps:
-      - aggregate: {store: s, key: event.c, count: true, sum: event.n, min: event.n, max: event.n, avg: event.n, latest: event.tag}
+      - aggregate: {store: s, key: event.c, count: true, sum: event.n, min: event.n, max: event.n, avg: event.n, latest: event.tag, repartition: false}
       - to: out`,
 			inputs: []input{
 				{key: "o1", value: `{"c":"a","n":10,"tag":"x"}`, at: "10:00"},
@@ -274,7 +274,7 @@ rules:
   - name: r
     from: in
     steps:
-      - aggregate: {store: s, key: event.c, count: true, sum: event.n}
+      - aggregate: {store: s, key: event.c, count: true, sum: event.n, repartition: false}
       - filter: event.count >= 2 && event.key == "a"
       - set: {big: event.sum > 10.0}
       - drop: [count]
@@ -317,7 +317,7 @@ rules:
   - name: r
     from: in
     steps:
-      - aggregate: {store: s, key: event.c, sum: event.n, window: {tumbling: 1h, grace: 5m}, emit: on_close, time: event.at}
+      - aggregate: {store: s, key: event.c, sum: event.n, window: {tumbling: 1h, grace: 5m}, emit: on_close, time: event.at, repartition: false}
       - to: out`,
 			inputs: []input{
 				{key: "1", value: `{"c":"a","n":1,"at":"2024-05-01T10:10:00Z"}`, at: "23:00"},

@@ -15,6 +15,7 @@ var dedupeFields = []Field{
 	{Name: "id", Type: "expr", Required: true, Doc: "the id of the event (a string, or a number formatted as text)"},
 	{Name: "ttl", Type: "duration", Doc: "how long an id is remembered, in event time (e.g. 10m, 24h, 7d); default 24h"},
 	{Name: "time", Type: "expr", Doc: "the event time: a timestamp, an RFC 3339 string or epoch milliseconds; default: the record timestamp"},
+	repartitionField,
 }
 
 func dedupeSpec() *Spec {
@@ -25,10 +26,12 @@ func dedupeSpec() *Spec {
 			"than `ttl` after the first is dropped (the rule counts it as `filtered`). Once the TTL has " +
 			"passed the id counts as new again. Entries whose TTL passed the task's stream time are " +
 			"purged on punctuation (after each batch of records), a bounded number per batch. Ids are " +
-			"remembered per task (input partition): events with one id must have one record key, or " +
-			"be rekeyed by the id first. The store maps each id to the time it was first seen (8 bytes, " +
+			"remembered per task (input partition): when `id` is not what the input is partitioned by, " +
+			"the topology adds a repartition by `id` before the step (see \"Keys and repartitioning\"; " +
+			"the events then go on keyed by their id), unless `repartition: false`. The store maps each id to the time it was first seen (8 bytes, " +
 			"big-endian epoch milliseconds).",
 		Fields:  dedupeFields,
+		Key:     "`id` (required): the ids seen are remembered per task, so the events of one id must meet in one task",
 		Example: "- dedupe: {store: payments-seen, id: event.payment_id, ttl: 24h}",
 		Build: func(b Builder, n *yaml.Node, path string) Step {
 			f, ok := mapping(b, n, path, dedupeFields)
@@ -39,10 +42,13 @@ func dedupeSpec() *Spec {
 			s.store = b.Store(f["store"], path+".store", "dedupe")
 			ok = s.store != ""
 			var good bool
-			if s.id, good = optExpr(b, f["id"], path+".id"); !good {
+			if s.id, good = optExprOf(b, f["id"], path+".id", ResultKey, "id"); !good {
 				ok = false
 			}
-			if s.clock.time, good = optExpr(b, f["time"], path+".time"); !good {
+			if s.clock.time, good = optExprOf(b, f["time"], path+".time", ResultTime, "time"); !good {
+				ok = false
+			}
+			if s.repart, good = repartitionOpt(b, f["repartition"], path+".repartition"); !good {
 				ok = false
 			}
 			if tn := f["ttl"]; tn != nil {
@@ -59,11 +65,18 @@ func dedupeSpec() *Spec {
 }
 
 type dedupeStep struct {
-	store string
-	id    *expr.Program
-	ttl   int64 // ms
-	clock clock
+	store  string
+	id     *expr.Program
+	ttl    int64 // ms
+	clock  clock
+	repart bool
 }
+
+// GroupKey implements Grouper: the ids are remembered per task.
+func (s *dedupeStep) GroupKey() (*expr.Program, bool) { return s.id, s.repart }
+
+// KeyEffect implements KeyEffecter: the event goes on unchanged.
+func (s *dedupeStep) KeyEffect() KeyEffect { return KeyEffect{} }
 
 // Index kind of dedupe stores: an id's expiry.
 const idxExpiry = 'x'

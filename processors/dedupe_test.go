@@ -11,7 +11,7 @@ rules:
   - name: r
     from: in
     steps:
-      - dedupe: {store: seen, id: event.payment_id, ttl: 1h}
+      - dedupe: {store: seen, id: event.payment_id, ttl: 1h, repartition: false}
       - to: out`,
 			inputs: []input{
 				{key: "o1", value: `{"payment_id":"p1"}`, at: "10:00"},
@@ -36,7 +36,7 @@ rules:
   - name: r
     from: in
     steps:
-      - dedupe: {store: seen, id: event.id, ttl: 10m, time: event.at}
+      - dedupe: {store: seen, id: event.id, ttl: 10m, time: event.at, repartition: false}
       - to: out`,
 			inputs: []input{
 				{key: "a", value: `{"id":1,"at":"2024-05-01T10:00:00Z"}`, at: "10:00"},

@@ -103,3 +103,12 @@ func deletePath(m map[string]any, path []string) bool {
 }
 
 func (s *dropStep) Describe() Info { return Info{Kind: "drop", Arg: strings.Join(s.names, ", ")} }
+
+// KeyEffect implements KeyEffecter: the fields dropped are gone.
+func (s *dropStep) KeyEffect() KeyEffect {
+	e := KeyEffect{}
+	for _, p := range s.paths {
+		e.Fields = append(e.Fields, p[0])
+	}
+	return e
+}

@@ -1,10 +1,8 @@
 package processors
 
 import (
-	"cel.dev/cel-go/cel"
 	"gopkg.in/yaml.v3"
 
-	"github.com/veltrix/veltrix/pkg/diag"
 	"github.com/veltrix/veltrix/pkg/expr"
 )
 
@@ -24,8 +22,7 @@ func filterSpec() *Spec {
 			if p == nil {
 				return nil
 			}
-			if !p.MayReturn(cel.BoolType) {
-				b.Errorf(n, path, diag.ExprType, "filter must return bool, but %q returns %s", p.Source(), p.OutputType())
+			if !ResultFits(b, n, path, p, ResultBool, "filter") {
 				return nil
 			}
 			return &filterStep{when: p}
@@ -36,5 +33,8 @@ func filterSpec() *Spec {
 type filterStep struct{ when *expr.Program }
 
 func (s *filterStep) Process(_ Task, ev *Event) (bool, error) { return s.when.Bool(ev) }
+
+// KeyEffect implements KeyEffecter: the event goes on unchanged.
+func (s *filterStep) KeyEffect() KeyEffect { return KeyEffect{} }
 
 func (s *filterStep) Describe() Info { return Info{Kind: "filter", Arg: s.when.Source()} }

@@ -14,6 +14,7 @@ var joinFields = []Field{
 	{Name: "key", Type: "expr", Doc: "the key to look up; default: the event's key"},
 	{Name: "type", Type: "inner | left", Doc: "`inner` (default) drops an event without a row; `left` keeps it with `null`"},
 	{Name: "as", Type: "field", Required: true, Doc: "the field that receives the row (a dotted name sets a nested field)"},
+	repartitionField,
 }
 
 func joinSpec() *Spec {
@@ -23,14 +24,15 @@ func joinSpec() *Spec {
 		Doc: "The step looks up `key` in the table's store and sets the row (its JSON value) as the field " +
 			"`as`. A table is a key range per task, so the rule of the join and the rule of the table must " +
 			"read co-partitioned topics (the same partition count, keyed alike): `validate --brokers` and " +
-			"the engine check it (VX4002). When the event's key is not the table's key, `rekey` by it before " +
-			"the join. A join on a store that no `table` step declares is VX3004.",
+			"the engine check it (VX4002). When `key` is not what the input is partitioned by, the topology " +
+			"adds a repartition by `key` before the join (see \"Keys and repartitioning\"; the events then " +
+			"go on keyed by the looked-up key), its topic created with the table topic's partition count. A join on a store that no `table` step declares is VX3004.",
 		Fields: joinFields,
+		Key:    "`key` (default: the record key): the key looked up in the table, whose rows are held per task by their record key",
 		Example: "# rule customers-table, from: customers (keyed by customer id)\n" +
 			"- table: customers\n" +
 			"# rule orders-enriched, from: orders (keyed by order id)\n" +
-			"- rekey: event.customer_id\n" +
-			"- join: {table: customers, type: left, as: customer}",
+			"- join: {table: customers, key: event.customer_id, type: left, as: customer}",
 		Build: func(b Builder, n *yaml.Node, path string) Step {
 			f, ok := mapping(b, n, path, joinFields)
 			if !ok {
@@ -40,7 +42,10 @@ func joinSpec() *Spec {
 			s.table = b.ReadStore(f["table"], path+".table", "table")
 			ok = s.table != ""
 			var good bool
-			if s.key, good = optExpr(b, f["key"], path+".key"); !good {
+			if s.key, good = optExprOf(b, f["key"], path+".key", ResultKey, "key"); !good {
+				ok = false
+			}
+			if s.repart, good = repartitionOpt(b, f["repartition"], path+".repartition"); !good {
 				ok = false
 			}
 			if tn := f["type"]; tn != nil {
@@ -77,7 +82,14 @@ type joinStep struct {
 	left   bool
 	as     []string
 	asName string
+	repart bool
 }
+
+// GroupKey implements Grouper: the table is a key range per task.
+func (s *joinStep) GroupKey() (*expr.Program, bool) { return s.key, s.repart }
+
+// KeyEffect implements KeyEffecter: the row is set as the field as.
+func (s *joinStep) KeyEffect() KeyEffect { return KeyEffect{Fields: s.as[:1]} }
 
 func (s *joinStep) Process(t Task, ev *Event) (bool, error) {
 	st, err := storeOf(t, s.table)

@@ -14,7 +14,7 @@ rules:
   - name: enrich
     from: orders
     steps:
-      - join: {table: customers, key: event.customer_id, type: %s, as: customer}
+      - join: {table: customers, key: event.customer_id, type: %s, as: customer, repartition: false}
       - to: out`
 
 func TestJoin(t *testing.T) {

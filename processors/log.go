@@ -54,3 +54,6 @@ func (s *logStep) Process(_ Task, ev *Event) (bool, error) {
 }
 
 func (s *logStep) Describe() Info { return Info{Kind: "log", Arg: s.prg.Source()} }
+
+// KeyEffect implements KeyEffecter: the event goes on unchanged.
+func (s *logStep) KeyEffect() KeyEffect { return KeyEffect{} }

@@ -83,3 +83,6 @@ func (s *mapStep) Describe() Info {
 	}
 	return Info{Kind: "map", Arg: describeFields(s.fields)}
 }
+
+// KeyEffect implements KeyEffecter: the value is replaced.
+func (s *mapStep) KeyEffect() KeyEffect { return KeyEffect{Replaces: true} }

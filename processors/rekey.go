@@ -39,6 +39,9 @@ func rekeySpec() *Spec {
 				return nil
 			}
 			p := b.Expr(kn, kpath)
+			if p != nil && !ResultFits(b, kn, kpath, p, ResultKey, "the key") {
+				return nil
+			}
 			topic := b.Repartition(n, path)
 			if p == nil || topic == "" {
 				return nil
@@ -51,6 +54,7 @@ func rekeySpec() *Spec {
 type rekeyStep struct {
 	key   *expr.Program
 	topic string
+	added string // the step a repartition was added for ("" for a rekey step)
 }
 
 // LazyValue implements Lazy: the key is an expression and the value is
@@ -75,5 +79,11 @@ func (s *rekeyStep) Process(t Task, ev *Event) (bool, error) {
 }
 
 func (s *rekeyStep) Describe() Info {
+	if s.added != "" {
+		return Info{Kind: "repartition", Arg: "by " + s.key.Source() + " for " + s.added + " (added; via " + s.topic + ")", Outputs: []string{s.topic}}
+	}
 	return Info{Kind: "rekey", Arg: s.key.Source() + " (via " + s.topic + ")", Outputs: []string{s.topic}}
 }
+
+// KeyEffect implements KeyEffecter: the events go on keyed by the key.
+func (s *rekeyStep) KeyEffect() KeyEffect { return KeyEffect{Rekeys: true, Key: s.key} }

@@ -3,7 +3,6 @@ package processors
 import (
 	"strings"
 
-	"cel.dev/cel-go/cel"
 	"gopkg.in/yaml.v3"
 
 	"github.com/veltrix/veltrix/pkg/diag"
@@ -84,8 +83,7 @@ func buildRoute(b Builder, n *yaml.Node, path string) Step {
 				ok = false
 				continue
 			}
-			if !p.MayReturn(cel.BoolType) {
-				b.Errorf(w, bpath+".when", diag.ExprType, "when must return bool, but %q returns %s", p.Source(), p.OutputType())
+			if !ResultFits(b, w, bpath+".when", p, ResultBool, "when") {
 				ok = false
 				continue
 			}

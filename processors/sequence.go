@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"cel.dev/cel-go/cel"
 	"gopkg.in/yaml.v3"
 
 	"github.com/veltrix/veltrix/pkg/diag"
@@ -23,6 +22,7 @@ var sequenceFields = []Field{
 	{Name: "ttl", Type: "duration", Doc: "how long a sequence is remembered after its `first`, in event time; default 24h, and longer than `within`"},
 	{Name: "emit", Type: "violations | all", Doc: "`violations` (default): only violations go on; `all`: every event goes on, violations flagged"},
 	{Name: "time", Type: "expr", Doc: "the event time: a timestamp, an RFC 3339 string or epoch milliseconds; default: the record timestamp"},
+	repartitionField,
 }
 
 // Violation kinds, the value of the violation field.
@@ -47,9 +47,12 @@ func sequenceSpec() *Spec {
 			"With `emit: violations` (default) only violations go on, so the steps after the sequence " +
 			"handle violations (e.g. `to: alerts`); with `emit: all` every event goes on and only " +
 			"violations carry the field. A sequence is forgotten `ttl` after its `first` (a later `then` " +
-			"is then `missing_first`). Both kinds of events must reach the same task: read topics keyed " +
-			"by the sequence key (they are co-partitioned when one rule reads several), or rekey first.",
+			"is then `missing_first`). Both kinds of events must reach the same task: when `key` is not what " +
+			"the input is partitioned by, the topology adds a repartition by `key` before the step (see " +
+			"\"Keys and repartitioning\"; the events then go on keyed by the sequence key). A rule that " +
+			"reads several topics needs them co-partitioned.",
 		Fields: sequenceFields,
+		Key:    "`key` (default: the record key): ties the `first` and `then` events of one sequence together",
 		Example: "- sequence:\n" +
 			"    store: order-payments\n" +
 			"    key: event.order_id\n" +
@@ -68,6 +71,16 @@ type sequenceStep struct {
 	within, ttl int64 // ms; within 0: none
 	all         bool
 	clock       clock
+	repart      bool
+}
+
+// GroupKey implements Grouper: a sequence's events must meet in one task.
+func (s *sequenceStep) GroupKey() (*expr.Program, bool) { return s.key, s.repart }
+
+// KeyEffect implements KeyEffecter: violations carry the fields violation
+// and deadline.
+func (s *sequenceStep) KeyEffect() KeyEffect {
+	return KeyEffect{Fields: []string{"violation", "deadline"}}
 }
 
 func buildSequence(b Builder, n *yaml.Node, path string) Step {
@@ -82,15 +95,14 @@ func buildSequence(b Builder, n *yaml.Node, path string) Step {
 	for _, p := range []struct {
 		name string
 		dst  **expr.Program
-	}{{"key", &s.key}, {"first", &s.first}, {"then", &s.then}, {"time", &s.clock.time}} {
-		if *p.dst, good = optExpr(b, f[p.name], path+"."+p.name); !good {
-			ok = false
-			continue
-		}
-		if (p.name == "first" || p.name == "then") && *p.dst != nil && !(*p.dst).MayReturn(cel.BoolType) {
-			b.Errorf(f[p.name], path+"."+p.name, diag.ExprType, "%s must return bool, but %q returns %s", p.name, (*p.dst).Source(), (*p.dst).OutputType())
+		want Result
+	}{{"key", &s.key, ResultKey}, {"first", &s.first, ResultBool}, {"then", &s.then, ResultBool}, {"time", &s.clock.time, ResultTime}} {
+		if *p.dst, good = optExprOf(b, f[p.name], path+"."+p.name, p.want, p.name); !good {
 			ok = false
 		}
+	}
+	if s.repart, good = repartitionOpt(b, f["repartition"], path+".repartition"); !good {
+		ok = false
 	}
 	if wn := f["within"]; wn != nil {
 		d, good := duration(b, wn, path+".within")

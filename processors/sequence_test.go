@@ -14,6 +14,7 @@ rules:
       - sequence:
           store: order-payments
           key: event.order_id
+          repartition: false
           first: event.type == "order.created"
           then: event.type == "payment.captured"
           within: 30m

@@ -170,3 +170,12 @@ func describeFields(fields []exprField) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// KeyEffect implements KeyEffecter: the fields set may change.
+func (s *setStep) KeyEffect() KeyEffect {
+	e := KeyEffect{}
+	for _, f := range s.fields {
+		e.Fields = append(e.Fields, f.path[0])
+	}
+	return e
+}

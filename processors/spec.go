@@ -21,6 +21,10 @@ type Spec struct {
 	Doc     string  // a paragraph of Markdown
 	Fields  []Field // for the mapping form; empty when the kind takes one value
 	Example string  // YAML of one or more steps of this kind
+	// Key says, for a step that groups or looks up by a key (a Grouper),
+	// what that key is and what it keys; docs/steps.md lists it under
+	// "Keys and repartitioning". Empty for other kinds.
+	Key string
 	// Build parses n (the value under the kind's key) and returns the step.
 	// It reports every problem through b and returns nil when n is unusable.
 	// path is the dotted path of n, e.g. rules[0].steps[2].to.
@@ -90,6 +94,13 @@ func Specs() []*Spec {
 		rekeySpec(), aggregateSpec(), dedupeSpec(), tableSpec(), joinSpec(), sequenceSpec()}
 }
 
+// ItemObserver is implemented by a Builder that wants to know which item of
+// a step list BuildChain is building (the topology ties the stores a step
+// declares to the step's place in its rule).
+type ItemObserver interface {
+	BuildingItem(listPath string, i int)
+}
+
 // UseKind is the key of a step that instantiates a template.
 const UseKind = "use"
 
@@ -106,8 +117,12 @@ func BuildChain(b Builder, specs []*Spec, items []*yaml.Node, path string) Chain
 	kinds = append(kinds, UseKind)
 	chain := make(Chain, 0, len(items))
 	var routeAt *yaml.Node
+	obs, _ := b.(ItemObserver)
 	for i, item := range items {
 		ipath := fmt.Sprintf("%s[%d]", path, i)
+		if obs != nil {
+			obs.BuildingItem(path, i)
+		}
 		if routeAt != nil {
 			setHint(b.Errorf(item, ipath, diag.InvalidStep, "this step never runs: the route at line %d does not continue after its branches", routeAt.Line),
 				"move the step into the route's branches")

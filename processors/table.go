@@ -14,6 +14,7 @@ func tableSpec() *Spec {
 	return &Spec{
 		Kind:    "table",
 		Summary: "Materialise the topic as a table: record key to latest value.",
+		Key:     "the record key (no expression): the row of each key is held by the task of its partition",
 		Doc: "The step stores the event (as JSON, after the steps before it) under the record key; a " +
 			"record with a null value (a tombstone) or the JSON value `null` deletes the key. The event " +
 			"then continues, but a table rule usually ends here. Read the rule's topic as a compacted " +
@@ -81,3 +82,6 @@ func (s *tableStep) Process(t Task, ev *Event) (bool, error) {
 func (s *tableStep) Describe() Info {
 	return Info{Kind: "table", Arg: "store " + s.store, Store: s.store}
 }
+
+// KeyEffect implements KeyEffecter: the event goes on unchanged.
+func (s *tableStep) KeyEffect() KeyEffect { return KeyEffect{} }

@@ -57,7 +57,7 @@ func buildTo(b Builder, n *yaml.Node, path string) Step {
 	if kn := f["key"]; kn != nil {
 		if !scalar(b, kn, path+".key", "an expression") {
 			ok = false
-		} else if s.key = b.Expr(kn, path+".key"); s.key == nil {
+		} else if s.key = b.Expr(kn, path+".key"); s.key == nil || !ResultFits(b, kn, path+".key", s.key, ResultKey, "key") {
 			ok = false
 		}
 	}
@@ -87,6 +87,10 @@ func buildTo(b Builder, n *yaml.Node, path string) Step {
 	}
 	return s
 }
+
+// KeyEffect implements KeyEffecter: the event goes on unchanged (key
+// only sets the output record's key).
+func (s *toStep) KeyEffect() KeyEffect { return KeyEffect{} }
 
 type toStep struct {
 	topic   string

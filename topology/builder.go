@@ -26,21 +26,24 @@ type build struct {
 	errs  diag.List
 	used  map[string]bool // templates instantiated at least once
 
-	stores []*storeDecl // in declaration order
-	refs   []*storeRef
+	stores   []*storeDecl // in declaration order
+	refs     []*storeRef
+	topicKey map[string]string // topic -> normalized key expression declared in topics:
+	added    []Repartition
 }
 
 // storeDecl is a store declared by a stateful step.
 type storeDecl struct {
 	StoreInfo
-	afterRekey bool // declared by a step after the rule's rekey
-	pos        diag.Pos
+	item  int // the rule's top-level step declaring it (or holding the step)
+	stage int // the stage of the rule that step runs in (0: the rule's own topics)
+	pos   diag.Pos
 }
 
 // storeRef is a store read by a step that does not own it (a join).
 type storeRef struct {
 	name, kind, rule string
-	afterRekey       bool
+	item, stage      int
 	pos              diag.Pos
 }
 
@@ -49,6 +52,8 @@ type storeRef struct {
 type ruleState struct {
 	rekeyTopic string
 	rekeyPos   diag.Pos
+	topPath    string // the path of the rule's top-level step list
+	item       int    // the top-level step being built
 }
 
 // scope is where steps are being built: a rule's inline steps or one
@@ -93,6 +98,7 @@ func (st *build) rule(i int, rc *config.Rule) *Rule {
 			return nil
 		}
 		sc.env = env
+		sc.rs.topPath = path + ".steps"
 		r.Steps = processors.BuildChain(sc, st.specs, rc.Steps, path+".steps")
 	} else {
 		t := st.template(rc.Template, rc.Pos, path+".template")
@@ -103,6 +109,7 @@ func (st *build) rule(i int, rc *config.Rule) *Rule {
 		for k, v := range rc.With {
 			vals[k] = v
 		}
+		sc.rs.topPath = templatePath(t) + ".steps"
 		r.Steps = sc.instantiate(t, vals)
 	}
 	if r.DLQ != "" {
@@ -116,40 +123,61 @@ func (st *build) rule(i int, rc *config.Rule) *Rule {
 	if len(st.errs) > before {
 		return nil
 	}
-	r.info = processors.Describe(r.Steps)
-	r.Outputs = processors.Outputs(r.info)
-	if sc.rs.rekeyTopic != "" && !st.split(r, sc.rs) {
+	p, ok := st.keys(r, sc.rs, st.topicKey)
+	if !ok {
 		return nil
 	}
-	r.init()
+	st.added = append(st.added, p.added...)
+	for _, d := range st.stores {
+		if d.Rule == r.Name {
+			d.stage = p.stage[d.item]
+		}
+	}
+	for _, ref := range st.refs {
+		if ref.rule == r.Name {
+			ref.stage = p.stage[ref.item]
+		}
+	}
+	r.Steps = p.steps
+	if !st.split(r, sc.rs) {
+		return nil
+	}
 	return r
 }
 
-// split cuts a rule after its top-level rekey step: the steps after it
-// become the rule's continuation, which reads the repartition topic.
+// split cuts a rule after each top-level repartition (a rekey step, or one
+// the key analysis added): the steps after one become a continuation of the
+// rule that reads its topic. Every stage shares the rule's name, on_error
+// and DLQ, so metrics count a rule's records once per stage.
 func (st *build) split(r *Rule, rs *ruleState) bool {
-	i := slices.IndexFunc(r.Steps, func(s processors.Step) bool {
-		_, ok := s.(processors.Repartitioner)
-		return ok
-	})
-	if i < 0 { // cannot happen: Repartition is only granted at the top level
-		st.errs.Add(rs.rekeyPos.At(diag.Internal, "rekey step not found at the top level of rule %q", r.Name))
-		return false
+	steps := r.Steps
+	cur := r
+	for {
+		i := slices.IndexFunc(steps, func(s processors.Step) bool {
+			_, ok := s.(processors.Repartitioner)
+			return ok
+		})
+		if i < 0 {
+			cur.Steps = steps
+			cur.info = processors.Describe(cur.Steps)
+			cur.Outputs = processors.Outputs(cur.info)
+			cur.init()
+			return true
+		}
+		if i == len(steps)-1 {
+			st.errs.Add(rs.rekeyPos.At(diag.InvalidStep, "nothing follows the rekey: the repartitioned events would go nowhere").
+				WithHint("add the steps that need the new key after the rekey, or use to: {topic: ..., key: ...} to write with another key"))
+			return false
+		}
+		topic := steps[i].(processors.Repartitioner).RepartitionTopic()
+		cur.Steps = slices.Clip(steps[:i+1])
+		cur.info = processors.Describe(cur.Steps)
+		cur.Outputs = processors.Outputs(cur.info)
+		cur.init()
+		next := &Rule{Name: r.Name, From: []string{topic}, Template: r.Template, OnError: r.OnError, DLQ: r.DLQ}
+		cur.after = next
+		cur, steps = next, slices.Clone(steps[i+1:])
 	}
-	if i == len(r.Steps)-1 {
-		st.errs.Add(rs.rekeyPos.At(diag.InvalidStep, "nothing follows the rekey: the repartitioned events would go nowhere").
-			WithHint("add the steps that need the new key after the rekey, or use to: {topic: ..., key: ...} to write with another key"))
-		return false
-	}
-	post := slices.Clone(r.Steps[i+1:])
-	r.after = &Rule{Name: r.Name, From: []string{rs.rekeyTopic}, Template: r.Template, Steps: post, OnError: r.OnError, DLQ: r.DLQ}
-	r.after.info = processors.Describe(post)
-	r.after.Outputs = processors.Outputs(r.after.info)
-	r.after.init()
-	r.Steps = slices.Clip(r.Steps[:i+1])
-	r.info = processors.Describe(r.Steps)
-	r.Outputs = processors.Outputs(r.info)
-	return true
 }
 
 // template finds a template by name, recording VX2001 when there is none.
@@ -241,11 +269,15 @@ func (sc *scope) instantiate(t *config.Template, vals map[string]*config.Value) 
 		depth:  sc.depth,
 		check:  sc.check,
 	}
-	path := t.Pos.Path
-	if path == "" {
-		path = "templates." + t.Name
+	return processors.BuildChain(inner, sc.st.specs, t.Steps, templatePath(t)+".steps")
+}
+
+// templatePath is the path of a template's entry.
+func templatePath(t *config.Template) string {
+	if t.Pos.Path == "" {
+		return "templates." + t.Name
 	}
-	return processors.BuildChain(inner, sc.st.specs, t.Steps, path+".steps")
+	return t.Pos.Path
 }
 
 // pos is the place of n in the scope's file.
@@ -262,6 +294,15 @@ func (sc *scope) Errorf(n *yaml.Node, path string, code diag.Code, format string
 	e := sc.pos(n, path).At(code, format, args...)
 	sc.st.errs.Add(e)
 	return e
+}
+
+// BuildingItem implements processors.ItemObserver: it tracks the rule's
+// top-level step being built, so that the stores it declares are tied to
+// its stage.
+func (sc *scope) BuildingItem(listPath string, i int) {
+	if sc.depth == 0 && listPath == sc.rs.topPath {
+		sc.rs.item = i
+	}
 }
 
 // Logger implements processors.Builder.
@@ -292,9 +333,9 @@ func (sc *scope) Store(n *yaml.Node, path, kind string) string {
 		}
 	}
 	sc.st.stores = append(sc.st.stores, &storeDecl{
-		StoreInfo:  StoreInfo{Name: name, Rule: sc.rule.Name, Kind: kind, Changelog: state.ChangelogTopic(sc.st.cfg.App.ID, name)},
-		afterRekey: sc.rs.rekeyTopic != "",
-		pos:        sc.pos(n, path),
+		StoreInfo: StoreInfo{Name: name, Rule: sc.rule.Name, Kind: kind, Changelog: state.ChangelogTopic(sc.st.cfg.App.ID, name)},
+		item:      sc.rs.item,
+		pos:       sc.pos(n, path),
 	})
 	return name
 }
@@ -306,7 +347,7 @@ func (sc *scope) ReadStore(n *yaml.Node, path, kind string) string {
 	if !ok || sc.check {
 		return name
 	}
-	sc.st.refs = append(sc.st.refs, &storeRef{name: name, kind: kind, rule: sc.rule.Name, afterRekey: sc.rs.rekeyTopic != "", pos: sc.pos(n, path)})
+	sc.st.refs = append(sc.st.refs, &storeRef{name: name, kind: kind, rule: sc.rule.Name, item: sc.rs.item, pos: sc.pos(n, path)})
 	return name
 }
 

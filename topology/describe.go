@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/veltrix/veltrix/processors"
@@ -20,6 +19,9 @@ type Description struct {
 	InternalTopics []InternalTopic   `json:"internal_topics"`
 	CoPartitioned  [][]string        `json:"co_partitioned"`
 	Sinks          []string          `json:"sinks"`
+	// AddedRepartitions are the repartitions the topology added before
+	// steps that group by a key their input is not partitioned by.
+	AddedRepartitions []Repartition `json:"added_repartitions"`
 }
 
 // RuleDescription describes one rule.
@@ -51,11 +53,13 @@ func (t *Topology) Description() Description {
 		InternalTopics: nonNil(t.InternalTopics()),
 		CoPartitioned:  nonNil(t.CoPartitioned()),
 		Sinks:          nonNil(t.sinks()),
+
+		AddedRepartitions: nonNil(t.AddedRepartitions()),
 	}
 	for _, r := range t.Rules {
-		outs := r.Outputs
-		if r.after != nil {
-			outs = append(slices.Clip(outs), r.after.Outputs...)
+		var outs []string
+		for _, s := range r.stages() {
+			outs = append(outs, s.Outputs...)
 		}
 		d.Rules = append(d.Rules, RuleDescription{
 			Name: r.Name, From: nonNil(r.From), Template: r.Template, OnError: r.OnError, DLQ: r.DLQ,
@@ -192,8 +196,8 @@ func (t *Topology) describeMermaid(w io.Writer) error {
 			fmt.Fprintf(&m.b, "  %s --> %s\n", m.topic(from), rid)
 		}
 		m.steps(rid, "", r.info)
-		if r.after != nil {
-			m.steps(m.topic(r.Repartition()), "", r.after.info)
+		for _, s := range r.stages()[1:] {
+			m.steps(m.topic(s.From[0]), "", s.info)
 		}
 		if r.DLQ != "" {
 			fmt.Fprintf(&m.b, "  %s -. dlq .-> %s\n", rid, m.topic(r.DLQ))

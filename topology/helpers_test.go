@@ -31,6 +31,14 @@ func parseConfig(t testing.TB, file, src string) *config.Config {
 		switch k.Value {
 		case "app":
 			cfg.App.ID = get(v, "id").Value
+		case "topics":
+			for j := 0; j+1 < len(v.Content); j += 2 {
+				name, key := v.Content[j], get(v.Content[j+1], "key")
+				path := "topics." + name.Value
+				cfg.Topics = append(cfg.Topics, &config.TopicKey{Topic: name.Value, Key: key.Value, KeyNode: key,
+					Pos:    diag.Pos{File: file, Line: name.Line, Column: name.Column, Path: path},
+					KeyPos: diag.Pos{File: file, Line: key.Line, Column: key.Column, Path: path + ".key"}})
+			}
 		case "templates":
 			for j := 0; j+1 < len(v.Content); j += 2 {
 				name, body := v.Content[j], v.Content[j+1]

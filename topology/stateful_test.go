@@ -145,6 +145,9 @@ rules:
 func TestStoresAndCoPartitioning(t *testing.T) {
 	top, err := Build(parseConfig(t, "veltrix.yaml", `
 app: {id: shop}
+topics:
+  orders: {key: event.order_id}
+  payments: {key: event.order_id}
 rules:
   - name: customers
     from: customers

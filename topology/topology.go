@@ -23,6 +23,7 @@ type Topology struct {
 	stores        []StoreInfo // sorted by name
 	repartitions  []string    // sorted
 	punctuating   []*Rule     // rules and continuations holding punctuating steps
+	added         []Repartition
 	maxSkew       time.Duration
 	tracer        Tracer // nil: no tracing (see WithTracer)
 }
@@ -79,9 +80,9 @@ func (r *Rule) init() {
 	r.punctuates = processors.HasPunctuator(r.Steps)
 }
 
-// Repartition returns the rule's repartition topic ("" when it does not
-// rekey). Its Steps end with the rekey; the steps after it run on records
-// of that topic.
+// Repartition returns the rule's first repartition topic ("" when it has
+// none). Its Steps end with the rekey (or the added repartition); the steps
+// after it run on records of that topic.
 func (r *Rule) Repartition() string {
 	if r.after == nil {
 		return ""
@@ -89,21 +90,36 @@ func (r *Rule) Repartition() string {
 	return r.after.From[0]
 }
 
-// stages returns the rule and its continuation, if any.
-func (r *Rule) stages() []*Rule {
-	if r.after == nil {
-		return []*Rule{r}
+// RepartitionTopics returns every repartition topic of the rule, in order:
+// its rekey's and those the key analysis added.
+func (r *Rule) RepartitionTopics() []string {
+	var out []string
+	for _, s := range r.stages()[1:] {
+		out = append(out, s.From[0])
 	}
-	return []*Rule{r, r.after}
+	return out
+}
+
+// stages returns the rule and its continuations, in order.
+func (r *Rule) stages() []*Rule {
+	out := []*Rule{r}
+	for s := r.after; s != nil; s = s.after {
+		out = append(out, s)
+	}
+	return out
 }
 
 // Describe returns the description of the rule's steps (kind, main argument,
-// outputs, nested branches), the steps after a rekey included.
+// outputs, nested branches), the steps after each repartition included.
 func (r *Rule) Describe() []processors.Info {
 	if r.after == nil {
 		return r.info
 	}
-	return append(slices.Clip(r.info), r.after.info...)
+	var out []processors.Info
+	for _, s := range r.stages() {
+		out = append(out, s.info...)
+	}
+	return out
 }
 
 // Option changes how Build builds the topology.
@@ -151,6 +167,7 @@ func Build(cfg *config.Config, opts ...Option) (*Topology, error) {
 		o.specs = processors.Specs()
 	}
 	st := &build{cfg: cfg, specs: o.specs, log: o.log, used: map[string]bool{}}
+	st.topicKey = st.topicKeys()
 	t := &Topology{AppID: cfg.App.ID, byTopic: map[string][]*Rule{}, maxSkew: cfg.Processing.MaxEventTimeSkew}
 	for i, rc := range cfg.Rules {
 		r := st.rule(i, rc)
@@ -169,11 +186,10 @@ func Build(cfg *config.Config, opts ...Option) (*Topology, error) {
 				t.punctuating = append(t.punctuating, stage)
 			}
 		}
-		if r.after != nil {
-			t.repartitions = append(t.repartitions, r.Repartition())
-		}
+		t.repartitions = append(t.repartitions, r.RepartitionTopics()...)
 	}
 	slices.Sort(t.repartitions)
+	t.added = st.added
 	for _, tmpl := range cfg.Templates {
 		if !st.used[tmpl.Name] {
 			st.unused(tmpl)
@@ -189,19 +205,19 @@ func Build(cfg *config.Config, opts ...Option) (*Topology, error) {
 // linkStores fills the topology's stores and co-partition groups, and
 // checks the stores steps read.
 func (st *build) linkStores(t *Topology) {
-	topicsOf := func(rule string, afterRekey bool) []string {
+	topicsOf := func(rule string, stage int) []string {
 		r := t.Rule(rule)
 		if r == nil {
 			return nil // the rule has errors of its own
 		}
-		if afterRekey && r.after != nil {
-			return r.after.From
+		if stages := r.stages(); stage < len(stages) {
+			return stages[stage].From
 		}
 		return r.From
 	}
 	var groups [][]string
 	for _, d := range st.stores {
-		d.Topics = slices.Clone(topicsOf(d.Rule, d.afterRekey))
+		d.Topics = slices.Clone(topicsOf(d.Rule, d.stage))
 		if d.Topics == nil {
 			continue
 		}
@@ -237,7 +253,7 @@ func (st *build) linkStores(t *Topology) {
 			st.errs.Add(e)
 			continue
 		}
-		g := append(slices.Clone(topicsOf(ref.rule, ref.afterRekey)), st.stores[i].Topics...)
+		g := append(slices.Clone(topicsOf(ref.rule, ref.stage)), st.stores[i].Topics...)
 		if len(g) > 1 {
 			groups = append(groups, g)
 		}
@@ -349,7 +365,7 @@ func (t *Topology) InternalTopics() []InternalTopic {
 		out = append(out, InternalTopic{Topic: s.Changelog, Kind: "changelog", Store: s.Name, Rule: s.Rule})
 	}
 	for _, r := range t.Rules {
-		if p := r.Repartition(); p != "" {
+		for _, p := range r.RepartitionTopics() {
 			out = append(out, InternalTopic{Topic: p, Kind: "repartition", Rule: r.Name})
 		}
 	}

@@ -66,6 +66,9 @@ func newValidateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			for _, r := range topo.AddedRepartitions() {
+				fmt.Fprintln(cmd.ErrOrStderr(), r)
+			}
 			note := ""
 			if len(warnings) > 0 {
 				note = fmt.Sprintf(", %d warning(s)", len(warnings))

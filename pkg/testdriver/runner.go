@@ -52,6 +52,14 @@ func (s *Suite) Run(cfg *config.Config, opts ...Option) ([]Result, error) {
 		}
 		c := *cfg
 		c.Rules = []*config.Rule{rule}
+		// The keys declared for topics the rule does not read are not
+		// unused in the whole configuration.
+		c.Topics = nil
+		for _, tk := range cfg.Topics {
+			if slices.Contains(rule.From, tk.Topic) {
+				c.Topics = append(c.Topics, tk)
+			}
+		}
 		run = &c
 		if len(rule.From) > 0 {
 			defaultTopic = rule.From[0]
