@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := bin/veltrix
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@latest
 
-.PHONY: all build run test test-dev test-kafka test-short vet lint fuzz bench bench-kafka bench-go clean tools kafka-tools chaos chaos-smoke chaos-run
+.PHONY: console-shots all build run test test-dev test-kafka test-short vet lint fuzz bench bench-kafka bench-go clean tools kafka-tools chaos chaos-smoke chaos-run
 
 all: build
 
@@ -54,7 +54,8 @@ vet:
 lint: vet
 	$(GO) run $(STATICCHECK) ./...
 
-## tools: the end-to-end tests drive the binary with kcat (librdkafka), an independent Kafka client.
+## tools: the end-to-end tests drive the binary with kcat (librdkafka), an independent Kafka client,
+## and the console test loads the console in headless Chromium.
 tools:
 	@command -v kcat >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -62,6 +63,17 @@ tools:
 	  else \
 	    echo "kcat is required by the end-to-end tests: install it (Debian/Ubuntu: sudo apt-get install -y kcat; macOS: brew install kcat)"; exit 1; \
 	  fi; }
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (apt-get)"; apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "headless Chromium is required by the console test (e2e/console): install it (Debian/Ubuntu: sudo apt-get install -y chromium)"; exit 1; \
+	  fi; }
+
+## console-shots: the console test (make run's example, live, in headless Chromium), saving its
+## screenshots into docs/console/.
+console-shots: build tools
+	VELTRIX_CONSOLE_SHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -run TestConsoleInBrowser ./e2e/console
 
 ## fuzz: run the config and record-path fuzzers for a bounded time each (not part of CI; their
 ## seeds run in make test).

@@ -110,13 +110,13 @@ type Processing struct {
 
 // HTTP configures the HTTP server.
 type HTTP struct {
-	Listen string `yaml:"listen" default:"127.0.0.1:8080" doc:"address of /metrics, /healthz, /readyz and /v1; empty disables the server"`
+	Listen string `yaml:"listen" default:"127.0.0.1:8080" doc:"address of /metrics, /healthz, /readyz, /v1 and the console at /; empty disables the server"`
 	// Advertise is what other instances call for keys this one owns; it
 	// travels in the group's member metadata, so it must be a plain
 	// host:port.
 	Advertise string `yaml:"advertise" doc:"host:port other instances use to reach this one's /v1 (interactive queries of keys it owns); empty: the bound listen address, with the host name for a wildcard host (0.0.0.0, ::); set it when listening on a wildcard or loopback address that peers cannot use as is"`
 	// AuthToken guards /v1/*; never logged nor shown by /v1.
-	AuthToken string `yaml:"auth_token" doc:"when set, /v1/* requires the header Authorization: Bearer <token> and peer calls send it (every instance needs the same token); /metrics, /healthz, /readyz and / stay open; prefer VELTRIX_HTTP_AUTH_TOKEN or auth_token_file"`
+	AuthToken string `yaml:"auth_token" doc:"when set, /v1/* requires the header Authorization: Bearer <token> and peer calls send it (every instance needs the same token), and the console at / asks for it once (a login form); /metrics, /healthz and /readyz stay open; prefer VELTRIX_HTTP_AUTH_TOKEN or auth_token_file"`
 	// AuthTokenFile is read at load into AuthToken.
 	AuthTokenFile string `yaml:"auth_token_file" doc:"file holding http.auth_token (surrounding white space ignored; a relative path is from the working directory), e.g. a mounted secret; not with auth_token"`
 	// ReadyTimeout ends readiness when the brokers stop answering.

@@ -705,6 +705,7 @@ func (r *recorder) WriteHeader(code int)        { r.status = code }
 // ---- configuration
 
 type configBody struct {
+	CSRF     string
 	Known    bool
 	File     string
 	Settings []settingRow
@@ -728,7 +729,7 @@ type problemRow struct {
 }
 
 func (c *console) config(_ *http.Request, d *pageData) error {
-	body := &configBody{}
+	body := &configBody{CSRF: d.CSRF}
 	d.Body = body
 	cfg := c.o.cfg
 	if cfg == nil {

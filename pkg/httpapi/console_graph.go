@@ -41,7 +41,7 @@ const (
 	colRuleX  = 290
 	colRuleW  = 360
 	colOutX   = 730
-	colOutW   = 230
+	colOutW   = 330
 	rowGap    = 18
 	topicH    = 40
 	lineH     = 16
@@ -146,11 +146,11 @@ func layoutGraph(topo *topology.Topology, snap snapshot) graph {
 			}
 		}
 		for _, o := range r.Outputs {
-			link(ri, right("topic:"+o, node{Kind: "topic", Title: clip(o, 30), Lines: []string{"output topic"}}), "data")
+			link(ri, right("topic:"+o, node{Kind: "topic", Title: clip(o, 44), Lines: []string{"output topic"}}), "data")
 		}
 		if rule := topo.Rule(r.Name); rule != nil && rule.Repartition() != "" {
-			link(ri, right("repartition:"+rule.Repartition(), node{Kind: "repartition", Title: clip(rule.Repartition(), 30),
-				Lines: []string{"repartition (read back by " + clip(r.Name, 16) + ")"}}), "data")
+			link(ri, right("repartition:"+rule.Repartition(), node{Kind: "repartition", Title: clip(rule.Repartition(), 44),
+				Lines: []string{"repartition (read back by " + clip(r.Name, 24) + ")"}}), "data")
 		}
 		for _, s := range topo.Stores() {
 			if s.Rule != r.Name {
@@ -160,11 +160,11 @@ func layoutGraph(topo *topology.Topology, snap snapshot) graph {
 			if rest := snap.restoring[s.Name]; rest > 0 {
 				lines = append(lines, fmt.Sprintf("restoring: %s left", pageFuncs["num"].(func(float64) string)(rest)))
 			}
-			link(ri, right("store:"+s.Name, node{Kind: "store", Title: "store " + clip(s.Name, 24), Lines: lines, H: 26 + lineH*len(lines),
+			link(ri, right("store:"+s.Name, node{Kind: "store", Title: "store " + clip(s.Name, 38), Lines: lines, H: 26 + lineH*len(lines),
 				Href: "/stores?store=" + s.Name}), "store")
 		}
 		if r.DLQ != "" {
-			link(ri, right("dlq:"+r.DLQ, node{Kind: "dlq", Title: clip(r.DLQ, 30), Lines: []string{"dead-letter topic"}, Href: "/dlq"}), "dlq")
+			link(ri, right("dlq:"+r.DLQ, node{Kind: "dlq", Title: clip(r.DLQ, 44), Lines: []string{"dead-letter topic"}, Href: "/dlq"}), "dlq")
 		}
 	}
 	g.Width = colOutX + colOutW + graphPad

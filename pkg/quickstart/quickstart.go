@@ -78,6 +78,9 @@ func Run(ctx context.Context, o Options) error {
 	cfg.Kafka.Brokers = []string{b.Addr()}
 	cfg.App.StateDir = filepath.Join(work, "state")
 	cfg.HTTP.Listen = freeOr(cfg.HTTP.Listen)
+	for _, key := range []string{"kafka.brokers", "app.state_dir", "http.listen"} {
+		cfg.SetOrigin(key, "veltrix dev")
+	}
 	topo, err := topology.Build(cfg)
 	if err != nil {
 		return err
@@ -108,7 +111,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}()
 	inst := instance.New(cfg, topo, instance.WithLogger(o.Log), instance.WithHTTPBound(func(addr string) {
-		fmt.Fprintf(o.Out, "  status page: http://%s/  metrics: http://%s/metrics\n", addr, addr)
+		fmt.Fprintf(o.Out, "  console: http://%s/  metrics: http://%s/metrics\n", addr, addr)
 	}))
 	wg.Add(1)
 	go func() {
