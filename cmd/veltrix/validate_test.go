@@ -50,6 +50,8 @@ var corpus = []struct {
 	{file: "output_loop.yaml", want: []string{"VX3005 output_loop.yaml:7"}},
 	{file: "dlq_loop.yaml", want: []string{"VX3005 dlq_loop.yaml:3"}},
 	{file: "unreachable_branch.yaml", want: []string{"VX3006 unreachable_branch.yaml:10"}},
+	{file: "topic_key_unused.yaml", want: []string{"VX3007 topic_key_unused.yaml:2"}},
+	{file: "result_type.yaml", want: []string{"VX3002 result_type.yaml:7"}},
 	{file: "include_error/veltrix.yaml", want: []string{"VX3002 include_error/rules/orders.yaml:8"}},
 	{file: "mixture_schema.yaml", want: []string{
 		"VX1101 mixture_schema.yaml:3", "VX1104 mixture_schema.yaml:5", "VX1102 mixture_schema.yaml:6",
@@ -200,6 +202,31 @@ func TestValidateWarnings(t *testing.T) {
 	_, stderr, code, _ = execute(t, "validate", "-c", bad)
 	if code != 2 || !strings.Contains(stderr, "warning VX1111") || !strings.HasSuffix(stderr, "1 problem(s) found") {
 		t.Errorf("with an error: exit %d, stderr:\n%s\nwant exit 2, the warning and 1 problem", code, stderr)
+	}
+}
+
+// TestValidateRepartitions: a step grouping by a key its topic does not
+// declare is valid (exit 0), with an information line VX3008 naming the
+// added repartition; declaring the topic's key removes it.
+func TestValidateRepartitions(t *testing.T) {
+	dir := t.TempDir()
+	rule := "rules:\n  - name: revenue\n    from: orders\n    steps:\n      - aggregate: {store: revenue, key: event.customer_id, sum: event.total}\n      - to: out\n"
+	undeclared, declared := filepath.Join(dir, "undeclared.yaml"), filepath.Join(dir, "declared.yaml")
+	writeTestFile(t, undeclared, "app: {id: shop}\n"+rule)
+	writeTestFile(t, declared, "app: {id: shop}\ntopics:\n  orders: {key: event.customer_id}\n"+rule)
+
+	_, stderr, code, _ := execute(t, "validate", "-c", undeclared)
+	want := undeclared + `:6:42 info VX3008 rules[0].steps[0].aggregate.key: rule "revenue": aggregate revenue groups by event.customer_id`
+	if code != 0 || !strings.Contains(stderr, want) || !strings.Contains(stderr, "shop.revenue.repartition") || !strings.Contains(stderr, "valid (1 rules") {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit 0 and %q", code, stderr, want)
+	}
+	_, stderr, code, _ = execute(t, "validate", "-c", declared)
+	if code != 0 || strings.Contains(stderr, "VX3008") || strings.Contains(stderr, "repartition") {
+		t.Errorf("declared key: exit %d, stderr:\n%s\nwant exit 0 and no repartition", code, stderr)
+	}
+	stdout, _, code, _ := execute(t, "describe", "-c", undeclared)
+	if code != 0 || !strings.Contains(stdout, "repartition by event.customer_id for aggregate revenue") {
+		t.Errorf("describe: exit %d, stdout:\n%s", code, stdout)
 	}
 }
 
