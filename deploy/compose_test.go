@@ -100,3 +100,69 @@ func TestComposeMatchesKafkaSh(t *testing.T) {
 		}
 	}
 }
+
+// The veltrix service restarts, publishes on 127.0.0.1 only (checked
+// above) and has a health check that runs the image's own binary (the
+// distroless image has no shell or curl): `veltrix health`, the same
+// command as the Dockerfile's HEALTHCHECK, with a subcommand that exists.
+func TestComposeVeltrixHealthCheck(t *testing.T) {
+	b, err := os.ReadFile("../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Services map[string]struct {
+			Restart     string `yaml:"restart"`
+			Healthcheck struct {
+				Test        []string `yaml:"test"`
+				Interval    string   `yaml:"interval"`
+				StartPeriod string   `yaml:"start_period"`
+			} `yaml:"healthcheck"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	v, ok := c.Services["veltrix"]
+	if !ok {
+		t.Fatal("docker-compose.yml has no veltrix service")
+	}
+	if v.Restart == "" || v.Restart == "no" {
+		t.Errorf("veltrix has restart %q, want a restart policy", v.Restart)
+	}
+	hc := v.Healthcheck.Test
+	if len(hc) < 3 || hc[0] != "CMD" || hc[2] != "health" {
+		t.Fatalf("veltrix healthcheck test %q, want the exec form [CMD, <binary>, health, ...] (no shell in the image)", hc)
+	}
+	if v.Healthcheck.Interval == "" || v.Healthcheck.StartPeriod == "" {
+		t.Errorf("veltrix healthcheck lacks interval or start_period: %+v", v.Healthcheck)
+	}
+
+	df, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dockerfile := string(df)
+	if !strings.Contains(dockerfile, "COPY --from=build /out/veltrix "+hc[1]+"\n") {
+		t.Errorf("the healthcheck runs %s, which the Dockerfile does not install", hc[1])
+	}
+	m := regexp.MustCompile(`(?m)^HEALTHCHECK .*CMD (\[.*\])$`).FindStringSubmatch(dockerfile)
+	if m == nil {
+		t.Fatal("the Dockerfile has no HEALTHCHECK ... CMD [...] (exec form)")
+	}
+	var cmd []string
+	if err := yaml.Unmarshal([]byte(m[1]), &cmd); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cmd, " ") != strings.Join(hc[1:], " ") {
+		t.Errorf("Dockerfile HEALTHCHECK runs %q, docker-compose.yml %q: keep them the same", cmd, hc[1:])
+	}
+
+	src, err := os.ReadFile("../cmd/veltrix/health.go")
+	if err != nil {
+		t.Fatalf("the health subcommand: %v", err)
+	}
+	if !strings.Contains(string(src), `Use:   "`+hc[2]+`"`) {
+		t.Errorf("cmd/veltrix/health.go does not define the %q subcommand", hc[2])
+	}
+}

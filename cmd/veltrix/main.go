@@ -58,6 +58,7 @@ func newRootCmd() *cobra.Command {
 		newTestCmd(),
 		newBrokerCmd(),
 		newVersionCmd(),
+		newHealthCmd(),
 	)
 	return root
 }

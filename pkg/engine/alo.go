@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -21,6 +22,11 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 	// failed stops the revoke callback (run again when Close leaves the
 	// group) from committing the offset of a record that failed.
 	var failed atomic.Bool
+	// lost is set when the group moved on without this member (its
+	// session expired): what it processed since its last commit is not
+	// committed (the partitions' next owners replay it), and the state
+	// written since is dropped.
+	var lost atomic.Bool
 	// commit flushes the producer, then commits what was polled. It is
 	// called from the loop and from the revoke callback (while the loop is
 	// blocked in a poll, so never concurrently with processing).
@@ -42,6 +48,10 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 		}
 		if err := cl.CommitUncommittedOffsets(ctx); err != nil {
 			e.metrics.Transactions.WithLabelValues("abort").Inc()
+			if groupMoved(err) {
+				e.log.Warn("offset commit refused: the group moved on without this member; its records since the last commit are processed again", "err", err)
+				return nil
+			}
 			return fmt.Errorf("commit offsets: %w", err)
 		}
 		e.metrics.CommitDuration.Observe(time.Since(start).Seconds())
@@ -54,12 +64,16 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
 			e.metrics.Rebalances.Inc()
-			e.assigned.Add(-int64(countPartitions(m)))
 			if !failed.Load() {
 				if err := commit(ctx); err != nil {
 					e.log.Warn("commit on revoke failed; records will be replayed", "err", err)
 				}
 			}
+			ts.onRevoked(m)
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			e.metrics.Rebalances.Inc()
+			lost.Store(true)
 			ts.onRevoked(m)
 		}),
 	)
@@ -70,6 +84,7 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 		return fmt.Errorf("run: kafka client: %w", err)
 	}
 	defer cl.CloseAllowingRebalance()
+	ts.attach(cl)
 	purge := newPurger(e, cl)
 	defer purge.wait()
 	prod = newProducer(e, cl.Produce)
@@ -117,6 +132,19 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 				return perr
 			}
 		}
+		if lost.Swap(false) {
+			// Every partition was lost: nothing polled since the last
+			// commit may be committed now.
+			if err := pl.drain(); err != nil {
+				failed.Store(true)
+				cl.AllowRebalance()
+				return err
+			}
+			ts.aborted()
+			prod.takeOffsets()
+			pending, lastCommit = false, time.Now()
+			e.log.Warn("partitions lost (the group moved on without this member); records since the last commit are processed again by their next owner")
+		}
 		if pending && time.Since(lastCommit) >= interval {
 			if err := commit(context.Background()); err != nil {
 				failed.Store(true)
@@ -142,4 +170,13 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 	}
 	e.log.Info("stopped", "stats", e.Stats())
 	return nil
+}
+
+// groupMoved reports whether an offset commit was refused because the group
+// went on without this member (a rebalance it missed, or its session
+// expired): the records are processed again by the partitions' owners.
+func groupMoved(err error) bool {
+	return errors.Is(err, kerr.IllegalGeneration) || errors.Is(err, kerr.UnknownMemberID) ||
+		errors.Is(err, kerr.RebalanceInProgress) || errors.Is(err, kerr.FencedInstanceID) ||
+		errors.Is(err, kerr.StaleMemberEpoch)
 }

@@ -75,7 +75,6 @@ type Engine struct {
 
 	ready          atomic.Bool
 	lastBrokerRead atomic.Int64 // unix ns of the last answer from a broker (brokerSeen)
-	assigned       atomic.Int64 // partitions currently assigned
 	ntasks         atomic.Int32 // tasks (partition numbers) of the topology
 	tasks          atomic.Pointer[tasks]
 	advertise      string // HTTP address advertised to the group
@@ -229,7 +228,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		kgo.ConsumerGroup(e.cfg.App.ID),
 		kgo.InstanceID(member),
 		kgo.ConsumeTopics(inputs...),
-		kgo.Balancers(group.Balancer(e.advertise)),
+		kgo.Balancers(group.Balancer(e.advertise, group.OnSync(ts.onSynced))),
 		kgo.RecordPartitioner(newPartitioner(e.topo)),
 		// The rules keep every output within kafka.max_record_bytes (see
 		// topology.RecordSize); a batch may hold one such record.
@@ -252,8 +251,6 @@ func (e *Engine) Run(ctx context.Context) error {
 		kgo.RebalanceTimeout(e.cfg.Kafka.RebalanceTimeout),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			e.metrics.Rebalances.Inc()
-			e.assigned.Add(int64(countPartitions(m)))
-			ts.onAssigned(m)
 			e.log.Info("partitions assigned", "partitions", m)
 		}),
 	)
@@ -373,14 +370,6 @@ func (e *Engine) prepare(ctx context.Context, base []kgo.Opt) (int32, error) {
 		}
 	}
 	return n, nil
-}
-
-func countPartitions(m map[string][]int32) int {
-	n := 0
-	for _, ps := range m {
-		n += len(ps)
-	}
-	return n
 }
 
 // instanceID returns this instance's stable id, kept in the state dir like

@@ -140,6 +140,7 @@ func sessionRecoverable(err error) bool {
 		errors.Is(err, kerr.CoordinatorLoadInProgress),
 		errors.Is(err, kerr.NotCoordinator),
 		errors.Is(err, kerr.RequestTimedOut),
+		errors.Is(err, errRestoreInTransaction),
 		kerr.IsRetriable(err):
 		return true
 	}
@@ -162,7 +163,6 @@ func (e *Engine) runTransactSession(ctx context.Context, opts []kgo.Opt, ts *tas
 		kgo.TransactionTimeout(e.cfg.Processing.TransactionTimeout),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			e.metrics.Rebalances.Inc()
-			e.assigned.Add(-int64(countPartitions(m)))
 			ts.onRevoked(m)
 		}),
 	)
@@ -172,6 +172,7 @@ func (e *Engine) runTransactSession(ctx context.Context, opts []kgo.Opt, ts *tas
 		return false, fmt.Errorf("run: kafka client: %w", err)
 	}
 	defer sess.Close() // a static member does not leave the group here: Run leaves it after a clean stop
+	ts.attach(sess.Client())
 	e.ready.Store(false)
 	// Initialise the producer id before any task restores: it fences an
 	// earlier incarnation with this transactional id and aborts its open
@@ -198,7 +199,7 @@ func (e *Engine) runTransactSession(ctx context.Context, opts []kgo.Opt, ts *tas
 	// abort ends the open transaction after a processing failure.
 	abort := func(perr error) error {
 		_, aerr := sess.End(context.Background(), kgo.TryAbort)
-		inTxn = false
+		inTxn, ts.inTxn = false, false
 		ts.aborted()
 		e.metrics.Transactions.WithLabelValues("abort").Inc()
 		return errors.Join(perr, aerr)
@@ -225,7 +226,7 @@ func (e *Engine) runTransactSession(ctx context.Context, opts []kgo.Opt, ts *tas
 		start := time.Now()
 		committed, err := sess.End(context.Background(), try)
 		e.metrics.CommitDuration.Observe(time.Since(start).Seconds())
-		inTxn = false
+		inTxn, ts.inTxn = false, false
 		offsets := prod.takeOffsets()
 		if err != nil || perr != nil || !committed {
 			ts.aborted()
@@ -280,7 +281,7 @@ func (e *Engine) runTransactSession(ctx context.Context, opts []kgo.Opt, ts *tas
 				if err := sess.Begin(); err != nil {
 					return progressed, fmt.Errorf("begin transaction: %w", err)
 				}
-				inTxn, began = true, time.Now()
+				inTxn, ts.inTxn, began = true, true, time.Now()
 			}
 			sampler.add(fetches)
 			if perr := pl.dispatch(ctx, fetches); perr != nil {

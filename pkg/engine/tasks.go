@@ -29,6 +29,9 @@ type tasks struct {
 	restore state.RestoreOptions
 
 	byPart map[int32]*partTask // the loop's goroutine only
+	// inTxn is set by the exactly-once loop while a transaction is open:
+	// no task is restored then (see get).
+	inTxn bool
 
 	// dbMu keeps queries (which read db from HTTP goroutines) out while
 	// the database closes.
@@ -36,14 +39,27 @@ type tasks struct {
 	dbClosed bool
 
 	mu       sync.Mutex
-	assigned map[int32]bool // assigned since the last sync
-	revoked  map[int32]bool // revoked since the last sync
+	assigned map[int32]bool // to open at the next sync (after revoked ones close)
+	revoked  map[int32]bool // to close at the next sync
 	owned    map[int32]bool // tasks this instance owns now (for queries)
-	// held are the topic partitions the callbacks say this instance has;
-	// one assigned while already held was lost without a revoke callback,
-	// and its task is reassigned: it catches up before it is used.
-	held       map[string]map[int32]bool
-	reassigned map[int32]bool
+	// held are the topic partitions of this member's assignment at the
+	// last group sync (onSynced), and member and gen its membership then.
+	held   map[string]map[int32]bool
+	member string
+	gen    int32
+	// paused are the topic partitions of assigned tasks that sync has not
+	// opened yet: their fetching is paused until then, so that no record
+	// of a task arrives before the task is restored, and a restore never
+	// runs inside a transaction.
+	paused map[int32]map[string]bool
+	cl     groupClient // the session's client (attach)
+}
+
+// groupClient is what tasks need of the session's client (a *kgo.Client).
+type groupClient interface {
+	PauseFetchPartitions(map[string][]int32) map[string][]int32
+	ResumeFetchPartitions(map[string][]int32)
+	GroupMetadata() (member string, generation int32)
 }
 
 // partTask is one task.
@@ -58,7 +74,7 @@ type partTask struct {
 func newTasks(e *Engine, db *state.DB, stores []string, restore state.RestoreOptions) *tasks {
 	return &tasks{e: e, db: db, stores: stores, restore: restore,
 		byPart: map[int32]*partTask{}, assigned: map[int32]bool{}, revoked: map[int32]bool{}, owned: map[int32]bool{},
-		held: map[string]map[int32]bool{}, reassigned: map[int32]bool{}}
+		held: map[string]map[int32]bool{}, paused: map[int32]map[string]bool{}}
 }
 
 // openDB opens the state database under the state dir when the topology has
@@ -85,40 +101,104 @@ func partitionsOf(m map[string][]int32) []int32 {
 	return slices.Sorted(maps.Keys(set))
 }
 
-// onAssigned and onRevoked are called from the group's callbacks.
-func (ts *tasks) onAssigned(m map[string][]int32) {
+// attach gives the tasks a new session's client, before it polls.
+func (ts *tasks) attach(cl groupClient) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
+	ts.cl = cl
+	ts.member, ts.gen = "", 0
+}
+
+// onSynced is called with this member's whole assignment each time it syncs
+// with the group (see group.OnSync), before franz-go's callbacks, which are
+// not a complete record: a transactional session skips revoke callbacks
+// while an earlier revocation is pending (until its next End), and a lost
+// session may report nothing. The assignment is: the tasks that left it
+// close at the next sync, the ones that joined it are paused and open.
+//
+// A member that missed a generation (its session expired, it was fenced or
+// stalled) may have had its tasks taken over and given back in between,
+// written to by another instance: all its tasks close and open again,
+// catching up from their checkpoints.
+func (ts *tasks) onSynced(m map[string][]int32) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	member, gen := ts.cl.GroupMetadata()
+	continuous := ts.member != "" && member == ts.member && gen == ts.gen+1
+	ts.member, ts.gen = member, gen
+	gone := map[string][]int32{}
+	for topic, ps := range ts.held {
+		for p := range ps {
+			if !continuous || !slices.Contains(m[topic], p) {
+				gone[topic] = append(gone[topic], p)
+			}
+		}
+	}
+	ts.revokeLocked(gone)
+	added := map[string][]int32{}
 	for topic, ps := range m {
+		for _, p := range ps {
+			if !ts.held[topic][p] {
+				added[topic] = append(added[topic], p)
+			}
+		}
+	}
+	if len(added) == 0 {
+		return
+	}
+	// franz-go fetches the offsets of what it assigns only after this.
+	ts.cl.PauseFetchPartitions(added)
+	for topic, ps := range added {
 		if ts.held[topic] == nil {
 			ts.held[topic] = map[int32]bool{}
 		}
 		for _, p := range ps {
-			if ts.held[topic][p] {
-				ts.reassigned[p] = true
-			}
 			ts.held[topic][p] = true
+			if ts.paused[p] == nil {
+				ts.paused[p] = map[string]bool{}
+			}
+			ts.paused[p][topic] = true
+			ts.assigned[p] = true // after a pending revocation: the task starts over
 		}
-	}
-	for _, p := range partitionsOf(m) {
-		ts.assigned[p] = true
-		delete(ts.revoked, p)
 	}
 }
 
+// onRevoked is called from the revoke callback (when franz-go calls it).
 func (ts *tasks) onRevoked(m map[string][]int32) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
+	ts.revokeLocked(m)
+}
+
+// revokeLocked records the revocation of the held topic partitions in m.
+func (ts *tasks) revokeLocked(m map[string][]int32) {
 	for topic, ps := range m {
 		for _, p := range ps {
+			if !ts.held[topic][p] {
+				continue
+			}
 			delete(ts.held[topic], p)
+			delete(ts.paused[p], topic)
+			ts.revoked[p] = true
+			delete(ts.assigned, p)
+			delete(ts.owned, p)
 		}
 	}
-	for _, p := range partitionsOf(m) {
-		ts.revoked[p] = true
-		delete(ts.assigned, p)
-		delete(ts.owned, p)
+}
+
+// resume resumes fetching the partitions of task p once sync opened it.
+func (ts *tasks) resume(p int32) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if len(ts.paused[p]) == 0 {
+		return
 	}
+	m := map[string][]int32{}
+	for topic := range ts.paused[p] {
+		m[topic] = []int32{p}
+	}
+	delete(ts.paused, p)
+	ts.cl.ResumeFetchPartitions(m)
 }
 
 // Owns reports whether this instance owns task p now.
@@ -135,10 +215,8 @@ func (ts *tasks) sync(ctx context.Context) error {
 	ts.mu.Lock()
 	revoked := slices.Sorted(maps.Keys(ts.revoked))
 	assigned := slices.Sorted(maps.Keys(ts.assigned))
-	reassigned := maps.Clone(ts.reassigned)
 	clear(ts.revoked)
 	clear(ts.assigned)
-	clear(ts.reassigned)
 	ts.mu.Unlock()
 	for _, p := range revoked {
 		if t := ts.byPart[p]; t != nil {
@@ -151,31 +229,29 @@ func (ts *tasks) sync(ctx context.Context) error {
 		}
 	}
 	for _, p := range assigned {
-		if t := ts.byPart[p]; t != nil && t.st != nil && reassigned[p] {
-			// A topic partition assigned again while held here: the
-			// task was another instance's in between (a missed
-			// revocation), which may have written to its changelog.
-			// Catch up from this instance's checkpoint (a restore of
-			// just the tail; of nothing when no one else wrote).
-			ts.e.ready.Store(false)
-			if err := t.st.Restore(ctx, ts.restore); err != nil {
-				return fmt.Errorf("catch up task %d: %w", p, err)
-			}
-			continue
-		}
 		if _, err := ts.get(ctx, p); err != nil {
 			return err
 		}
+		ts.resume(p)
 	}
 	return nil
 }
 
-// get returns task p, opening and restoring it first if needed. Restoring
-// while a transaction is open is safe: the transaction has written nothing
-// for a task it did not have.
+// errRestoreInTransaction is a task's record arriving while a transaction
+// is open before the task was opened: newly assigned partitions are paused
+// until sync has restored their task, so this does not happen; if it did,
+// the session ends (its transaction aborted) rather than restore inside a
+// transaction, which could outlast the transaction timeout.
+var errRestoreInTransaction = errors.New("a record of a task not yet restored arrived during a transaction")
+
+// get returns task p, opening and restoring it first if needed; never while
+// a transaction is open (errRestoreInTransaction).
 func (ts *tasks) get(ctx context.Context, p int32) (*partTask, error) {
 	if t := ts.byPart[p]; t != nil {
 		return t, nil
+	}
+	if ts.inTxn {
+		return nil, fmt.Errorf("task %d: %w", p, errRestoreInTransaction)
 	}
 	t := &partTask{partition: p}
 	if ts.db != nil {
@@ -292,7 +368,7 @@ func (ts *tasks) closeAll() {
 	}
 	clear(ts.assigned)
 	clear(ts.held)
-	clear(ts.reassigned)
+	clear(ts.paused) // the next session has a client of its own
 	ts.mu.Unlock()
 	_ = ts.sync(context.Background()) // closes only: nothing is assigned
 }

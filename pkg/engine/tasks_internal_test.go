@@ -14,13 +14,13 @@ import (
 	"github.com/veltrix/veltrix/topology"
 )
 
-// A task assigned again while it is still open here must have been owned by
-// another instance in between (its revocation was missed: franz-go's
-// transactional session skips the revoke callback while a revocation is
-// pending, and an assignment deletes a pending revocation): it catches up
+// A member that missed a generation may have had its task taken over and
+// given back with no callback here (franz-go's transactional session skips
+// the revoke callback while a revocation is pending): the task catches up
 // from its changelog before it is used, instead of going on with what this
-// instance last saw.
-func TestReassignedOpenTaskCatchesUp(t *testing.T) {
+// instance last saw. A sync without a partition takes its task away even
+// with no revoke callback, so queries no longer read it here.
+func TestTaskFollowsEverySyncedAssignment(t *testing.T) {
 	changelog := state.ChangelogTopic("app", "s")
 	b := testbroker.New(t, testbroker.WithTopicConfig(changelog, 2, map[string]string{"cleanup.policy": "compact"}))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -65,22 +65,72 @@ func TestReassignedOpenTaskCatchesUp(t *testing.T) {
 		return string(v)
 	}
 
-	other("v1")
-	ts.onAssigned(map[string][]int32{"in": {1}})
-	if err := ts.sync(ctx); err != nil {
-		t.Fatal(err)
+	cl := &member{id: "m1"}
+	ts.attach(cl)
+	synced := func(gen int32, ps ...int32) {
+		t.Helper()
+		cl.gen = gen
+		ts.onSynced(map[string][]int32{"in": ps})
+		if err := ts.sync(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
+
+	other("v1")
+	synced(1, 1)
 	if got := read(); got != "v1" {
 		t.Fatalf("k = %q after the first restore, want v1", got)
 	}
-	// The partition went to another instance, which wrote v2, and came
-	// back, without a revoke callback here.
-	other("v2")
-	ts.onAssigned(map[string][]int32{"in": {1}})
-	if err := ts.sync(ctx); err != nil {
-		t.Fatal(err)
+	if !ts.Owns(1) || len(cl.paused) != 0 {
+		t.Fatalf("after the first sync: owns task 1 %v, paused %v; want owned and resumed", ts.Owns(1), cl.paused)
 	}
+	// This member missed generation 2 (its session expired): the
+	// partition was another instance's, which wrote v2, and came back,
+	// with no revoke callback here.
+	other("v2")
+	synced(3, 1)
 	if got := read(); got != "v2" {
 		t.Fatalf("k = %q after the task came back, want the other owner's v2", got)
+	}
+	// A sync without the partition takes it away, callback or not.
+	synced(4)
+	if ts.Owns(1) || ts.byPart[1] != nil {
+		t.Fatalf("task 1 still owned (%v) or open (%v) after a sync without it", ts.Owns(1), ts.byPart[1] != nil)
+	}
+}
+
+// member is a groupClient with a settable generation that keeps its paused
+// partitions.
+type member struct {
+	id     string
+	gen    int32
+	paused map[string]map[int32]bool
+}
+
+func (m *member) GroupMetadata() (string, int32) { return m.id, m.gen }
+
+func (m *member) PauseFetchPartitions(tps map[string][]int32) map[string][]int32 {
+	if m.paused == nil {
+		m.paused = map[string]map[int32]bool{}
+	}
+	for t, ps := range tps {
+		if m.paused[t] == nil {
+			m.paused[t] = map[int32]bool{}
+		}
+		for _, p := range ps {
+			m.paused[t][p] = true
+		}
+	}
+	return nil
+}
+
+func (m *member) ResumeFetchPartitions(tps map[string][]int32) {
+	for t, ps := range tps {
+		for _, p := range ps {
+			delete(m.paused[t], p)
+		}
+		if len(m.paused[t]) == 0 {
+			delete(m.paused, t)
+		}
 	}
 }

@@ -36,23 +36,47 @@ var magic = []byte("vx1")
 
 // Balancer returns the task-aligned cooperative-sticky group balancer that
 // advertises addr.
-func Balancer(addr string) kgo.GroupBalancer {
-	return &balancer{inner: kgo.CooperativeStickyBalancer(), addr: addr}
+func Balancer(addr string, opts ...BalancerOpt) kgo.GroupBalancer {
+	b := &balancer{inner: kgo.CooperativeStickyBalancer(), addr: addr}
+	for _, o := range opts {
+		o(b)
+	}
+	return b
+}
+
+// BalancerOpt configures Balancer.
+type BalancerOpt func(*balancer)
+
+// OnSync calls fn with this member's whole assignment each time it joins
+// the group and syncs, before franz-go compares it with the last one and
+// calls the OnPartitions callbacks (which a transactional session may skip:
+// see engine). fn must not block.
+func OnSync(fn func(assigned map[string][]int32)) BalancerOpt {
+	return func(b *balancer) { b.onSync = fn }
 }
 
 // tasksTopic is the virtual topic whose partitions are the tasks.
 const tasksTopic = "__veltrix_tasks"
 
 type balancer struct {
-	inner kgo.GroupBalancer
-	addr  string
+	inner  kgo.GroupBalancer
+	addr   string
+	onSync func(map[string][]int32)
 }
 
 func (b *balancer) ProtocolName() string { return b.inner.ProtocolName() }
 func (b *balancer) IsCooperative() bool  { return b.inner.IsCooperative() }
 
 func (b *balancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, error) {
-	return b.inner.ParseSyncAssignment(assignment)
+	m, err := b.inner.ParseSyncAssignment(assignment)
+	if err == nil && b.onSync != nil {
+		c := make(map[string][]int32, len(m))
+		for t, ps := range m {
+			c[t] = slices.Clone(ps)
+		}
+		b.onSync(c)
+	}
+	return m, err
 }
 
 func (b *balancer) JoinGroupMetadata(topics []string, current map[string][]int32, generation int32) []byte {

@@ -1,5 +1,6 @@
 // Package httpapi serves Veltrix's HTTP endpoints: /metrics (Prometheus),
-// /healthz (the process is alive), /readyz (assigned and restored),
+// /healthz (the process is alive), /livez (the processing loop is not
+// stuck), /readyz (assigned and restored),
 // /v1/topology, /v1/rules, /v1/status, the interactive queries
 // /v1/stores/... and the operator console at / (see console.go).
 package httpapi
@@ -28,6 +29,13 @@ import (
 type Source interface {
 	Ready() bool
 	Status() any // JSON-encodable running totals
+}
+
+// Liveness is implemented by a Source that can tell whether its processing
+// loop is stuck; /livez answers 503 with the reason when it is (and 200
+// for a Source without it).
+type Liveness interface {
+	Live() (ok bool, reason string)
 }
 
 // Option configures Handler.
@@ -77,6 +85,15 @@ func Handler(gatherer prometheus.Gatherer, topo *topology.Topology, src Source, 
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
+		if l, ok := src.(Liveness); ok {
+			if live, reason := l.Live(); !live {
+				http.Error(w, "not live: "+reason, http.StatusServiceUnavailable)
+				return
+			}
+		}
+		fmt.Fprintln(w, "live")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !src.Ready() {
