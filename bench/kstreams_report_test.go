@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -233,5 +235,25 @@ func TestLoadConfigBroker(t *testing.T) {
 				t.Error("default scenarios lack veltrix-aggregate-eos")
 			}
 		})
+	}
+}
+
+// TestKStreamsVersionIsTheBrokers keeps Kafka Streams at the version of the
+// broker the benchmark and the tests run (deploy/kafka/pom.xml).
+func TestKStreamsVersionIsTheBrokers(t *testing.T) {
+	version := func(path string) string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`<kafka\.version>([^<]+)</kafka\.version>`).FindSubmatch(b)
+		if m == nil {
+			t.Fatalf("%s: no <kafka.version>", path)
+		}
+		return string(m[1])
+	}
+	broker, streams := version("../deploy/kafka/pom.xml"), version("kstreams/pom.xml")
+	if broker != streams {
+		t.Errorf("bench/kstreams/pom.xml has Kafka Streams %s, the broker (deploy/kafka/pom.xml) is %s", streams, broker)
 	}
 }
