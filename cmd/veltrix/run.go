@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,8 +9,10 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel"
 
 	"github.com/veltrix/veltrix/config"
 	"github.com/veltrix/veltrix/pkg/diag"
@@ -17,6 +20,7 @@ import (
 	"github.com/veltrix/veltrix/pkg/instance"
 	"github.com/veltrix/veltrix/pkg/logging"
 	"github.com/veltrix/veltrix/pkg/shutdown"
+	"github.com/veltrix/veltrix/pkg/tracing"
 	"github.com/veltrix/veltrix/topology"
 )
 
@@ -111,6 +115,32 @@ func runExitError(log *slog.Logger, err error) error {
 	return &exitError{code: code, err: err, logged: true}
 }
 
+// traceFlushTimeout bounds the export of the spans still queued at exit.
+const traceFlushTimeout = 5 * time.Second
+
+// startTracing returns the tracer tracing.sample_ratio and the OTEL_*
+// variables ask for, nil when tracing is off. The OpenTelemetry SDK reports
+// export failures through its process-wide error handler: they go to the
+// log, in its format.
+func startTracing(ctx context.Context, log *slog.Logger, cfg *config.Config) (*tracing.Tracer, error) {
+	tr, err := tracing.New(ctx, cfg.Tracing, tracing.WithAppID(cfg.App.ID))
+	if err != nil || tr == nil {
+		return nil, err
+	}
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("tracing: spans not exported", "err", err) }))
+	log.Info("tracing records", "sample_ratio", cfg.Tracing.SampleRatio)
+	return tr, nil
+}
+
+// stopTracing exports the spans still queued, within traceFlushTimeout.
+func stopTracing(log *slog.Logger, tr *tracing.Tracer) {
+	ctx, cancel := context.WithTimeout(context.Background(), traceFlushTimeout)
+	defer cancel()
+	if err := tr.Shutdown(ctx); err != nil {
+		log.Warn("tracing: spans lost at exit", "err", err)
+	}
+}
+
 func newRunCmd() *cobra.Command {
 	var path string
 	cmd := &cobra.Command{
@@ -130,13 +160,20 @@ func newRunCmd() *cobra.Command {
 				log.Warn("configuration warning", "code", w.Code, "path", w.Path, "problem", w.Message, "hint", w.Hint)
 			}
 			log.Info("starting", "app", cfg.App.ID, "brokers", cfg.Kafka.Brokers, "guarantee", cfg.Processing.Guarantee, "rules", len(topo.Rules))
+			tr, err := startTracing(cmd.Context(), log, cfg)
+			if err != nil {
+				return configError(err)
+			}
+			topo = tr.Apply(topo)
 			// main's context ends at the first signal; this channel also
 			// sees the second, which ends a stuck stop at once.
 			signals := make(chan os.Signal, 2)
 			signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 			defer signal.Stop(signals)
 			inst := instance.New(cfg, topo, instance.WithLogger(log))
-			return runExitError(log, shutdown.Run(cmd.Context(), log, cfg.Processing.ShutdownTimeout, signals, inst.Run))
+			err = shutdown.Run(cmd.Context(), log, cfg.Processing.ShutdownTimeout, signals, inst.Run)
+			stopTracing(log, tr)
+			return runExitError(log, err)
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "veltrix.yaml", "configuration file")
