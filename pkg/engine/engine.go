@@ -72,6 +72,7 @@ type Engine struct {
 	extra   []kgo.Opt
 
 	lagEvery time.Duration // WithLagInterval; see observe.go
+	live     liveness      // loop beats for /livez; see live.go
 
 	ready          atomic.Bool
 	lastBrokerRead atomic.Int64 // unix ns of the last answer from a broker (brokerSeen)
@@ -205,6 +206,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		// 10 s by default).
 		SettleTimeout: e.cfg.Processing.TransactionTimeout + 30*time.Second,
 		Progress: func(store string, remaining int64) {
+			e.live.beat(e.now())
 			e.metrics.RestoreRemaining.WithLabelValues(store).Set(float64(remaining))
 		},
 		TaskProgress: func(p int32, store string, remaining int64) {
@@ -218,6 +220,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	go e.trackLag(countCtx, base) // veltrix_consumer_lag of the owned partitions
 	defer func() {
+		e.live.stop()
 		stopCount()
 		e.tasks.Store(nil)
 		e.closeOwners()
@@ -493,6 +496,7 @@ func (t *task) StreamTime() time.Time { return t.pt.streamTime }
 // openSince is when the open transaction (or commit interval) began, zero
 // when nothing is open.
 func (e *Engine) poll(ctx context.Context, pl *pipeline, pollRecords func(context.Context, int) kgo.Fetches, openSince time.Time) (kgo.Fetches, error) {
+	e.live.beat(e.now())
 	p := e.cfg.Processing
 	wait := p.CommitInterval
 	if !openSince.IsZero() {

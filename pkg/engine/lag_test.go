@@ -110,6 +110,9 @@ func TestConsumerLagFollowsOwnership(t *testing.T) {
 		maps.Copy(union, lb)
 		return maps.Equal(union, all)
 	})
+	if ok, reason := a.Live(); !ok {
+		t.Errorf("a running instance is not live: %s", reason)
+	}
 	t.Logf("instance a shows %v, b shows %v", slices.Sorted(maps.Keys(la)), slices.Sorted(maps.Keys(lb)))
 
 	// The second instance stops: the first takes every partition back.
