@@ -119,9 +119,12 @@ func New(kafka ...kgo.Opt) *Client { return &Client{kafka: kafka} }
 const MaxPerPartition = 500
 
 // Latest returns up to perPartition (at most MaxPerPartition) of the newest
-// committed records of every partition of topics, newest first. It stops
-// at ctx's deadline and returns what it read, with partial true, when the
-// partitions' ends were not all reached.
+// committed records of every partition of topics, newest first. It looks
+// back 2*perPartition+2 offsets from each partition's last stable offset
+// (transaction markers and aborted records take offsets too) and keeps the
+// newest perPartition records found there. It stops at ctx's deadline and
+// returns what it read, with partial true, when the partitions' ends were
+// not all reached.
 func (c *Client) Latest(ctx context.Context, topics []string, perPartition int) (recs []Record, partial bool, err error) {
 	perPartition = min(max(perPartition, 1), MaxPerPartition)
 	cl, err := kgo.NewClient(c.kafka...)
@@ -148,7 +151,7 @@ func (c *Client) Latest(ctx context.Context, topics []string, perPartition int) 
 	consume := map[string]map[int32]kgo.Offset{}
 	want := map[Ref]bool{} // the last offset of each partition to reach
 	ends.Each(func(e kadm.ListedOffset) {
-		start := e.Offset - int64(perPartition)
+		start := e.Offset - int64(2*perPartition+2)
 		if s, ok := starts.Lookup(e.Topic, e.Partition); ok {
 			start = max(start, s.Offset)
 		}
@@ -200,6 +203,26 @@ func (c *Client) Latest(ctx context.Context, topics []string, perPartition int) 
 			recs = append(recs, decode(r))
 		})
 	}
+	// Keep the newest perPartition of each partition.
+	slices.SortFunc(recs, func(a, b Record) int {
+		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+			return c
+		}
+		if a.Partition != b.Partition {
+			return int(a.Partition - b.Partition)
+		}
+		return int(b.Offset - a.Offset)
+	})
+	count := map[Ref]int{}
+	kept := make([]Record, 0, len(recs))
+	for _, r := range recs {
+		k := Ref{Topic: r.Topic, Partition: r.Partition}
+		if count[k] < perPartition {
+			kept = append(kept, r)
+		}
+		count[k]++
+	}
+	recs = kept
 	slices.SortFunc(recs, func(a, b Record) int {
 		if c := b.Timestamp.Compare(a.Timestamp); c != 0 {
 			return c
@@ -219,8 +242,28 @@ func (c *Client) Latest(ctx context.Context, topics []string, perPartition int) 
 // aborted, or a control record).
 var ErrNotFound = errors.New("dlq: no such record")
 
-// Get reads one committed record of a DLQ topic.
+// Get reads one committed record of a DLQ topic; a record outside the
+// partition's committed range is ErrNotFound at once.
 func (c *Client) Get(ctx context.Context, ref Ref) (Record, error) {
+	cl, err := kgo.NewClient(c.kafka...)
+	if err != nil {
+		return Record{}, fmt.Errorf("dlq: %w", err)
+	}
+	adm := kadm.NewClient(cl)
+	starts, err := adm.ListStartOffsets(ctx, ref.Topic)
+	var ends kadm.ListedOffsets
+	if err == nil {
+		ends, err = adm.ListCommittedOffsets(ctx, ref.Topic)
+	}
+	cl.Close()
+	if err != nil {
+		return Record{}, fmt.Errorf("dlq: list offsets of %s: %w", ref.Topic, err)
+	}
+	s, ok1 := starts.Lookup(ref.Topic, ref.Partition)
+	e, ok2 := ends.Lookup(ref.Topic, ref.Partition)
+	if !ok1 || !ok2 || s.Err != nil || e.Err != nil || ref.Offset < s.Offset || ref.Offset >= e.Offset {
+		return Record{}, fmt.Errorf("%w: %s", ErrNotFound, ref)
+	}
 	rd, err := kgo.NewClient(append(slices.Clone(c.kafka),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{ref.Topic: {ref.Partition: kgo.NewOffset().At(ref.Offset)}}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
