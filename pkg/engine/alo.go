@@ -110,6 +110,7 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 		// the tasks are the loop's here: apply what the last rebalance
 		// changed (revoked tasks were committed by the revoke callback).
 		if !pending {
+			e.applyReload()
 			if err := ts.sync(ctx); err != nil {
 				cl.AllowRebalance()
 				if ctx.Err() != nil {

@@ -63,8 +63,12 @@ var ErrClusterUnreachable = errors.New("cannot reach the cluster")
 
 // Engine runs one instance of an application.
 type Engine struct {
-	cfg     *config.Config
-	topo    *topology.Topology
+	cfg  *config.Config
+	topo *topology.Topology // its shape: sources, stores, repartitions (fixed while running)
+	// rules processes records: topo until a Reload applies another
+	// topology of the same shape.
+	rules   atomic.Pointer[topology.Topology]
+	reloads reloads
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	obs     *outcomes // per-record metrics, cached per rule
@@ -126,6 +130,7 @@ func WithClientOpts(opts ...kgo.Opt) Option {
 // New prepares an engine; it connects nothing until Run.
 func New(cfg *config.Config, topo *topology.Topology, opts ...Option) *Engine {
 	e := &Engine{cfg: cfg, topo: topo, log: slog.Default(), now: time.Now, purgeEvery: defaultPurgeInterval}
+	e.rules.Store(topo)
 	for _, o := range opts {
 		o(e)
 	}

@@ -260,6 +260,7 @@ func (e *Engine) runTransactSession(ctx context.Context, opts []kgo.Opt, ts *tas
 
 	for ctx.Err() == nil {
 		if !inTxn {
+			e.applyReload()
 			if err := ts.sync(ctx); err != nil {
 				if ctx.Err() != nil {
 					break // stopping: a restore cut short is redone by the next owner

@@ -195,6 +195,7 @@ func (t *task) run(parts []kgo.FetchTopicPartition) error {
 		e.addStats(func(s *Stats) { s.Consumed += consumed })
 		e.progress.setStreamTime(t.pt.partition, t.pt.streamTime)
 	}()
+	rules := e.rules.Load() // the loop swaps it only while the pipeline is drained
 	for _, p := range parts {
 		e.metrics.RecordsConsumed.WithLabelValues(p.Topic).Add(float64(len(p.Records)))
 		for _, r := range p.Records {
@@ -203,10 +204,10 @@ func (t *task) run(parts []kgo.FetchTopicPartition) error {
 			if r.Timestamp.After(t.pt.streamTime) && !e.topo.AheadOfClock(r.Timestamp, e.now()) {
 				t.pt.streamTime = r.Timestamp
 			}
-			if err := e.topo.Process(t, r, t.obs); err != nil {
+			if err := rules.Process(t, r, t.obs); err != nil {
 				return err
 			}
 		}
 	}
-	return e.topo.Punctuate(t)
+	return rules.Punctuate(t)
 }
