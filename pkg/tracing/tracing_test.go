@@ -51,7 +51,7 @@ rules:
 `
 
 // topo loads and builds src, as veltrix run does.
-func topo(t *testing.T, src string) *topology.Topology {
+func topo(t testing.TB, src string) *topology.Topology {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "veltrix.yaml")
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
