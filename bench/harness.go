@@ -209,6 +209,11 @@ func (h *harness) startKafka(ctx context.Context) error {
 	logf("starting Apache Kafka (one node) on 127.0.0.1:%d", port)
 	cmd := exec.CommandContext(ctx, "bash", h.kafkaScript(), "start", h.kafkaDir, strconv.Itoa(port), "1")
 	cmd.Env = envWithoutPprof()
+	if os.Getenv("KAFKA_READY_TIMEOUT") == "" {
+		// kafka.sh waits 120 s by default; on a loaded machine a node
+		// has taken longer than that to listen.
+		cmd.Env = append(cmd.Env, "KAFKA_READY_TIMEOUT=300")
+	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("start Apache Kafka: %w: %s", err, tail(string(out), 1500))
