@@ -81,4 +81,25 @@ func TestValidateBrokers(t *testing.T) {
 			}
 		}
 	})
+
+	// An output topic whose max.message.bytes is below
+	// kafka.max_record_bytes (1000000): a warning, exit 0.
+	t.Run("output topic limit below max_record_bytes", func(t *testing.T) {
+		small := topo.OutputTopics()[0]
+		b := testbroker.New(t, testbroker.WithTopics(6, inputs...),
+			testbroker.WithTopicConfig(small, 6, map[string]string{"max.message.bytes": "500000"}))
+		stdout, stderr, code, _ := execute(t, "validate", "--format", "json", "--brokers="+b.Addr(), "-c", example)
+		var got []diag.Error
+		if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+			t.Fatalf("stdout is not a JSON array: %v\n%s\n%s", err, stdout, stderr)
+		}
+		if code != 0 || len(got) != 1 || got[0].Code != diag.RecordLimitAboveTopic || got[0].Severity != diag.SeverityWarning ||
+			!strings.Contains(got[0].Message, `"`+small+`"`) {
+			t.Fatalf("exit %d, %+v; want exit 0 and one VX4007 warning naming %s", code, got, small)
+		}
+		_, stderr, code, _ = execute(t, "validate", "--brokers="+b.Addr(), "-c", example)
+		if code != 0 || !strings.Contains(stderr, "warning VX4007 kafka.max_record_bytes") || !strings.Contains(stderr, "1 warning(s)") {
+			t.Errorf("text: exit %d, stderr:\n%s\nwant exit 0 with the warning", code, stderr)
+		}
+	})
 }
