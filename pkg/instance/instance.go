@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -34,10 +33,6 @@ type Instance struct {
 	log      *slog.Logger
 	reg      *prometheus.Registry
 	httpAddr func(string)
-	metrics  *metrics.Metrics
-	loader   Loader
-	reloadMu sync.Mutex
-	version  version
 	// clientOpts are the test options of the engine's client, also used
 	// by the console's DLQ reader.
 	clientOpts []kgo.Opt
@@ -50,7 +45,6 @@ type options struct {
 	log        *slog.Logger
 	clientOpts []kgo.Opt
 	httpAddr   func(string)
-	loader     Loader
 }
 
 // WithLogger sets the logger (default slog.Default()).
@@ -74,10 +68,7 @@ func New(cfg *config.Config, topo *topology.Topology, opts ...Option) *Instance 
 	reg.MustRegister(metrics.Runtime()...)
 	m := metrics.New(reg)
 	eng := engine.New(cfg, topo, engine.WithLogger(o.log), engine.WithMetrics(m), engine.WithClientOpts(o.clientOpts...))
-	in := &Instance{cfg: cfg, topo: topo, log: o.log, reg: reg, Engine: eng, httpAddr: o.httpAddr, clientOpts: o.clientOpts,
-		metrics: m, loader: o.loader}
-	in.version.current = versionOf(cfg, topo)
-	return in
+	return &Instance{cfg: cfg, topo: topo, log: o.log, reg: reg, Engine: eng, httpAddr: o.httpAddr, clientOpts: o.clientOpts}
 }
 
 // An Instance answers the interactive queries and shows its tasks on the
@@ -87,22 +78,8 @@ var (
 	_ httpapi.Tasks  = (*Instance)(nil)
 )
 
-// Status is what /v1/status shows of an instance.
-type Status struct {
-	engine.Stats
-	// ConfigVersion is the running configuration's version (Version);
-	// ConfigReloads counts the reloads applied since start.
-	ConfigVersion string `json:"config_version"`
-	ConfigReloads int    `json:"config_reloads"`
-}
-
-// Status returns the engine's running totals and the configuration's
-// version.
-func (in *Instance) Status() any {
-	in.version.mu.Lock()
-	defer in.version.mu.Unlock()
-	return Status{Stats: in.Engine.Stats(), ConfigVersion: in.version.current, ConfigReloads: in.version.reloads}
-}
+// Status returns the engine's running totals.
+func (in *Instance) Status() any { return in.Engine.Stats() }
 
 // Run runs the engine and the HTTP server until ctx ends or the engine fails;
 // it returns the engine's error, if any.
