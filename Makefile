@@ -30,6 +30,7 @@ test: test-dev
 
 test-dev: tools vet
 	$(GO) test -race -timeout 20m ./...
+	$(GO) test -count=1 -run 'AllocatesNothing' ./topology ./pkg/tracing # allocation counts need the race detector off
 	cd bench && $(GO) test -race -timeout 5m ./...
 
 ## test-kafka: the packages whose tests talk to a broker (those importing pkg/testbroker), on a
@@ -55,13 +56,20 @@ lint: vet
 	$(GO) run $(STATICCHECK) ./...
 
 ## tools: the end-to-end tests drive the binary with kcat (librdkafka), an independent Kafka client,
-## and the console test loads the console in headless Chromium.
+## promtool (Debian's prometheus package) checks the alert rules, and the console test loads the
+## console in headless Chromium.
 tools:
 	@command -v kcat >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing kcat (apt-get)"; apt-get update -qq && apt-get install -y -qq kcat >/dev/null; \
 	  else \
 	    echo "kcat is required by the end-to-end tests: install it (Debian/Ubuntu: sudo apt-get install -y kcat; macOS: brew install kcat)"; exit 1; \
+	  fi; }
+	@command -v promtool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing promtool (apt-get install prometheus)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  else \
+	    echo "promtool checks deploy/alerts.yml (deploy/monitoring_test.go): install it (Debian/Ubuntu: sudo apt-get install -y prometheus)"; exit 1; \
 	  fi; }
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
