@@ -141,6 +141,34 @@ func stopTracing(log *slog.Logger, tr *tracing.Tracer) {
 	}
 }
 
+// reloadTimeout bounds a reload: reading the configuration, the cluster
+// check of new outputs, and the wait for a transaction boundary.
+const reloadTimeout = time.Minute
+
+// reloadOnSIGHUP reloads the configuration on each SIGHUP (Instance.Reload
+// logs the outcome) until the returned function is called.
+func reloadOnSIGHUP(ctx context.Context, inst *instance.Instance) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				rctx, rcancel := context.WithTimeout(ctx, reloadTimeout)
+				_, _ = inst.Reload(rctx)
+				rcancel()
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		cancel()
+	}
+}
+
 func newRunCmd() *cobra.Command {
 	var path string
 	cmd := &cobra.Command{
@@ -170,7 +198,16 @@ func newRunCmd() *cobra.Command {
 			signals := make(chan os.Signal, 2)
 			signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 			defer signal.Stop(signals)
-			inst := instance.New(cfg, topo, instance.WithLogger(log))
+			reload := func() (*config.Config, *topology.Topology, error) {
+				cfg, topo, err := load(path)
+				if err != nil {
+					return nil, nil, err
+				}
+				return cfg, tr.Apply(topo), nil
+			}
+			inst := instance.New(cfg, topo, instance.WithLogger(log), instance.WithLoader(reload))
+			stopHUP := reloadOnSIGHUP(cmd.Context(), inst)
+			defer stopHUP()
 			err = shutdown.Run(cmd.Context(), log, cfg.Processing.ShutdownTimeout, signals, inst.Run)
 			stopTracing(log, tr)
 			return runExitError(log, err)

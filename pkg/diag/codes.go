@@ -62,6 +62,10 @@ const (
 	ExprCostExceeded Code = "VX5007" // an expression's evaluation went over its cost limit
 	EventTimeAhead   Code = "VX5008" // a record timestamp too far ahead of the wall clock
 
+	// Reloads.
+	ReloadSettingChanged Code = "VX6001" // a reload changed a setting that needs a restart
+	ReloadShapeChanged   Code = "VX6002" // a reload changed the topology's shape (sources, stores, repartitions)
+
 	// Internal.
 	Internal Code = "VX9001" // a bug or an unexpected failure
 )

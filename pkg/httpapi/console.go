@@ -83,7 +83,6 @@ const (
 type console struct {
 	o       options
 	gather  prometheus.Gatherer
-	topo    *topology.Topology
 	src     Source
 	api     http.Handler // the /v1 API, for store look-ups
 	key     []byte       // signs the session cookie and CSRF tokens
@@ -92,8 +91,8 @@ type console struct {
 	errDocs []errorDoc
 }
 
-func newConsole(o options, g prometheus.Gatherer, topo *topology.Topology, src Source, api http.Handler) *console {
-	c := &console{o: o, gather: g, topo: topo, src: src, api: api, key: make([]byte, 32), rates: newRates(g, time.Now)}
+func newConsole(o options, g prometheus.Gatherer, src Source, api http.Handler) *console {
+	c := &console{o: o, gather: g, src: src, api: api, key: make([]byte, 32), rates: newRates(g, time.Now)}
 	if _, err := rand.Read(c.key); err != nil {
 		panic(fmt.Sprintf("httpapi: console key: %v", err)) // crypto/rand never fails on supported systems
 	}
@@ -223,7 +222,7 @@ func (c *console) action(name string, fill func(r *http.Request, d *pageData) er
 }
 
 func (c *console) data(name string) pageData {
-	d := pageData{Page: name, App: c.topo.AppID, Ready: c.src.Ready(), CSRF: c.csrf(), Auth: c.o.token != "", Now: time.Now()}
+	d := pageData{Page: name, App: c.o.rules().AppID, Ready: c.src.Ready(), CSRF: c.csrf(), Auth: c.o.token != "", Now: time.Now()}
 	if c.o.version != nil {
 		d.Version = c.o.version()
 	}
@@ -361,15 +360,15 @@ func (c *console) topology(r *http.Request, d *pageData) error {
 	d.Refresh = refreshOf(r, 5)
 	snap, window := c.rates.current()
 	body := topologyBody{Window: window.Round(time.Second)}
-	for _, ru := range c.topo.Description().Rules {
+	for _, ru := range c.o.rules().Description().Rules {
 		body.Rules = append(body.Rules, ruleRow{Name: ru.Name, From: strings.Join(ru.From, ", "), Outputs: strings.Join(ru.Outputs, ", "),
 			OnError: ru.OnError, DLQ: ru.DLQ, Rates: snap.rates[ru.Name], Totals: snap.totals[ru.Name]})
 	}
-	for _, s := range c.topo.Stores() {
+	for _, s := range c.o.rules().Stores() {
 		body.Stores = append(body.Stores, storeRow{Name: s.Name, Rule: s.Rule, Kind: s.Kind, Changelog: s.Changelog,
 			Keys: snap.storeKeys[s.Name], Restoring: snap.restoring[s.Name]})
 	}
-	body.Graph = layoutGraph(c.topo, snap)
+	body.Graph = layoutGraph(c.o.rules(), snap)
 	d.Body = body
 	return nil
 }
@@ -433,7 +432,7 @@ func (c *console) partitions(r *http.Request, d *pageData) error {
 		row := taskRow{Partition: t.Partition, Owned: t.Owned, StreamTime: t.StreamTime}
 		if t.Owned {
 			row.Owner = body.Self
-			for _, topic := range c.topo.InputTopics() {
+			for _, topic := range c.o.rules().InputTopics() {
 				if v, ok := lags[lagKey{topic, t.Partition}]; ok {
 					row.Lag = append(row.Lag, topicLag{Topic: topic, Lag: v})
 				}
@@ -482,7 +481,7 @@ type replayRow struct {
 
 func (c *console) dlqTopics() []string {
 	var out []string
-	for _, r := range c.topo.Rules {
+	for _, r := range c.o.rules().Rules {
 		if r.DLQ != "" {
 			out = append(out, r.DLQ)
 		}
@@ -498,7 +497,7 @@ func (c *console) dlqList(r *http.Request, d *pageData) error {
 	if n, err := strconv.Atoi(q.Get("n")); err == nil && n > 0 {
 		body.PerPartition = min(n, dlq.MaxPerPartition)
 	}
-	for _, ru := range c.topo.Rules {
+	for _, ru := range c.o.rules().Rules {
 		if ru.DLQ != "" {
 			body.Rules = append(body.Rules, ru.Name)
 		}
@@ -576,7 +575,7 @@ func (c *console) dlqReplay(r *http.Request, d *pageData) error {
 		}
 		refs = append(refs, ref)
 	}
-	inputs := c.topo.InputTopics()
+	inputs := c.o.rules().InputTopics()
 	audit := dlq.Audit{By: "console " + r.RemoteAddr, At: time.Now()}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*dlqReadTimeout)
 	defer cancel()
@@ -615,7 +614,7 @@ type storeItem struct{ Key, Value string }
 // same bounds, owner forwarding and fan-out as for any client.
 func (c *console) stores(r *http.Request, d *pageData) error {
 	q := r.URL.Query()
-	body := &storesBody{Stores: c.topo.StoreNames(), Store: q.Get("store"), Key: q.Get("key"), Prefix: q.Get("prefix"), Limit: 50}
+	body := &storesBody{Stores: c.o.rules().StoreNames(), Store: q.Get("store"), Key: q.Get("key"), Prefix: q.Get("prefix"), Limit: 50}
 	d.Body = body
 	if n, err := strconv.Atoi(q.Get("limit")); err == nil && n > 0 {
 		body.Limit = min(n, maxLimit)

@@ -1,8 +1,8 @@
 // Package httpapi serves Veltrix's HTTP endpoints: /metrics (Prometheus),
 // /healthz (the process is alive), /livez (the processing loop is not
 // stuck), /readyz (assigned and restored),
-// /v1/topology, /v1/rules, /v1/status, the interactive queries
-// /v1/stores/... and the operator console at / (see console.go).
+// /v1/topology, /v1/rules, /v1/status, POST /v1/reload, the interactive
+// queries /v1/stores/... and the operator console at / (see console.go).
 package httpapi
 
 import (
@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/veltrix/veltrix/config"
+	"github.com/veltrix/veltrix/pkg/diag"
 	"github.com/veltrix/veltrix/topology"
 )
 
@@ -38,6 +39,20 @@ type Liveness interface {
 	Live() (ok bool, reason string)
 }
 
+// Reloader is implemented by a Source whose configuration can be read
+// again and applied while it runs (POST /v1/reload): it returns the running
+// configuration's version, and an error (a diag list: its problems, or why
+// a change needs a restart) when nothing changed.
+type Reloader interface {
+	Reload(ctx context.Context) (version string, err error)
+}
+
+// Rules is implemented by a Source whose rules can change while it runs
+// (a reload): the endpoints and the console show the current ones.
+type Rules interface {
+	Rules() *topology.Topology
+}
+
 // Option configures Handler.
 type Option func(*options)
 
@@ -52,6 +67,7 @@ type options struct {
 	dlq     DLQ
 	version func() string
 	log     *slog.Logger
+	rules   func() *topology.Topology // the running rules (Rules, else Handler's topology)
 }
 
 // WithAuthToken requires "Authorization: Bearer <token>" on /v1/* and sends
@@ -75,6 +91,10 @@ func Handler(gatherer prometheus.Gatherer, topo *topology.Topology, src Source, 
 	o := options{maxQueries: 16, queryTimeout: 5 * time.Second}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	o.rules = func() *topology.Topology { return topo }
+	if r, ok := src.(Rules); ok {
+		o.rules = r.Rules
 	}
 	mux := http.NewServeMux()
 	if st, ok := src.(Stores); ok {
@@ -104,7 +124,7 @@ func Handler(gatherer prometheus.Gatherer, topo *topology.Topology, src Source, 
 	})
 	mux.HandleFunc("GET /v1/topology", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		if err := topo.Describe(w, "json"); err != nil {
+		if err := o.rules().Describe(w, "json"); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})
@@ -116,6 +136,7 @@ func Handler(gatherer prometheus.Gatherer, topo *topology.Topology, src Source, 
 			OnError string   `json:"on_error"`
 			DLQ     string   `json:"dlq,omitempty"`
 		}
+		topo := o.rules()
 		rules := make([]rule, 0, len(topo.Rules))
 		for _, r := range topo.Rules {
 			rules = append(rules, rule{Name: r.Name, From: r.From, Outputs: r.Outputs, OnError: r.OnError, DLQ: r.DLQ})
@@ -129,12 +150,46 @@ func Handler(gatherer prometheus.Gatherer, topo *topology.Topology, src Source, 
 		}
 		writeJSON(w, st)
 	})
+	if rl, ok := src.(Reloader); ok {
+		mux.HandleFunc("POST /v1/reload", reloadHandler(rl))
+	}
 	var h http.Handler = mux
 	if o.token != "" {
 		h = requireToken(mux, o.token)
 	}
-	newConsole(o, gatherer, topo, src, h).register(mux)
+	newConsole(o, gatherer, src, h).register(mux)
 	return h
+}
+
+// reloadTimeout bounds a reload requested over HTTP.
+const reloadTimeout = time.Minute
+
+// reloadHandler serves POST /v1/reload: 200 with the new version when the
+// reload was applied, 409 with the problems (and the running version) when
+// it was not. A cross-site request from a browser is refused: without a
+// token, /v1 is open, and a page elsewhere must not make an instance
+// reload.
+func reloadHandler(rl Reloader) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+			jsonError(w, http.StatusForbidden, "cross-site reload refused")
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), reloadTimeout)
+		defer cancel()
+		v, err := rl.Reload(ctx)
+		if err == nil {
+			writeJSON(w, map[string]any{"result": "applied", "config_version": v})
+			return
+		}
+		body := map[string]any{"result": "not applied", "config_version": v, "error": err.Error()}
+		if list := diag.AsList(err); list != nil {
+			body["problems"] = list
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusConflict)
+		_ = json.NewEncoder(w).Encode(body)
+	}
 }
 
 // requireToken answers 401 to a /v1/* request without the bearer token.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -33,6 +34,10 @@ type Instance struct {
 	log      *slog.Logger
 	reg      *prometheus.Registry
 	httpAddr func(string)
+	metrics  *metrics.Metrics
+	loader   Loader
+	reloadMu sync.Mutex
+	version  version
 	// clientOpts are the test options of the engine's client, also used
 	// by the console's DLQ reader.
 	clientOpts []kgo.Opt
@@ -45,6 +50,7 @@ type options struct {
 	log        *slog.Logger
 	clientOpts []kgo.Opt
 	httpAddr   func(string)
+	loader     Loader
 }
 
 // WithLogger sets the logger (default slog.Default()).
@@ -68,14 +74,19 @@ func New(cfg *config.Config, topo *topology.Topology, opts ...Option) *Instance 
 	reg.MustRegister(metrics.Runtime()...)
 	m := metrics.New(reg)
 	eng := engine.New(cfg, topo, engine.WithLogger(o.log), engine.WithMetrics(m), engine.WithClientOpts(o.clientOpts...))
-	return &Instance{cfg: cfg, topo: topo, log: o.log, reg: reg, Engine: eng, httpAddr: o.httpAddr, clientOpts: o.clientOpts}
+	in := &Instance{cfg: cfg, topo: topo, log: o.log, reg: reg, Engine: eng, httpAddr: o.httpAddr, clientOpts: o.clientOpts,
+		metrics: m, loader: o.loader}
+	in.version.current = versionOf(cfg, topo)
+	return in
 }
 
 // An Instance answers the interactive queries and shows its tasks on the
 // console.
 var (
-	_ httpapi.Stores = (*Instance)(nil)
-	_ httpapi.Tasks  = (*Instance)(nil)
+	_ httpapi.Stores   = (*Instance)(nil)
+	_ httpapi.Tasks    = (*Instance)(nil)
+	_ httpapi.Reloader = (*Instance)(nil)
+	_ httpapi.Rules    = (*Instance)(nil)
 )
 
 // Status returns the engine's running totals.
@@ -106,7 +117,7 @@ func (in *Instance) Run(ctx context.Context) error {
 			return fmt.Errorf("http: %w", err)
 		}
 		h := httpapi.Handler(in.reg, in.topo, in, httpapi.WithAuthToken(in.cfg.HTTP.AuthToken),
-			httpapi.WithConfig(in.cfg), httpapi.WithLogger(in.log),
+			httpapi.WithConfig(in.cfg), httpapi.WithLogger(in.log), httpapi.WithConfigVersion(in.Version),
 			httpapi.WithDLQ(dlq.New(append(kopts, in.clientOpts...)...)))
 		go func() {
 			err := httpapi.Serve(ctx, ln, h, in.log)

@@ -29,6 +29,7 @@ type Metrics struct {
 	Transactions      *prometheus.CounterVec   // result: commit, abort
 	Rebalances        prometheus.Counter       //
 	SessionRestarts   prometheus.Counter       //
+	ConfigReloads     *prometheus.CounterVec   // result: applied, invalid, refused, failed
 	ProcessingLatency *prometheus.HistogramVec // rule
 	EndToEndLatency   prometheus.Histogram     //
 	CommitDuration    prometheus.Histogram     //
@@ -72,6 +73,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: namespace, Name: "session_restarts_total",
 			Help: "Transactional sessions ended by a fenced producer or failing transaction coordinator and started again (exactly_once).",
 		}),
+		ConfigReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "config_reloads_total",
+			Help: "Configuration reloads (SIGHUP, POST /v1/reload) by result: applied (state kept), invalid (the configuration has problems), refused (a change needs a restart), failed (not applied, e.g. the cluster check failed).",
+		}, []string{"result"}),
 		ProcessingLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "processing_latency_seconds",
 			Help:    "Time a rule took for one record, from consume to produce (timed for one record in 8, by offset).",
@@ -103,7 +108,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			kprom.FetchAndProduceDetail(kprom.ByNode, kprom.Batches, kprom.Records, kprom.CompressedBytes, kprom.UncompressedBytes, kprom.ConsistentNaming)),
 	}
 	reg.MustRegister(m.RecordsConsumed, m.RecordsProduced, m.RuleRecords, m.EventErrors,
-		m.Transactions, m.Rebalances, m.SessionRestarts, m.ProcessingLatency, m.EndToEndLatency,
+		m.Transactions, m.Rebalances, m.SessionRestarts, m.ConfigReloads, m.ProcessingLatency, m.EndToEndLatency,
 		m.CommitDuration, m.ConsumerLag, m.StateStoreKeys, m.RestoreRemaining)
 	return m
 }
