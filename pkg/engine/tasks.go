@@ -91,16 +91,6 @@ func openDB(e *Engine) (*state.DB, error) {
 	return db, nil
 }
 
-func partitionsOf(m map[string][]int32) []int32 {
-	set := map[int32]bool{}
-	for _, ps := range m {
-		for _, p := range ps {
-			set[p] = true
-		}
-	}
-	return slices.Sorted(maps.Keys(set))
-}
-
 // attach gives the tasks a new session's client, before it polls.
 func (ts *tasks) attach(cl groupClient) {
 	ts.mu.Lock()
