@@ -1,7 +1,9 @@
 package config
 
 import (
+	"path/filepath"
 	"regexp"
+	"slices"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -46,6 +48,8 @@ type App struct {
 	StateDir string `yaml:"state_dir" default:"./data/state" doc:"directory of the local Pebble state stores"`
 	// InstanceID is the group.instance.id of static group membership.
 	InstanceID string `yaml:"instance_id" default:"" doc:"static group membership id (group.instance.id): a restarted instance with the same id gets its partitions back at once instead of waiting out its old session; empty: the host name and a hash of state_dir, stable across restarts; a clean stop leaves the group so that others take over at once"`
+	// WatchConfig reloads the configuration when its files change.
+	WatchConfig bool `yaml:"watch_config" default:"false" doc:"reload the configuration when a YAML file in its directories (the main file's, the include patterns') changes, as on SIGHUP: rule changes apply with state kept, anything else is refused and logged"`
 }
 
 // Kafka says how to reach the cluster.
@@ -208,4 +212,28 @@ type Rule struct {
 	DLQ      string            // DLQ topic (default <app.id>.dlq)
 	Pos      diag.Pos          // of the rule's entry
 	FromPos  []diag.Pos        // of each From topic
+}
+
+// Dirs returns the directories the configuration's files are in: the main
+// file's and each include pattern's (a pattern's directory part may itself
+// be a glob), for watching them.
+func (c *Config) Dirs() []string {
+	dir := filepath.Dir(c.File)
+	out := []string{dir}
+	for _, pattern := range c.Include {
+		full := pattern
+		if !filepath.IsAbs(full) {
+			full = filepath.Join(dir, pattern)
+		}
+		matches, err := filepath.Glob(filepath.Dir(full))
+		if err != nil {
+			continue
+		}
+		for _, m := range matches {
+			if !slices.Contains(out, m) {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
 }

@@ -57,21 +57,7 @@ func TestReloadOnSIGHUPKeepsState(t *testing.T) {
 	first := add(50)
 	kcatReadCommitted(t, brokers, first, time.Minute, "payments.totals")
 
-	version := func() string {
-		t.Helper()
-		resp, err := http.Get("http://" + addr + "/v1/status")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var st struct {
-			Version string `json:"config_version"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-			t.Fatal(err)
-		}
-		return st.Version
-	}
+	version := func() string { return statusVersion(t, addr) }
 	reload := func(body string) {
 		t.Helper()
 		if err := os.WriteFile(path, []byte(strings.SplitAfter(mustRead(t, path), "rules:")[0]+body), 0o644); err != nil {
@@ -125,4 +111,57 @@ func mustRead(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// With app.watch_config, saving the file is enough: the version changes
+// without a signal.
+func TestReloadOnFileChange(t *testing.T) {
+	brokers := startBroker(t, "payments")
+	rule := `
+  - name: big-payments
+    from: payments
+    steps:
+      - filter: event.amount >= MIN
+      - to: payments.big
+`
+	path := writeAppConfig(t, "e2e-watch", brokers, t.TempDir(), strings.Replace(rule, "MIN", "50", 1))
+	cfg := strings.Replace(mustRead(t, path), "app:\n", "app:\n  watch_config: true\n", 1)
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, "run", "-c", path)
+	addr := p.httpAddr(t)
+	before := statusVersion(t, addr)
+	next := strings.SplitAfter(cfg, "rules:")[0] + strings.Replace(rule, "MIN", "20", 1)
+	if err := os.WriteFile(path, []byte(next), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for statusVersion(t, addr) == before {
+		if time.Now().After(deadline) {
+			t.Fatal("config_version did not change after the file changed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	kcatProduce(t, brokers, "payments", []string{"a\t{\"amount\":30}", "b\t{\"amount\":10}"})
+	if got := kcatReadCommitted(t, brokers, 1, time.Minute, "payments.big"); len(got) != 1 || got[0].Key != "a" {
+		t.Fatalf("outputs %v, want the 30 only (the new threshold 20)", got)
+	}
+}
+
+// statusVersion returns /v1/status's config_version.
+func statusVersion(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Version string `json:"config_version"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Version
 }

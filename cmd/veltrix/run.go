@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel"
 
 	"github.com/veltrix/veltrix/config"
+	"github.com/veltrix/veltrix/pkg/configwatch"
 	"github.com/veltrix/veltrix/pkg/diag"
 	"github.com/veltrix/veltrix/pkg/engine"
 	"github.com/veltrix/veltrix/pkg/instance"
@@ -145,6 +146,13 @@ func stopTracing(log *slog.Logger, tr *tracing.Tracer) {
 // check of new outputs, and the wait for a transaction boundary.
 const reloadTimeout = time.Minute
 
+// reloadNow reloads the configuration (Instance.Reload logs the outcome).
+func reloadNow(ctx context.Context, inst *instance.Instance) {
+	ctx, cancel := context.WithTimeout(ctx, reloadTimeout)
+	defer cancel()
+	_, _ = inst.Reload(ctx)
+}
+
 // reloadOnSIGHUP reloads the configuration on each SIGHUP (Instance.Reload
 // logs the outcome) until the returned function is called.
 func reloadOnSIGHUP(ctx context.Context, inst *instance.Instance) (stop func()) {
@@ -157,9 +165,7 @@ func reloadOnSIGHUP(ctx context.Context, inst *instance.Instance) (stop func()) 
 			case <-ctx.Done():
 				return
 			case <-hup:
-				rctx, rcancel := context.WithTimeout(ctx, reloadTimeout)
-				_, _ = inst.Reload(rctx)
-				rcancel()
+				reloadNow(ctx, inst)
 			}
 		}
 	}()
@@ -208,6 +214,13 @@ func newRunCmd() *cobra.Command {
 			inst := instance.New(cfg, topo, instance.WithLogger(log), instance.WithLoader(reload))
 			stopHUP := reloadOnSIGHUP(cmd.Context(), inst)
 			defer stopHUP()
+			if cfg.App.WatchConfig {
+				dirs := cfg.Dirs()
+				if err := configwatch.Watch(cmd.Context(), dirs, func() { reloadNow(cmd.Context(), inst) }); err != nil {
+					return configError(err)
+				}
+				log.Info("watching the configuration's files; a change reloads it", "dirs", dirs)
+			}
 			err = shutdown.Run(cmd.Context(), log, cfg.Processing.ShutdownTimeout, signals, inst.Run)
 			stopTracing(log, tr)
 			return runExitError(log, err)
