@@ -10,7 +10,6 @@ import (
 
 	"github.com/veltrix/veltrix/pkg/diag"
 	"github.com/veltrix/veltrix/pkg/expr"
-	"github.com/veltrix/veltrix/pkg/state"
 )
 
 var aggregateFields = []Field{
@@ -333,7 +332,7 @@ func (s *aggregateStep) late(ts, closedAt, now int64) error {
 
 // windows updates the tumbling or hopping windows of an event at ts and
 // returns the result of the latest one.
-func (s *aggregateStep) windows(st state.Store, group string, ts, now int64, in aggInput) (*aggState, error) {
+func (s *aggregateStep) windows(st Store, group string, ts, now int64, in aggInput) (*aggState, error) {
 	size, adv := s.window.size, s.window.advance
 	last := floorDiv(ts, adv) * adv
 	var res *aggState
@@ -361,7 +360,7 @@ func (s *aggregateStep) windows(st state.Store, group string, ts, now int64, in 
 
 // session adds an event at ts to its group's session, merging the sessions
 // it bridges, and returns the session's result.
-func (s *aggregateStep) session(st state.Store, group string, ts, now int64, in aggInput) (*aggState, error) {
+func (s *aggregateStep) session(st Store, group string, ts, now int64, in aggInput) (*aggState, error) {
 	gap := s.window.size
 	if ts+gap+s.window.grace <= now {
 		return nil, s.late(ts, ts+gap+s.window.grace, now)
@@ -405,7 +404,7 @@ func (s *aggregateStep) session(st state.Store, group string, ts, now int64, in 
 }
 
 // drop deletes a window and its close index entry.
-func (s *aggregateStep) drop(st state.Store, key []byte, closeAt int64) error {
+func (s *aggregateStep) drop(st Store, key []byte, closeAt int64) error {
 	if err := st.Delete(key); err != nil {
 		return stateError(s.store, err)
 	}
@@ -441,7 +440,7 @@ func mergeAgg(a, b *aggState) *aggState {
 // update reads the result under key into a (zero), applies the event and
 // writes it back. For a window (w.end > 0) a new result also gets its close
 // index entry.
-func (s *aggregateStep) update(st state.Store, key []byte, group string, w window, in aggInput, a *aggState) error {
+func (s *aggregateStep) update(st Store, key []byte, group string, w window, in aggInput, a *aggState) error {
 	v, found, err := st.Get(key)
 	if err != nil {
 		return stateError(s.store, err)
@@ -462,7 +461,7 @@ func (s *aggregateStep) update(st state.Store, key []byte, group string, w windo
 
 // put writes a result (with its window bounds when w is set) and, when
 // closeAt >= 0, its close index entry.
-func (s *aggregateStep) put(st state.Store, key []byte, a *aggState, w window, closeAt int64) error {
+func (s *aggregateStep) put(st Store, key []byte, a *aggState, w window, closeAt int64) error {
 	if s.window.kind != noWindow {
 		a.start, a.end = w.start, w.end
 		a.WindowStart, a.WindowEnd = rfc3339(w.start), rfc3339(w.end)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/veltrix/veltrix/config"
 	"github.com/veltrix/veltrix/pkg/diag"
-	"github.com/veltrix/veltrix/pkg/state"
 	"github.com/veltrix/veltrix/processors"
 	"github.com/veltrix/veltrix/topology"
 )
@@ -21,14 +20,14 @@ import (
 // stateTask is a Task with in-memory stores and a settable stream time.
 type stateTask struct {
 	stream time.Time
-	stores map[string]*state.MemStore
+	stores map[string]*processors.MemStore
 	out    []processors.Output
 }
 
 func newStateTask(top *topology.Topology) *stateTask {
-	t := &stateTask{stores: map[string]*state.MemStore{}}
+	t := &stateTask{stores: map[string]*processors.MemStore{}}
 	for _, name := range top.StoreNames() {
-		t.stores[name] = state.NewMemStore()
+		t.stores[name] = processors.NewMemStore()
 	}
 	return t
 }
@@ -36,7 +35,7 @@ func newStateTask(top *topology.Topology) *stateTask {
 func (t *stateTask) Emit(o processors.Output) { t.out = append(t.out, o) }
 func (t *stateTask) Now() time.Time           { return t.stream }
 func (t *stateTask) StreamTime() time.Time    { return t.stream }
-func (t *stateTask) Store(name string) state.Store {
+func (t *stateTask) Store(name string) processors.Store {
 	if s, ok := t.stores[name]; ok {
 		return s
 	}

@@ -7,7 +7,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/veltrix/veltrix/pkg/expr"
-	"github.com/veltrix/veltrix/pkg/state"
 )
 
 var dedupeFields = []Field{
@@ -133,7 +132,7 @@ func (s *dedupeStep) Punctuate(t Task, _ func(*Event) error) error {
 // purgeExpired deletes the entries whose expiry index entry is due; expiry
 // tells an entry's current expiry from its value (an index entry that no
 // longer matches is stale and only dropped).
-func purgeExpired(t Task, st state.Store, store string, c clock, expiry func(v []byte) int64) error {
+func purgeExpired(t Task, st Store, store string, c clock, expiry func(v []byte) int64) error {
 	due, err := c.due(t, st, store)
 	if err != nil {
 		return err

@@ -12,7 +12,6 @@ import (
 
 	"github.com/veltrix/veltrix/pkg/diag"
 	"github.com/veltrix/veltrix/pkg/expr"
-	"github.com/veltrix/veltrix/pkg/state"
 )
 
 // Punctuator is a step that also works on stream time rather than on one
@@ -159,7 +158,7 @@ type indexEntry struct {
 // dueEntries returns up to punctuateBatch index entries due at or before
 // now (unix ms), earliest first. The scan stops at the first entry not yet
 // due, so its cost is bounded by the work found.
-func dueEntries(s state.Store, now int64) ([]indexEntry, error) {
+func dueEntries(s Store, now int64) ([]indexEntry, error) {
 	var out []indexEntry
 	err := s.Scan(indexPrefix, func(k, _ []byte) bool {
 		if len(k) < len(indexPrefix)+9 {
@@ -180,7 +179,7 @@ func dueEntries(s state.Store, now int64) ([]indexEntry, error) {
 }
 
 // due returns the index entries of st due at the task's stream time.
-func (c clock) due(t Task, st state.Store, store string) ([]indexEntry, error) {
+func (c clock) due(t Task, st Store, store string) ([]indexEntry, error) {
 	now, err := c.streamTime(t, st)
 	if err != nil {
 		return nil, stateError(store, err)
@@ -231,7 +230,7 @@ func (c clock) eventTime(ev *Event) (int64, error) {
 // the step has seen in this task (kept in its store, so it survives a
 // restart with the store) and, when event time is the record timestamp,
 // the task's stream time.
-func (c clock) streamTime(t Task, s state.Store) (int64, error) {
+func (c clock) streamTime(t Task, s Store) (int64, error) {
 	own, err := c.stored(s)
 	if err != nil {
 		return 0, err
@@ -251,7 +250,7 @@ func (c clock) withTask(t Task, own int64) int64 {
 }
 
 // stored is the stream time kept in the step's store (0 when none).
-func (c clock) stored(s state.Store) (int64, error) {
+func (c clock) stored(s Store) (int64, error) {
 	v, ok, err := s.Get(metaStreamTime)
 	if err != nil {
 		return 0, fmt.Errorf("read stream time: %w", err)
@@ -267,7 +266,7 @@ func (c clock) stored(s state.Store) (int64, error) {
 // task's stream time already counts the record being processed, and the
 // store must keep it for the task's next owner, whose own stream time
 // starts over (a window closed before a restart stays closed).
-func (c clock) advance(t Task, s state.Store, ts int64) (int64, error) {
+func (c clock) advance(t Task, s Store, ts int64) (int64, error) {
 	own, err := c.stored(s)
 	if err != nil {
 		return 0, err
@@ -283,7 +282,7 @@ func (c clock) advance(t Task, s state.Store, ts int64) (int64, error) {
 
 // observe reads the event's time and advances the task's stream time with
 // it; it returns both (unix ms).
-func (c clock) observe(t Task, st state.Store, store string, ev *Event) (ts, now int64, err error) {
+func (c clock) observe(t Task, st Store, store string, ev *Event) (ts, now int64, err error) {
 	if ts, err = c.eventTime(ev); err != nil {
 		return 0, 0, err
 	}
@@ -311,7 +310,7 @@ func keyOf(key *expr.Program, ev *Event, what string) (string, error) {
 
 // storeOf returns the task's store, or a VX9001 error when the task has
 // none of that name (the engine did not open the stores the topology lists).
-func storeOf(t Task, name string) (state.Store, error) {
+func storeOf(t Task, name string) (Store, error) {
 	s := t.Store(name)
 	if s == nil {
 		return nil, &diag.Error{Code: diag.Internal, Message: fmt.Sprintf("store %q is not open in this task", name)}

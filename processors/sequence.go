@@ -10,7 +10,6 @@ import (
 
 	"github.com/veltrix/veltrix/pkg/diag"
 	"github.com/veltrix/veltrix/pkg/expr"
-	"github.com/veltrix/veltrix/pkg/state"
 )
 
 var sequenceFields = []Field{
@@ -220,7 +219,7 @@ func (s *sequenceStep) flag(ev *Event, kind string, extra map[string]any) (bool,
 	return true, nil
 }
 
-func (s *sequenceStep) get(st state.Store, k []byte) (*seqEntry, bool, error) {
+func (s *sequenceStep) get(st Store, k []byte) (*seqEntry, bool, error) {
 	v, found, err := st.Get(k)
 	if err != nil {
 		return nil, false, stateError(s.store, err)
@@ -235,7 +234,7 @@ func (s *sequenceStep) get(st state.Store, k []byte) (*seqEntry, bool, error) {
 	return &e, true, nil
 }
 
-func (s *sequenceStep) put(st state.Store, k string, e *seqEntry) error {
+func (s *sequenceStep) put(st Store, k string, e *seqEntry) error {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return stateError(s.store, err)

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/veltrix/veltrix/pkg/state"
 )
 
 // Step processes one event. It returns keep=false to stop the event here
@@ -35,7 +33,7 @@ type Task interface {
 	Now() time.Time
 	// Store returns this task's store of that name: one declared by a
 	// stateful step when the topology was built (nil for any other name).
-	Store(name string) state.Store
+	Store(name string) Store
 	// StreamTime is the largest event time the task has seen so far (zero
 	// before its first event). Windows close and entries expire on it.
 	StreamTime() time.Time

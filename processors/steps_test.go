@@ -15,7 +15,6 @@ import (
 
 	"github.com/veltrix/veltrix/config"
 	"github.com/veltrix/veltrix/pkg/diag"
-	"github.com/veltrix/veltrix/pkg/state"
 	"github.com/veltrix/veltrix/processors"
 	"github.com/veltrix/veltrix/topology"
 )
@@ -26,10 +25,10 @@ type task struct {
 	out []processors.Output
 }
 
-func (t *task) Emit(o processors.Output) { t.out = append(t.out, o) }
-func (t *task) Now() time.Time           { return t.now }
-func (t *task) Store(string) state.Store { return nil }
-func (t *task) StreamTime() time.Time    { return time.Time{} }
+func (t *task) Emit(o processors.Output)      { t.out = append(t.out, o) }
+func (t *task) Now() time.Time                { return t.now }
+func (t *task) Store(string) processors.Store { return nil }
+func (t *task) StreamTime() time.Time         { return time.Time{} }
 
 // build compiles steps (YAML of a step list) as the inline steps of one
 // rule reading "in" with on_error skip.

@@ -31,9 +31,9 @@ func (t *stateTask) Emit(o processors.Output) {
 	}
 	t.n++
 }
-func (t *stateTask) Now() time.Time                { return t.stream }
-func (t *stateTask) Store(name string) state.Store { return t.st.Store(name) }
-func (t *stateTask) StreamTime() time.Time         { return t.stream }
+func (t *stateTask) Now() time.Time                     { return t.stream }
+func (t *stateTask) Store(name string) processors.Store { return t.st.Store(name) }
+func (t *stateTask) StreamTime() time.Time              { return t.stream }
 func (t *stateTask) commit(off map[string]int64) error {
 	if !t.st.Dirty() {
 		return nil

@@ -11,7 +11,6 @@ import (
 
 	"github.com/veltrix/veltrix/config"
 	"github.com/veltrix/veltrix/pkg/diag"
-	"github.com/veltrix/veltrix/pkg/state"
 	"github.com/veltrix/veltrix/processors"
 )
 
@@ -146,10 +145,10 @@ type task struct {
 	out []processors.Output
 }
 
-func (t *task) Emit(o processors.Output) { t.out = append(t.out, o) }
-func (t *task) Now() time.Time           { return t.now }
-func (t *task) Store(string) state.Store { return nil }
-func (t *task) StreamTime() time.Time    { return time.Time{} }
+func (t *task) Emit(o processors.Output)      { t.out = append(t.out, o) }
+func (t *task) Now() time.Time                { return t.now }
+func (t *task) Store(string) processors.Store { return nil }
+func (t *task) StreamTime() time.Time         { return time.Time{} }
 
 // observed records every outcome.
 type observed struct{ got []string }

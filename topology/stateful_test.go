@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/veltrix/veltrix/pkg/diag"
-	"github.com/veltrix/veltrix/pkg/state"
 	"github.com/veltrix/veltrix/processors"
 )
 
@@ -15,18 +14,18 @@ import (
 type memTask struct {
 	task
 	stream time.Time
-	stores map[string]*state.MemStore
+	stores map[string]*processors.MemStore
 }
 
 func newMemTask(top *Topology) *memTask {
-	m := &memTask{stores: map[string]*state.MemStore{}}
+	m := &memTask{stores: map[string]*processors.MemStore{}}
 	for _, n := range top.StoreNames() {
-		m.stores[n] = state.NewMemStore()
+		m.stores[n] = processors.NewMemStore()
 	}
 	return m
 }
 
-func (m *memTask) Store(name string) state.Store {
+func (m *memTask) Store(name string) processors.Store {
 	if s, ok := m.stores[name]; ok {
 		return s
 	}

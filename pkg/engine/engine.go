@@ -487,7 +487,7 @@ func pooled(r kgo.Record) *kgo.Record {
 
 func (t *task) Now() time.Time { return t.e.now() }
 
-func (t *task) Store(name string) state.Store {
+func (t *task) Store(name string) processors.Store {
 	if t.pt.st == nil {
 		return nil
 	}

@@ -3,10 +3,12 @@ package state
 import (
 	"fmt"
 	"testing"
+
+	"github.com/veltrix/veltrix/processors"
 )
 
 // scanAll returns the store's entries as k=v, in key order.
-func scanAll(tb testing.TB, s Store, prefix string) string {
+func scanAll(tb testing.TB, s processors.Store, prefix string) string {
 	tb.Helper()
 	var kvs []string
 	if err := s.Scan([]byte(prefix), func(k, v []byte) bool { kvs = append(kvs, string(k)+"="+string(v)); return true }); err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/veltrix/veltrix/pkg/diag"
 	"github.com/veltrix/veltrix/pkg/testbroker"
+	"github.com/veltrix/veltrix/processors"
 )
 
 const testApp = "app"
@@ -46,7 +47,7 @@ func openTask(tb testing.TB, db *DB, partition int32, stores ...string) *Task {
 	return task
 }
 
-func mustGet(tb testing.TB, s Store, key string) (string, bool) {
+func mustGet(tb testing.TB, s processors.Store, key string) (string, bool) {
 	tb.Helper()
 	v, ok, err := s.Get([]byte(key))
 	if err != nil {
@@ -55,7 +56,7 @@ func mustGet(tb testing.TB, s Store, key string) (string, bool) {
 	return string(v), ok
 }
 
-func mustPut(tb testing.TB, s Store, key, value string) {
+func mustPut(tb testing.TB, s processors.Store, key, value string) {
 	tb.Helper()
 	if err := s.Put([]byte(key), []byte(value)); err != nil {
 		tb.Fatalf("Put(%q): %v", key, err)

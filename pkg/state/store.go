@@ -2,19 +2,3 @@
 // database per task (input partition), each backed by a compacted changelog
 // topic, written transactionally with the task's Kafka transaction.
 package state
-
-// Store is one named store of one task, as steps see it. Reads see the writes
-// of the open transaction; writes become durable when it commits. A value
-// returned by Get may be the store's own copy: the caller must not modify it,
-// and it stays valid and unchanged after later writes (a write replaces a
-// value, never changes it in place). Put copies its value. An empty value is
-// stored as such (only a Delete is a tombstone). A Store is used by its
-// task's goroutine only.
-type Store interface {
-	Get(key []byte) (value []byte, ok bool, err error)
-	Put(key, value []byte) error
-	Delete(key []byte) error
-	// Scan calls fn for each key with the prefix, in key order, until fn
-	// returns false. key and value are valid only during the call.
-	Scan(prefix []byte, fn func(key, value []byte) bool) error
-}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/veltrix/veltrix/processors"
 )
 
 // Record is a changelog record to produce in the task's open transaction.
@@ -167,7 +168,7 @@ func (t *Task) Partition() int32 { return t.partition }
 
 // Store returns the named store of the task, or nil if the task has no such
 // store.
-func (t *Task) Store(name string) Store {
+func (t *Task) Store(name string) processors.Store {
 	s, ok := t.byName[name]
 	if !ok {
 		return nil

@@ -9,7 +9,7 @@
 //	err := d.Pipe(testdriver.Record{Topic: "orders", Key: []byte("o-1"), Value: []byte(`{"total": 7000}`)})
 //	outs := d.Outputs()
 //
-// Each input partition is a task with its own stores (state.MemStore) and
+// Each input partition is a task with its own stores (processors.MemStore) and
 // stream time, as in the engine. The partition of a record is the one Kafka's
 // default partitioner picks for its key among WithPartitions partitions
 // (default 1, so every key meets its state in one task).
@@ -273,7 +273,7 @@ func (d *Driver) StreamTime(partition int32) time.Time {
 
 // Store returns a task's store of that name, or nil when no step of that
 // task has used it yet.
-func (d *Driver) Store(partition int32, name string) *state.MemStore {
+func (d *Driver) Store(partition int32, name string) *processors.MemStore {
 	if t := d.tasks[partition]; t != nil {
 		return t.stores[name]
 	}
@@ -322,7 +322,7 @@ func (d *Driver) taskIDs() []int32 {
 func (d *Driver) task(p int32) *task {
 	t := d.tasks[p]
 	if t == nil {
-		t = &task{d: d, partition: p, stores: map[string]*state.MemStore{}}
+		t = &task{d: d, partition: p, stores: map[string]*processors.MemStore{}}
 		d.tasks[p] = t
 	}
 	return t
@@ -332,7 +332,7 @@ func (d *Driver) task(p int32) *task {
 type task struct {
 	d          *Driver
 	partition  int32
-	stores     map[string]*state.MemStore
+	stores     map[string]*processors.MemStore
 	streamTime time.Time
 	current    *kgo.Record // the record being processed (or the punctuation time)
 }
@@ -353,13 +353,13 @@ func (t *task) Now() time.Time { return t.d.now() }
 // Store returns the task's in-memory store of that name, created on first
 // use; nil for a name the topology does not declare (when it declares its
 // stores).
-func (t *task) Store(name string) state.Store {
+func (t *task) Store(name string) processors.Store {
 	s := t.stores[name]
 	if s == nil {
 		if t.d.stores != nil && !slices.Contains(t.d.stores, name) {
 			return nil
 		}
-		s = state.NewMemStore()
+		s = processors.NewMemStore()
 		t.stores[name] = s
 	}
 	return s

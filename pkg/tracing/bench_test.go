@@ -8,7 +8,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/veltrix/veltrix/config"
-	"github.com/veltrix/veltrix/pkg/state"
 	"github.com/veltrix/veltrix/pkg/tracing"
 	"github.com/veltrix/veltrix/processors"
 )
@@ -16,10 +15,10 @@ import (
 // sink is a task that drops outputs.
 type sink struct{ n int }
 
-func (s *sink) Emit(processors.Output)   { s.n++ }
-func (s *sink) Now() time.Time           { return time.Time{} }
-func (s *sink) Store(string) state.Store { return nil }
-func (s *sink) StreamTime() time.Time    { return time.Time{} }
+func (s *sink) Emit(processors.Output)        { s.n++ }
+func (s *sink) Now() time.Time                { return time.Time{} }
+func (s *sink) Store(string) processors.Store { return nil }
+func (s *sink) StreamTime() time.Time         { return time.Time{} }
 
 // BenchmarkProcess runs an order through the four rules of rules (five
 // spans when traced) with tracing off, on but not sampled, and on for every
