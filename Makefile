@@ -30,12 +30,12 @@ test: test-dev
 
 test-dev: tools vet
 	$(GO) test -race -timeout 20m ./...
-	$(GO) test -count=1 -run 'AllocatesNothing' ./topology ./pkg/tracing # allocation counts need the race detector off
+	$(GO) test -count=1 -run 'AllocatesNothing' ./internal/topology ./internal/tracing # allocation counts need the race detector off
 	cd bench && $(GO) test -race -timeout 5m ./...
 
-## test-kafka: the packages whose tests talk to a broker (those importing pkg/testbroker), on a
+## test-kafka: the packages whose tests talk to a broker (those importing internal/testbroker), on a
 ## one-node Apache Kafka that deploy/kafka/with-kafka.sh starts and stops; one package at a time.
-KAFKA_TEST_PKGS = $$($(GO) list -f '{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./... | grep 'pkg/testbroker' | grep -v '^[^ ]*/pkg/testbroker ' | cut -d' ' -f1)
+KAFKA_TEST_PKGS = $$($(GO) list -f '{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./... | grep 'internal/testbroker' | grep -v '^[^ ]*/internal/testbroker ' | cut -d' ' -f1)
 test-kafka: tools kafka-tools
 	deploy/kafka/with-kafka.sh $(GO) test -race -p 1 -timeout 30m $(KAFKA_TEST_PKGS)
 
@@ -87,8 +87,8 @@ console-shots: build tools
 ## seeds run in make test).
 FUZZTIME ?= 60s
 fuzz:
-	$(GO) test ./config -run '^$$' -fuzz FuzzLoadConfig -fuzztime $(FUZZTIME)
-	$(GO) test ./pkg/testdriver -run '^$$' -fuzz FuzzRecordPath -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/config -run '^$$' -fuzz FuzzLoadConfig -fuzztime $(FUZZTIME)
+	$(GO) test ./testdriver -run '^$$' -fuzz FuzzRecordPath -fuzztime $(FUZZTIME)
 
 ## chaos: the fault suite (docs/chaos.md) on the dev broker, then on Apache Kafka when a JDK and
 ## Maven are here (in CI they must be). Not part of make test. CHAOS_FLAGS adds flags, e.g.
@@ -125,7 +125,7 @@ bench-kafka: kafka-tools
 
 ## bench-go: Go micro-benchmarks of the hot paths.
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem ./processors/... ./topology/... ./pkg/...
+	$(GO) test -run '^$$' -bench . -benchmem ./processors/... ./internal/... ./pkg/... ./testdriver/...
 
 clean:
 	rm -rf bin data

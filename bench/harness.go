@@ -22,7 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/pkg/topicwait"
+	"github.com/veltrix/veltrix/internal/topicwait"
 )
 
 // numCustomers is the number of distinct customer ids in the generated data.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/pkg/broker"
+	"github.com/veltrix/veltrix/broker"
 )
 
 // commitInterval is how often the raw loops commit (as Veltrix's default).
@@ -40,7 +40,7 @@ func runChild(ctx context.Context, name string, a childArgs) error {
 	return fmt.Errorf("unknown child %q", name)
 }
 
-// runBroker is the fallback broker (the same pkg/broker as `veltrix broker`)
+// runBroker is the fallback broker (the same broker as `veltrix broker`)
 // used when cmd/veltrix does not build.
 func runBroker(ctx context.Context, a childArgs) error {
 	b, err := broker.Start(broker.WithListen("127.0.0.1:0"), broker.WithPartitions(a.partitions))

@@ -16,7 +16,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/veltrix/veltrix/pkg/broker"
+	"github.com/veltrix/veltrix/broker"
 )
 
 // cluster is a broker the scenarios run against and may break.

@@ -16,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/pkg/topicwait"
+	"github.com/veltrix/veltrix/internal/topicwait"
 )
 
 const (

@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"gopkg.in/yaml.v3"
 
-	"github.com/veltrix/veltrix/pkg/metrics"
+	"github.com/veltrix/veltrix/internal/metrics"
 )
 
 // capture is a Registerer that keeps what is registered on it, so that
@@ -40,8 +40,8 @@ func (c *capture) MustRegister(cols ...prometheus.Collector) {
 var descRE = regexp.MustCompile(`^Desc\{fqName: "([^"]+)", .*variableLabels: \{([^}]*)\}\}$`)
 
 // served returns every metric an instance serves on /metrics, with its
-// labels: Veltrix's (pkg/metrics), the Kafka client's (kprom, registered
-// when a client is created) and the runtime's, as pkg/instance registers
+// labels: Veltrix's (internal/metrics), the Kafka client's (kprom, registered
+// when a client is created) and the runtime's, as internal/instance registers
 // them; plus the series Prometheus adds to every target (up). A
 // histogram's _bucket, _sum and _count series are there too.
 func served(t *testing.T) map[string][]string {
@@ -253,7 +253,7 @@ func TestDashboardAndAlertsUseServedMetrics(t *testing.T) {
 		for _, n := range names {
 			l, ok := have[n]
 			if !ok {
-				t.Errorf("%s: metric %s is not served by an instance (pkg/metrics)", q.where, n)
+				t.Errorf("%s: metric %s is not served by an instance (internal/metrics)", q.where, n)
 			}
 			labels = append(labels, l...)
 		}

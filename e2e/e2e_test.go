@@ -25,7 +25,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/veltrix/veltrix/pkg/testbroker"
+	"github.com/veltrix/veltrix/internal/testbroker"
 )
 
 var veltrixBin string

@@ -10,10 +10,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"gopkg.in/yaml.v3"
 
+	"github.com/veltrix/veltrix/internal/topology"
 	"github.com/veltrix/veltrix/pkg/diag"
 	"github.com/veltrix/veltrix/pkg/expr"
 	"github.com/veltrix/veltrix/processors"
-	"github.com/veltrix/veltrix/topology"
 )
 
 // decodeStep is a step that is not Lazy: before it, Chain decodes the

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/veltrix/veltrix/topology"
+	"github.com/veltrix/veltrix/internal/topology"
 )
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }

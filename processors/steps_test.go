@@ -13,10 +13,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"gopkg.in/yaml.v3"
 
-	"github.com/veltrix/veltrix/config"
+	"github.com/veltrix/veltrix/internal/config"
+	"github.com/veltrix/veltrix/internal/topology"
 	"github.com/veltrix/veltrix/pkg/diag"
 	"github.com/veltrix/veltrix/processors"
-	"github.com/veltrix/veltrix/topology"
 )
 
 // task collects outputs and tells a fixed time.

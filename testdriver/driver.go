@@ -23,9 +23,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/pkg/state"
+	"github.com/veltrix/veltrix/internal/state"
+	"github.com/veltrix/veltrix/internal/topology"
 	"github.com/veltrix/veltrix/processors"
-	"github.com/veltrix/veltrix/topology"
 )
 
 // Record is an input or output record. On input, Partition and Offset are

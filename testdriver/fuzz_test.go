@@ -8,7 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/veltrix/veltrix/topology"
+	"github.com/veltrix/veltrix/internal/topology"
 )
 
 // FuzzRecordPath sends arbitrary bytes as record values through a stateful
@@ -16,12 +16,12 @@ import (
 // output (valid UTF-8 JSON) or one DLQ record with an error code. The seeds
 // are testdata/poison. Run longer with make fuzz.
 func FuzzRecordPath(f *testing.F) {
-	entries, err := os.ReadDir("../../testdata/poison")
+	entries, err := os.ReadDir("../testdata/poison")
 	if err != nil {
 		f.Fatal(err)
 	}
 	for _, e := range entries {
-		if b, err := os.ReadFile(filepath.Join("../../testdata/poison", e.Name())); err == nil && e.Name() != "README.md" {
+		if b, err := os.ReadFile(filepath.Join("../testdata/poison", e.Name())); err == nil && e.Name() != "README.md" {
 			f.Add(b)
 		}
 	}

@@ -8,9 +8,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/veltrix/veltrix/config"
+	"github.com/veltrix/veltrix/internal/config"
+	"github.com/veltrix/veltrix/internal/topology"
 	"github.com/veltrix/veltrix/pkg/diag"
-	"github.com/veltrix/veltrix/topology"
 )
 
 // Result is the outcome of one case.

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/veltrix/veltrix/topology"
+	"github.com/veltrix/veltrix/internal/topology"
 )
 
 // A record dated far ahead of the clock (one event from 2100) fails with

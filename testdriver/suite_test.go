@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/veltrix/veltrix/internal/topology"
 	"github.com/veltrix/veltrix/pkg/diag"
 	"github.com/veltrix/veltrix/processors"
-	"github.com/veltrix/veltrix/topology"
 )
 
 func TestMatch(t *testing.T) {

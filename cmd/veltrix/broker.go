@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/veltrix/veltrix/pkg/broker"
+	"github.com/veltrix/veltrix/broker"
 )
 
 func newBrokerCmd() *cobra.Command {

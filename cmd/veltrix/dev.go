@@ -3,7 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/veltrix/veltrix/pkg/quickstart"
+	"github.com/veltrix/veltrix/internal/quickstart"
 )
 
 func newDevCmd() *cobra.Command {

@@ -14,15 +14,15 @@ import (
 	"github.com/spf13/cobra"
 	"go.opentelemetry.io/otel"
 
-	"github.com/veltrix/veltrix/config"
-	"github.com/veltrix/veltrix/pkg/configwatch"
+	"github.com/veltrix/veltrix/internal/config"
+	"github.com/veltrix/veltrix/internal/configwatch"
+	"github.com/veltrix/veltrix/internal/engine"
+	"github.com/veltrix/veltrix/internal/instance"
+	"github.com/veltrix/veltrix/internal/logging"
+	"github.com/veltrix/veltrix/internal/shutdown"
+	"github.com/veltrix/veltrix/internal/topology"
+	"github.com/veltrix/veltrix/internal/tracing"
 	"github.com/veltrix/veltrix/pkg/diag"
-	"github.com/veltrix/veltrix/pkg/engine"
-	"github.com/veltrix/veltrix/pkg/instance"
-	"github.com/veltrix/veltrix/pkg/logging"
-	"github.com/veltrix/veltrix/pkg/shutdown"
-	"github.com/veltrix/veltrix/pkg/tracing"
-	"github.com/veltrix/veltrix/topology"
 )
 
 // load loads the configuration and builds its topology; configuration

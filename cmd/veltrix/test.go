@@ -6,7 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/veltrix/veltrix/pkg/diag"
-	"github.com/veltrix/veltrix/pkg/testdriver"
+	"github.com/veltrix/veltrix/testdriver"
 )
 
 func newTestCmd() *cobra.Command {

@@ -9,10 +9,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/config"
-	"github.com/veltrix/veltrix/pkg/clustercheck"
-	"github.com/veltrix/veltrix/pkg/kafkaconn"
-	"github.com/veltrix/veltrix/topology"
+	"github.com/veltrix/veltrix/internal/clustercheck"
+	"github.com/veltrix/veltrix/internal/config"
+	"github.com/veltrix/veltrix/internal/kafkaconn"
+	"github.com/veltrix/veltrix/internal/topology"
 
 	"github.com/spf13/cobra"
 

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/veltrix/veltrix/internal/testbroker"
 	"github.com/veltrix/veltrix/pkg/diag"
-	"github.com/veltrix/veltrix/pkg/testbroker"
 )
 
 // TestValidateBrokers runs veltrix validate --brokers on the bundled example

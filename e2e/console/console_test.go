@@ -27,7 +27,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/pkg/dlq"
+	"github.com/veltrix/veltrix/internal/dlq"
 )
 
 var (

@@ -10,11 +10,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"gopkg.in/yaml.v3"
 
-	"github.com/veltrix/veltrix/config"
-	"github.com/veltrix/veltrix/pkg/clustercheck"
+	"github.com/veltrix/veltrix/internal/clustercheck"
+	"github.com/veltrix/veltrix/internal/config"
+	"github.com/veltrix/veltrix/internal/testbroker"
+	"github.com/veltrix/veltrix/internal/topology"
 	"github.com/veltrix/veltrix/pkg/diag"
-	"github.com/veltrix/veltrix/pkg/testbroker"
-	"github.com/veltrix/veltrix/topology"
 )
 
 // build compiles one rule per (name, from, steps) with positions for from.

@@ -5,11 +5,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/veltrix/veltrix/config"
-	"github.com/veltrix/veltrix/pkg/clustercheck"
+	"github.com/veltrix/veltrix/internal/clustercheck"
+	"github.com/veltrix/veltrix/internal/config"
+	"github.com/veltrix/veltrix/internal/testbroker"
+	"github.com/veltrix/veltrix/internal/topology"
 	"github.com/veltrix/veltrix/pkg/diag"
-	"github.com/veltrix/veltrix/pkg/testbroker"
-	"github.com/veltrix/veltrix/topology"
 )
 
 // A transaction timeout above the brokers' transaction.max.timeout.ms (15

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/veltrix/veltrix/pkg/clustercheck"
+	"github.com/veltrix/veltrix/internal/clustercheck"
+	"github.com/veltrix/veltrix/internal/testbroker"
 	"github.com/veltrix/veltrix/pkg/diag"
-	"github.com/veltrix/veltrix/pkg/testbroker"
 )
 
 // kafka.max_record_bytes above the max.message.bytes of a topic Veltrix

@@ -11,8 +11,8 @@ import (
 var update = flag.Bool("update", false, "rewrite the settings table in docs/configuration.md")
 
 const (
-	docPath    = "../docs/configuration.md"
-	tableBegin = "<!-- settings:begin (generated from config/types.go: go test ./config -run TestConfigurationDoc -update) -->"
+	docPath    = "../../docs/configuration.md"
+	tableBegin = "<!-- settings:begin (generated from internal/config/types.go: go test ./internal/config -run TestConfigurationDoc -update) -->"
 	tableEnd   = "<!-- settings:end -->"
 )
 
@@ -68,7 +68,7 @@ func TestConfigurationDoc(t *testing.T) {
 			t.Errorf("%s: missing or different row:\n%s", docPath, line)
 		}
 	}
-	t.Errorf("the settings table is out of date; run go test ./config -run TestConfigurationDoc -update")
+	t.Errorf("the settings table is out of date; run go test ./internal/config -run TestConfigurationDoc -update")
 }
 
 func TestSettingsSchema(t *testing.T) {

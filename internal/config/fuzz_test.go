@@ -15,7 +15,7 @@ import (
 // hang, and every failure must be a diag.List of coded problems. Includes are
 // kept inside the fuzz directory. Run it for a bounded time with
 //
-//	go test ./config -run '^$' -fuzz FuzzLoadConfig -fuzztime 60s
+//	go test ./internal/config -run '^$' -fuzz FuzzLoadConfig -fuzztime 60s
 func FuzzLoadConfig(f *testing.F) {
 	seeds, err := filepath.Glob("testdata/*/*.yaml")
 	if err != nil {

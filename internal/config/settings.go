@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/viper"
 	"gopkg.in/yaml.v3"
 
+	"github.com/veltrix/veltrix/internal/group"
 	"github.com/veltrix/veltrix/pkg/diag"
-	"github.com/veltrix/veltrix/pkg/group"
 )
 
 // EnvPrefix starts the name of every environment override.

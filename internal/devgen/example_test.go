@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/veltrix/veltrix/pkg/devgen"
+	"github.com/veltrix/veltrix/internal/devgen"
 )
 
 // stoppedClock always reads the same time, which pins the timestamps.

@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/pkg/testbroker"
+	"github.com/veltrix/veltrix/internal/testbroker"
 )
 
 var allTopics = []string{"orders", "payments", "inventory", "customers"}

@@ -19,7 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/topology"
+	"github.com/veltrix/veltrix/internal/topology"
 )
 
 // HeaderReplay is added to a replayed record: a JSON object saying where it

@@ -11,9 +11,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/pkg/dlq"
-	"github.com/veltrix/veltrix/pkg/testbroker"
-	"github.com/veltrix/veltrix/topology"
+	"github.com/veltrix/veltrix/internal/dlq"
+	"github.com/veltrix/veltrix/internal/testbroker"
+	"github.com/veltrix/veltrix/internal/topology"
 )
 
 // dlqRecord is a DLQ record as the engine writes it.

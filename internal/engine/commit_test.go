@@ -12,8 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/pkg/engine"
-	"github.com/veltrix/veltrix/pkg/testbroker"
+	"github.com/veltrix/veltrix/internal/engine"
+	"github.com/veltrix/veltrix/internal/testbroker"
 )
 
 // A record the broker refuses (here MESSAGE_TOO_LARGE, an error that keeps

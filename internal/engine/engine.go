@@ -31,16 +31,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/config"
-	"github.com/veltrix/veltrix/pkg/clustercheck"
+	"github.com/veltrix/veltrix/internal/clustercheck"
+	"github.com/veltrix/veltrix/internal/config"
+	"github.com/veltrix/veltrix/internal/group"
+	"github.com/veltrix/veltrix/internal/kafkaconn"
+	"github.com/veltrix/veltrix/internal/logging"
+	"github.com/veltrix/veltrix/internal/metrics"
+	"github.com/veltrix/veltrix/internal/state"
+	"github.com/veltrix/veltrix/internal/topology"
 	"github.com/veltrix/veltrix/pkg/diag"
-	"github.com/veltrix/veltrix/pkg/group"
-	"github.com/veltrix/veltrix/pkg/kafkaconn"
-	"github.com/veltrix/veltrix/pkg/logging"
-	"github.com/veltrix/veltrix/pkg/metrics"
-	"github.com/veltrix/veltrix/pkg/state"
 	"github.com/veltrix/veltrix/processors"
-	"github.com/veltrix/veltrix/topology"
 )
 
 // fetchMaxBytes bounds one fetch response (all partitions of one broker).

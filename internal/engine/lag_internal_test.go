@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/veltrix/veltrix/pkg/metrics"
+	"github.com/veltrix/veltrix/internal/metrics"
 )
 
 // fakeCluster is what the lag tracker reads: the owned partitions (changed

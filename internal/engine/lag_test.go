@@ -12,9 +12,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/pkg/engine"
-	"github.com/veltrix/veltrix/pkg/metrics"
-	"github.com/veltrix/veltrix/pkg/testbroker"
+	"github.com/veltrix/veltrix/internal/engine"
+	"github.com/veltrix/veltrix/internal/metrics"
+	"github.com/veltrix/veltrix/internal/testbroker"
 )
 
 // lagOf returns an instance's veltrix_consumer_lag series of topic by

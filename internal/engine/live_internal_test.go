@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/veltrix/veltrix/config"
+	"github.com/veltrix/veltrix/internal/config"
 )
 
 // Live is false only when the loop has not beaten for longer than the stall

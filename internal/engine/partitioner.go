@@ -3,7 +3,7 @@ package engine
 import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/topology"
+	"github.com/veltrix/veltrix/internal/topology"
 )
 
 // partitioner sends changelog records to the partition they name (the task's)

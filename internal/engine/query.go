@@ -11,9 +11,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/pkg/group"
-	"github.com/veltrix/veltrix/pkg/kafkaconn"
-	"github.com/veltrix/veltrix/pkg/state"
+	"github.com/veltrix/veltrix/internal/group"
+	"github.com/veltrix/veltrix/internal/kafkaconn"
+	"github.com/veltrix/veltrix/internal/state"
 	"github.com/veltrix/veltrix/processors"
 )
 

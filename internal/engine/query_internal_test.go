@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/veltrix/veltrix/pkg/state"
+	"github.com/veltrix/veltrix/internal/state"
 )
 
 func kvs(keys string) []state.KV {

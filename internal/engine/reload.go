@@ -10,9 +10,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/pkg/clustercheck"
-	"github.com/veltrix/veltrix/pkg/kafkaconn"
-	"github.com/veltrix/veltrix/topology"
+	"github.com/veltrix/veltrix/internal/clustercheck"
+	"github.com/veltrix/veltrix/internal/kafkaconn"
+	"github.com/veltrix/veltrix/internal/topology"
 )
 
 // ShapeChangedError is a reload refused because the new topology's shape

@@ -9,7 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/pkg/engine"
+	"github.com/veltrix/veltrix/internal/engine"
 )
 
 // A reload with the same shape swaps the rules between two transactions:

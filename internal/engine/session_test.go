@@ -13,8 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/pkg/engine"
-	"github.com/veltrix/veltrix/pkg/metrics"
+	"github.com/veltrix/veltrix/internal/engine"
+	"github.com/veltrix/veltrix/internal/metrics"
 )
 
 // fence takes over the engine's transactional id, as a zombie's successor

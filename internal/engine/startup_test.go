@@ -14,9 +14,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/config"
-	"github.com/veltrix/veltrix/pkg/engine"
-	"github.com/veltrix/veltrix/pkg/logging"
+	"github.com/veltrix/veltrix/internal/config"
+	"github.com/veltrix/veltrix/internal/engine"
+	"github.com/veltrix/veltrix/internal/logging"
 )
 
 // closedAddr returns an address on 127.0.0.1 where nothing listens.

@@ -12,11 +12,11 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/pkg/state"
+	"github.com/veltrix/veltrix/internal/state"
 )
 
 // tasks are this instance's tasks — partition numbers; partition p of every
-// input topic belongs to task p (see pkg/group) — with their stream time and,
+// input topic belongs to task p (see internal/group) — with their stream time and,
 // when the topology has stores, their state.
 //
 // The group callbacks only record assignments and revocations; the loop

@@ -7,7 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/pkg/testbroker"
+	"github.com/veltrix/veltrix/internal/testbroker"
 )
 
 func TestWrapUnwrap(t *testing.T) {

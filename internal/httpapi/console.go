@@ -23,11 +23,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/veltrix/veltrix/config"
+	"github.com/veltrix/veltrix/internal/config"
+	"github.com/veltrix/veltrix/internal/dlq"
+	"github.com/veltrix/veltrix/internal/engine"
+	"github.com/veltrix/veltrix/internal/topology"
 	"github.com/veltrix/veltrix/pkg/diag"
-	"github.com/veltrix/veltrix/pkg/dlq"
-	"github.com/veltrix/veltrix/pkg/engine"
-	"github.com/veltrix/veltrix/topology"
 )
 
 // The console is the operator's view of an instance at /: the topology with
@@ -48,7 +48,7 @@ type Tasks interface {
 	TaskOwner(ctx context.Context, p int32) (string, error)
 }
 
-// DLQ reads and replays dead-letter records (pkg/dlq's Client).
+// DLQ reads and replays dead-letter records (internal/dlq's Client).
 type DLQ interface {
 	Latest(ctx context.Context, topics []string, perPartition int) ([]dlq.Record, bool, error)
 	Replay(ctx context.Context, refs []dlq.Ref, allowed func(topic string) bool, a dlq.Audit) ([]dlq.Replayed, error)

@@ -5,8 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/veltrix/veltrix/internal/topology"
 	"github.com/veltrix/veltrix/processors"
-	"github.com/veltrix/veltrix/topology"
 )
 
 // graph is the topology drawn as SVG: source topics on the left, rules in

@@ -19,12 +19,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/veltrix/veltrix/config"
-	"github.com/veltrix/veltrix/pkg/dlq"
-	"github.com/veltrix/veltrix/pkg/engine"
-	"github.com/veltrix/veltrix/pkg/httpapi"
-	"github.com/veltrix/veltrix/pkg/metrics"
-	"github.com/veltrix/veltrix/topology"
+	"github.com/veltrix/veltrix/internal/config"
+	"github.com/veltrix/veltrix/internal/dlq"
+	"github.com/veltrix/veltrix/internal/engine"
+	"github.com/veltrix/veltrix/internal/httpapi"
+	"github.com/veltrix/veltrix/internal/metrics"
+	"github.com/veltrix/veltrix/internal/topology"
 )
 
 // consoleConfig is a configuration with a stateful rule, a DLQ and values

@@ -11,10 +11,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
 
-	"github.com/veltrix/veltrix/config"
-	"github.com/veltrix/veltrix/pkg/httpapi"
-	"github.com/veltrix/veltrix/pkg/metrics"
-	"github.com/veltrix/veltrix/topology"
+	"github.com/veltrix/veltrix/internal/config"
+	"github.com/veltrix/veltrix/internal/httpapi"
+	"github.com/veltrix/veltrix/internal/metrics"
+	"github.com/veltrix/veltrix/internal/topology"
 )
 
 type source struct{ ready bool }

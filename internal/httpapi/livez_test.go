@@ -7,7 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/veltrix/veltrix/pkg/httpapi"
+	"github.com/veltrix/veltrix/internal/httpapi"
 )
 
 // liveSource is a Source with liveness.

@@ -14,8 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/veltrix/veltrix/pkg/httpapi"
-	"github.com/veltrix/veltrix/pkg/state"
+	"github.com/veltrix/veltrix/internal/httpapi"
+	"github.com/veltrix/veltrix/internal/state"
 )
 
 // stores is a fake query side: keys held locally, an owner for the others,

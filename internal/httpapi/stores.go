@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/veltrix/veltrix/pkg/group"
-	"github.com/veltrix/veltrix/pkg/state"
+	"github.com/veltrix/veltrix/internal/group"
+	"github.com/veltrix/veltrix/internal/state"
 )
 
 // Stores is the query side of the state stores (the engine implements it).

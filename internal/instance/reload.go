@@ -11,10 +11,10 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/veltrix/veltrix/config"
+	"github.com/veltrix/veltrix/internal/config"
+	"github.com/veltrix/veltrix/internal/engine"
+	"github.com/veltrix/veltrix/internal/topology"
 	"github.com/veltrix/veltrix/pkg/diag"
-	"github.com/veltrix/veltrix/pkg/engine"
-	"github.com/veltrix/veltrix/topology"
 )
 
 // Loader reads the configuration again and builds its topology, as at

@@ -11,10 +11,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/veltrix/veltrix/config"
+	"github.com/veltrix/veltrix/internal/config"
+	"github.com/veltrix/veltrix/internal/testbroker"
+	"github.com/veltrix/veltrix/internal/topology"
 	"github.com/veltrix/veltrix/pkg/diag"
-	"github.com/veltrix/veltrix/pkg/testbroker"
-	"github.com/veltrix/veltrix/topology"
 )
 
 // Reload applies a changed threshold and refuses, with its code, a changed

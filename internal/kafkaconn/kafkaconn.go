@@ -16,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
-	"github.com/veltrix/veltrix/config"
+	"github.com/veltrix/veltrix/internal/config"
 )
 
 // Options returns the client options that reach the configured cluster:

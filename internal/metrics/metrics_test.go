@@ -6,7 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/veltrix/veltrix/pkg/metrics"
+	"github.com/veltrix/veltrix/internal/metrics"
 )
 
 func TestMetricsFollowPrometheusNaming(t *testing.T) {

@@ -21,12 +21,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/config"
+	"github.com/veltrix/veltrix/broker"
 	"github.com/veltrix/veltrix/examples"
-	"github.com/veltrix/veltrix/pkg/broker"
-	"github.com/veltrix/veltrix/pkg/devgen"
-	"github.com/veltrix/veltrix/pkg/instance"
-	"github.com/veltrix/veltrix/topology"
+	"github.com/veltrix/veltrix/internal/config"
+	"github.com/veltrix/veltrix/internal/devgen"
+	"github.com/veltrix/veltrix/internal/instance"
+	"github.com/veltrix/veltrix/internal/topology"
 )
 
 // Options configures Run.

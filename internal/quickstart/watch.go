@@ -9,8 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/pkg/engine"
-	"github.com/veltrix/veltrix/topology"
+	"github.com/veltrix/veltrix/internal/engine"
+	"github.com/veltrix/veltrix/internal/topology"
 )
 
 // watcher reads the output and DLQ topics as a downstream consumer would

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/veltrix/veltrix/pkg/shutdown"
+	"github.com/veltrix/veltrix/internal/shutdown"
 )
 
 var quiet = slog.New(slog.DiscardHandler)

@@ -13,8 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/veltrix/veltrix/internal/topicwait"
 	"github.com/veltrix/veltrix/pkg/diag"
-	"github.com/veltrix/veltrix/pkg/topicwait"
 )
 
 // EnsureChangelogs makes sure every changelog topic exists with its partition

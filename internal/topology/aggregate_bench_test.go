@@ -10,7 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/veltrix/veltrix/pkg/state"
+	"github.com/veltrix/veltrix/internal/state"
 	"github.com/veltrix/veltrix/processors"
 )
 

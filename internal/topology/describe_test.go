@@ -75,7 +75,7 @@ func TestDescribe(t *testing.T) {
 			}
 			want, err := os.ReadFile(golden)
 			if err != nil {
-				t.Fatalf("%v (run go test ./topology -run TestDescribe -update)", err)
+				t.Fatalf("%v (run go test ./internal/topology -run TestDescribe -update)", err)
 			}
 			if got := b.String(); got != string(want) {
 				t.Errorf("describe %s differs from %s:\n%s", format, golden, got)

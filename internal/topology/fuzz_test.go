@@ -5,13 +5,13 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/veltrix/veltrix/config"
+	"github.com/veltrix/veltrix/internal/config"
 	"github.com/veltrix/veltrix/pkg/diag"
 )
 
 // FuzzBuildSteps builds arbitrary YAML as a rule's steps and runs a record
 // through the result: Build and Process must never panic, and every problem
-// must carry a code. Run with go test ./topology -fuzz FuzzBuildSteps.
+// must carry a code. Run with go test ./internal/topology -fuzz FuzzBuildSteps.
 func FuzzBuildSteps(f *testing.F) {
 	for _, s := range []string{
 		"- filter: event.total > 1\n- to: out",

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/veltrix/veltrix/config"
+	"github.com/veltrix/veltrix/internal/config"
 	"github.com/veltrix/veltrix/pkg/diag"
 	"github.com/veltrix/veltrix/pkg/expr"
 	"github.com/veltrix/veltrix/processors"

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/veltrix/veltrix/config"
+	"github.com/veltrix/veltrix/internal/config"
 	"github.com/veltrix/veltrix/pkg/diag"
 	"github.com/veltrix/veltrix/processors"
 )

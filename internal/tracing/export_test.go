@@ -14,9 +14,9 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/veltrix/veltrix/config"
-	"github.com/veltrix/veltrix/pkg/testdriver"
-	"github.com/veltrix/veltrix/pkg/tracing"
+	"github.com/veltrix/veltrix/internal/config"
+	"github.com/veltrix/veltrix/internal/tracing"
+	"github.com/veltrix/veltrix/testdriver"
 )
 
 // receiver is a small OTLP/HTTP trace receiver: it decodes the protobuf

@@ -14,10 +14,10 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/veltrix/veltrix/config"
-	"github.com/veltrix/veltrix/pkg/testdriver"
-	"github.com/veltrix/veltrix/pkg/tracing"
-	"github.com/veltrix/veltrix/topology"
+	"github.com/veltrix/veltrix/internal/config"
+	"github.com/veltrix/veltrix/internal/topology"
+	"github.com/veltrix/veltrix/internal/tracing"
+	"github.com/veltrix/veltrix/testdriver"
 )
 
 // rules: two rules with outputs (one of them rekeys, so its record goes
