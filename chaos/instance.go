@@ -179,6 +179,16 @@ func (in *instance) ready(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
+// lastLogLine is the last line of the instance's log (its exit reason after
+// a failed start).
+func (in *instance) lastLogLine() string {
+	b, err := os.ReadFile(in.logPath)
+	if err != nil {
+		return ""
+	}
+	return tailLines(string(b), 1)
+}
+
 func (in *instance) unexpectedExits() int {
 	in.mu.Lock()
 	defer in.mu.Unlock()

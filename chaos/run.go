@@ -96,8 +96,20 @@ func (r *run) setup(ctx context.Context, n int, session time.Duration, activePar
 		}
 	}
 	for _, in := range r.insts {
-		if err := in.ready(ctx, 90*time.Second); err != nil {
-			return err
+		// An instance that exits while it starts is started again (twice
+		// at most), as a supervisor would; the exit is in the report.
+		for try := 0; ; try++ {
+			err := in.ready(ctx, 90*time.Second)
+			if err == nil {
+				break
+			}
+			if in.running() || try == 2 {
+				return err
+			}
+			r.note("%s exited while starting: %q; started again", in.name, in.lastLogLine())
+			if err := in.start(); err != nil {
+				return err
+			}
 		}
 	}
 	r.prod, err = newProducer(r.cl.Addr(), r.t.in, r.e.seed, activeParts)
