@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -25,58 +24,15 @@ import (
 	"github.com/veltrix/veltrix/pkg/diag"
 )
 
-// load loads the configuration and builds its topology; configuration
-// problems come back as an exitError with code 2 listing every problem. The
-// topology is built even when the loader found problems (Load returns the
-// Config as far as it could), so the problems of both show in one pass.
+// load compiles the configuration into its topology (topology.Compile);
+// configuration problems come back as an exitError with code 2 listing every
+// problem, with the Config when the file could be read (for its Warnings).
 func load(path string) (*config.Config, *topology.Topology, error) {
-	cfg, loadErr := config.Load(path)
-	if cfg == nil {
-		return nil, nil, configError(loadErr)
+	cfg, topo, err := topology.Compile(path)
+	if err != nil {
+		return cfg, nil, configError(err)
 	}
-	topo, buildErr := topology.Build(cfg)
-	if loadErr == nil && buildErr == nil {
-		return cfg, topo, nil
-	}
-	// The Config goes back with the error for its Warnings.
-	return cfg, nil, configError(mergeProblems(cfg, diag.AsList(loadErr), diag.AsList(buildErr)).Err())
-}
-
-// mergeProblems joins the loader's and the builder's problems without
-// repeating one: a problem both report (an unknown template) is kept once,
-// at the loader's place, which points at the value to change; a builder
-// problem that only follows from a template declaration the loader already
-// rejected (an unknown parameter type) is dropped.
-func mergeProblems(cfg *config.Config, loaded, built diag.List) diag.List {
-	type place struct {
-		code      diag.Code
-		file      string
-		line, col int
-	}
-	type what struct {
-		code                diag.Code
-		file, path, message string
-	}
-	rejected := map[place]bool{} // name positions of templates whose params the loader rejected
-	for _, t := range cfg.Templates {
-		prefix := "templates." + t.Name + ".params"
-		for _, e := range loaded {
-			if e.Path == prefix || strings.HasPrefix(e.Path, prefix+".") {
-				rejected[place{diag.ParamType, t.Pos.File, t.Pos.Line, t.Pos.Column}] = true
-			}
-		}
-	}
-	seenAt, seen := map[place]bool{}, map[what]bool{}
-	out := make(diag.List, 0, len(loaded)+len(built))
-	for i, e := range append(append(diag.List{}, loaded...), built...) {
-		at, w := place{e.Code, e.File, e.Line, e.Column}, what{e.Code, e.File, e.Path, e.Message}
-		if (i >= len(loaded) && rejected[at]) || seenAt[at] || seen[w] {
-			continue
-		}
-		seenAt[at], seen[w] = true, true
-		out = append(out, e)
-	}
-	return out
+	return cfg, topo, nil
 }
 
 // configErrorOrNil returns err as a configuration error (exit 2) when it

@@ -39,6 +39,11 @@ func (c *Config) templateNames() []string {
 	return names
 }
 
+// Invalid reports whether the loader rejected the template's declaration
+// (its body, steps or parameters), a problem it reported: a topology build
+// does not report what follows from it again.
+func (t *Template) Invalid() bool { return t.invalid }
+
 // Param returns the parameter with the given name, or nil.
 func (t *Template) Param(name string) *Param {
 	for _, p := range t.Params {

@@ -23,7 +23,6 @@ import (
 
 	"github.com/veltrix/veltrix/broker"
 	"github.com/veltrix/veltrix/examples"
-	"github.com/veltrix/veltrix/internal/config"
 	"github.com/veltrix/veltrix/internal/devgen"
 	"github.com/veltrix/veltrix/internal/instance"
 	"github.com/veltrix/veltrix/internal/topology"
@@ -64,7 +63,7 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("dev: %w", err)
 		}
 	}
-	cfg, err := config.Load(path)
+	cfg, topo, err := topology.Compile(path)
 	if err != nil {
 		return err
 	}
@@ -80,10 +79,6 @@ func Run(ctx context.Context, o Options) error {
 	cfg.HTTP.Listen = freeOr(cfg.HTTP.Listen)
 	for _, key := range []string{"kafka.brokers", "app.state_dir", "http.listen"} {
 		cfg.SetOrigin(key, "veltrix dev")
-	}
-	topo, err := topology.Build(cfg)
-	if err != nil {
-		return err
 	}
 	fmt.Fprintf(o.Out, "veltrix dev: embedded broker on %s, %d rules from %s, generating %.0f events/s (Ctrl-C stops)\n",
 		b.Addr(), len(topo.Rules), displayPath(o.ConfigPath), o.Rate)

@@ -169,16 +169,6 @@ rules:
 			want: []problem{{diag.UnknownTemplate, 9, 14}},
 		},
 		{
-			name: "unknown template of a rule",
-			src: `
-rules:
-  - name: r
-    from: orders
-    template: nope
-`,
-			want: []problem{{diag.UnknownTemplate, 3, 5}},
-		},
-		{
 			name: "problems in several rules and an unused template, all reported",
 			src: `
 templates:

@@ -101,10 +101,13 @@ func (st *build) rule(i int, rc *config.Rule) *Rule {
 		sc.rs.topPath = path + ".steps"
 		r.Steps = processors.BuildChain(sc, st.specs, rc.Steps, path+".steps")
 	} else {
-		t := st.template(rc.Template, rc.Pos, path+".template")
+		// The loader reports a rule's unknown template (VX2001) at its
+		// template: key; the rule is left out here.
+		t := st.cfg.Template(rc.Template)
 		if t == nil {
 			return nil
 		}
+		st.used[t.Name] = true
 		vals := make(map[string]*config.Value, len(t.Params))
 		for k, v := range rc.With {
 			vals[k] = v
@@ -180,7 +183,8 @@ func (st *build) split(r *Rule, rs *ruleState) bool {
 	}
 }
 
-// template finds a template by name, recording VX2001 when there is none.
+// template finds the template of a use: step by name, recording VX2001
+// when there is none.
 func (st *build) template(name string, at diag.Pos, path string) *config.Template {
 	if t := st.cfg.Template(name); t != nil {
 		st.used[name] = true
@@ -254,7 +258,9 @@ func (sc *scope) instantiate(t *config.Template, vals map[string]*config.Value) 
 	}
 	env, err := expr.NewEnv(params...)
 	if err != nil {
-		sc.st.errs.Add(t.Pos.At(diag.ParamType, "template %q: %v", t.Name, err))
+		if !t.Invalid() { // else the loader reported the malformed parameter
+			sc.st.errs.Add(t.Pos.At(diag.ParamType, "template %q: %v", t.Name, err))
+		}
 		return nil
 	}
 	inner := &scope{

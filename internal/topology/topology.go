@@ -128,6 +128,7 @@ type Option func(*options)
 type options struct {
 	log   *slog.Logger
 	specs []*processors.Spec
+	load  []config.Option // Compile's options for config.Load
 }
 
 // WithLogger sets the logger of log steps. The default discards.
@@ -141,11 +142,11 @@ func WithSpecs(specs []*processors.Spec) Option { return func(o *options) { o.sp
 // with the rule's arguments) and checks the graph. The error, when not nil,
 // is a diag.List of every problem found in every rule and template: unknown
 // step kinds (VX3003), wrong step shapes (VX3004), CEL syntax and type errors
-// (VX3001, VX3002), unknown templates (VX2001), template cycles (VX2006),
-// outputs that loop back into the rule (VX3005), unreachable route branches
-// (VX3006), invalid topic names after substitution (VX1107), stores
-// declared twice, joins on a store no table step declares and misplaced
-// rekeys (VX3004).
+// (VX3001, VX3002), unknown templates of use: steps (VX2001), template
+// cycles (VX2006), outputs that loop back into the rule (VX3005),
+// unreachable route branches (VX3006), invalid topic names after
+// substitution (VX1107), stores declared twice, joins on a store no table
+// step declares and misplaced rekeys (VX3004).
 //
 // A rule with a rekey is split: its Steps end with the rekey, which writes
 // to the repartition topic, and the steps after it read that topic (an
@@ -155,6 +156,12 @@ func WithSpecs(specs []*processors.Spec) Option { return func(o *options) { o.sp
 //
 // Templates that no rule uses are compiled too (with their defaults, or
 // placeholder values for required parameters) so that their errors show.
+//
+// cfg is a Config as config.Load (or config.Fragment) returns it, problems
+// or not: Build does not repeat the loader's checks. A rule whose template
+// does not exist is skipped (the loader reported VX2001 at its template:),
+// and so is a template whose parameter declarations the loader rejected.
+// Compile does both halves and is what commands use.
 func Build(cfg *config.Config, opts ...Option) (*Topology, error) {
 	o := options{}
 	for _, opt := range opts {
