@@ -83,6 +83,7 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 	if err != nil {
 		return fmt.Errorf("run: kafka client: %w", err)
 	}
+	defer ts.detach() // after the client is closed
 	defer cl.CloseAllowingRebalance()
 	ts.attach(cl)
 	purge := newPurger(e, cl)

@@ -171,6 +171,7 @@ func (e *Engine) runTransactSession(ctx context.Context, opts []kgo.Opt, ts *tas
 	if err != nil {
 		return false, fmt.Errorf("run: kafka client: %w", err)
 	}
+	defer ts.detach()  // after Close (deferred calls run last first)
 	defer sess.Close() // a static member does not leave the group here: Run leaves it after a clean stop
 	ts.attach(sess.Client())
 	e.ready.Store(false)

@@ -52,7 +52,10 @@ type tasks struct {
 	// of a task arrives before the task is restored, and a restore never
 	// runs inside a transaction.
 	paused map[int32]map[string]bool
-	cl     groupClient // the session's client (attach)
+	cl     groupClient // the session's client (attach), nil between sessions
+	// attached is signalled when a session attaches its client: the
+	// client syncs with the group as soon as it is made, before that.
+	attached *sync.Cond
 }
 
 // groupClient is what tasks need of the session's client (a *kgo.Client).
@@ -72,9 +75,11 @@ type partTask struct {
 }
 
 func newTasks(e *Engine, db *state.DB, stores []string, restore state.RestoreOptions) *tasks {
-	return &tasks{e: e, db: db, stores: stores, restore: restore,
+	ts := &tasks{e: e, db: db, stores: stores, restore: restore,
 		byPart: map[int32]*partTask{}, assigned: map[int32]bool{}, revoked: map[int32]bool{}, owned: map[int32]bool{},
 		held: map[string]map[int32]bool{}, paused: map[int32]map[string]bool{}}
+	ts.attached = sync.NewCond(&ts.mu)
+	return ts
 }
 
 // openDB opens the state database under the state dir when the topology has
@@ -97,6 +102,14 @@ func (ts *tasks) attach(cl groupClient) {
 	defer ts.mu.Unlock()
 	ts.cl = cl
 	ts.member, ts.gen = "", 0
+	ts.attached.Broadcast()
+}
+
+// detach forgets the session's client once it is closed.
+func (ts *tasks) detach() {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.cl = nil
 }
 
 // onSynced is called with this member's whole assignment each time it syncs
@@ -113,6 +126,9 @@ func (ts *tasks) attach(cl groupClient) {
 func (ts *tasks) onSynced(m map[string][]int32) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
+	for ts.cl == nil {
+		ts.attached.Wait()
+	}
 	member, gen := ts.cl.GroupMetadata()
 	continuous := ts.member != "" && member == ts.member && gen == ts.gen+1
 	ts.member, ts.gen = member, gen

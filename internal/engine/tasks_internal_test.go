@@ -134,3 +134,30 @@ func (m *member) ResumeFetchPartitions(tps map[string][]int32) {
 		}
 	}
 }
+
+// The client syncs with the group as soon as it is made, which may be
+// before the session attaches it: the assignment waits for the client
+// instead of using none (or the last session's).
+func TestSyncBeforeAttachWaitsForTheClient(t *testing.T) {
+	ts := newTasks(New(&config.Config{App: config.App{ID: "app"}}, &topology.Topology{}), nil, nil, state.RestoreOptions{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ts.onSynced(map[string][]int32{"in": {1}})
+	}()
+	select {
+	case <-done:
+		t.Fatal("onSynced returned before a client was attached")
+	case <-time.After(50 * time.Millisecond):
+	}
+	cl := &member{id: "m1", gen: 1}
+	ts.attach(cl)
+	<-done
+	if !cl.paused["in"][1] {
+		t.Fatalf("partition in/1 not paused on the attached client: %v", cl.paused)
+	}
+	ts.detach()
+	if ts.cl != nil {
+		t.Fatal("the client is still attached after detach")
+	}
+}
