@@ -72,7 +72,7 @@ func run0(args []string, stdout io.Writer) int {
 		if slices.ContainsFunc(all, func(s scenario) bool { return s.id == id }) {
 			continue
 		}
-		fmt.Fprintf(os.Stderr, "chaos: unknown scenario %q (R8 is a Go test: go test ./pkg/state -run TestDiskFull)\n", id)
+		fmt.Fprintf(os.Stderr, "chaos: unknown scenario %q (R8 is a Go test: go test ./internal/state -run TestDiskFull)\n", id)
 		return 2
 	}
 	absBin, err := filepath.Abs(*bin)
