@@ -76,7 +76,7 @@ func EnsureChangelogs(ctx context.Context, adm *kadm.Client, topics map[string]i
 		return fmt.Errorf("state: changelogs: %w", err)
 	}
 	maps.Copy(parts, listed)
-	configs, err := adm.DescribeTopicConfigs(ctx, existing...)
+	configs, err := describeKnown(ctx, adm, 30*time.Second, existing...)
 	if err != nil {
 		return fmt.Errorf("state: describe changelog configs: %w", err)
 	}
@@ -111,6 +111,31 @@ func EnsureChangelogs(ctx context.Context, adm *kadm.Client, topics map[string]i
 		}
 	}
 	return problems.Err()
+}
+
+// describeKnown describes the topics' configs, asking again (for up to
+// wait) while a broker answers that it does not know one of them yet: in a
+// cluster of several brokers, one learns of a topic another just created a
+// moment later.
+func describeKnown(ctx context.Context, adm *kadm.Client, wait time.Duration, topics ...string) (kadm.ResourceConfigs, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		configs, err := adm.DescribeTopicConfigs(ctx, topics...)
+		if err != nil {
+			return nil, err
+		}
+		unknown := slices.ContainsFunc(configs, func(rc kadm.ResourceConfig) bool {
+			return errors.Is(rc.Err, kerr.UnknownTopicOrPartition)
+		})
+		if !unknown || time.Now().After(deadline) {
+			return configs, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // uncached makes kadm's metadata requests go to the broker instead of the
