@@ -94,8 +94,12 @@ func run0(args []string, stdout io.Writer) int {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	start := time.Now()
+	named := map[string]bool{}
+	if *only != "" {
+		named = ids
+	}
 	e := &env{kind: *brokerKind, bin: absBin, script: absScript, work: dir, seed: *seed, smoke: *smoke,
-		duration: *duration, rate: *rate,
+		named: named, duration: *duration, rate: *rate,
 		logf: func(format string, args ...any) {
 			fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Since(start).Truncate(time.Second)}, args...)...)
 		}}
