@@ -39,16 +39,6 @@ type Field struct {
 	Doc      string
 }
 
-// NameKind says what a name node names; it decides how the name is checked
-// after ${params.x} substitution.
-type NameKind int
-
-// Name kinds.
-const (
-	NameOutput NameKind = iota // a topic the step writes (VX1107 when Kafka would reject it, VX3005 when the rule reads it)
-	NameStore                  // a state store
-)
-
 // Builder is what a spec's Build needs from whoever builds the topology: it
 // compiles expressions, resolves names, builds nested step lists and gathers
 // errors, so a step kind never sees templates or files.
@@ -56,9 +46,11 @@ type Builder interface {
 	// Expr compiles a scalar node as a CEL expression; on a problem it
 	// records a VX3001/VX3002/VX3004 error and returns nil.
 	Expr(n *yaml.Node, path string) *expr.Program
-	// Name resolves a scalar node that names a topic or store, substituting
-	// ${params.x}; on a problem it records an error and returns false.
-	Name(n *yaml.Node, path string, kind NameKind) (string, bool)
+	// Name resolves a scalar node that names something, substituting
+	// ${params.x}; on a problem it records an error and returns false. It
+	// declares nothing: a topic the step writes goes through Output, a
+	// store through Store or ReadStore.
+	Name(n *yaml.Node, path string) (string, bool)
 	// Steps builds a nested list of steps (a route branch).
 	Steps(n *yaml.Node, path string) Chain
 	// Use builds a `use: template` step (its node is the whole step mapping).
@@ -68,6 +60,14 @@ type Builder interface {
 	// Logger is where log steps write (at info, with the rule's name).
 	Logger() *slog.Logger
 
+	// Output declares a topic the step writes (with Emit). It resolves the
+	// name like Name, checks that Kafka accepts it (VX1107) and that the
+	// rule does not read it (VX3005), and returns it; on a problem it
+	// records an error and returns "". Declared outputs are the rule's
+	// Outputs: topic creation, describe and validate --brokers read them, so
+	// a step that emits to a topic it did not declare writes to a topic
+	// nobody created or checked.
+	Output(n *yaml.Node, path string) string
 	// Store declares the store a stateful step owns (kind is the step's
 	// kind, e.g. "aggregate"). It resolves the name like Name, checks that
 	// the changelog topic <app.id>.<store>.changelog is a valid topic name
@@ -253,7 +253,9 @@ func nodeKind(n *yaml.Node) string {
 func NodeKind(n *yaml.Node) string { return nodeKind(n) }
 
 // Info describes a built step for describe: its kind, its main argument on
-// one line, the topics it writes itself and its nested step lists.
+// one line, the topics it writes itself and its nested step lists. It is for
+// display only: what a step writes and keeps is what it declared through the
+// Builder (Output, Store, ReadStore, Repartition).
 type Info struct {
 	Kind     string       `json:"kind"`
 	Arg      string       `json:"arg,omitempty"`
@@ -284,26 +286,5 @@ func Describe(c Chain) []Info {
 			out = append(out, Info{Kind: "custom", Arg: fmt.Sprintf("%T", s)})
 		}
 	}
-	return out
-}
-
-// Outputs returns the topics the infos write, in order of first appearance,
-// nested branches included.
-func Outputs(infos []Info) []string {
-	var out []string
-	var walk func([]Info)
-	walk = func(infos []Info) {
-		for _, in := range infos {
-			for _, t := range in.Outputs {
-				if !slices.Contains(out, t) {
-					out = append(out, t)
-				}
-			}
-			for _, br := range in.Branches {
-				walk(br.Steps)
-			}
-		}
-	}
-	walk(infos)
 	return out
 }

@@ -38,8 +38,8 @@ type headerExpr struct {
 
 func buildTo(b Builder, n *yaml.Node, path string) Step {
 	if n.Kind == yaml.ScalarNode {
-		topic, ok := b.Name(n, path, NameOutput)
-		if !ok {
+		topic := b.Output(n, path)
+		if topic == "" {
 			return nil
 		}
 		return &toStep{topic: topic}
@@ -50,7 +50,8 @@ func buildTo(b Builder, n *yaml.Node, path string) Step {
 	}
 	s := &toStep{}
 	if tn := f["topic"]; scalar(b, tn, path+".topic", "a topic name") {
-		s.topic, ok = b.Name(tn, path+".topic", NameOutput)
+		s.topic = b.Output(tn, path+".topic")
+		ok = s.topic != ""
 	} else {
 		ok = false
 	}

@@ -54,6 +54,13 @@ type ruleState struct {
 	rekeyPos   diag.Pos
 	topPath    string // the path of the rule's top-level step list
 	item       int    // the top-level step being built
+	outputs    []outputDecl
+}
+
+// outputDecl is a topic a step declared it writes (Builder.Output).
+type outputDecl struct {
+	topic string
+	item  int // the rule's top-level step declaring it (or holding the step)
 }
 
 // scope is where steps are being built: a rule's inline steps or one
@@ -142,7 +149,17 @@ func (st *build) rule(i int, rc *config.Rule) *Rule {
 		}
 	}
 	r.Steps = p.steps
-	if !st.split(r, sc.rs) {
+	outs := make([][]string, len(p.stage)+1)
+	for _, o := range sc.rs.outputs {
+		k := 0
+		if o.item < len(p.stage) {
+			k = p.stage[o.item]
+		}
+		if !slices.Contains(outs[k], o.topic) {
+			outs[k] = append(outs[k], o.topic)
+		}
+	}
+	if !st.split(r, sc.rs, outs) {
 		return nil
 	}
 	return r
@@ -151,11 +168,13 @@ func (st *build) rule(i int, rc *config.Rule) *Rule {
 // split cuts a rule after each top-level repartition (a rekey step, or one
 // the key analysis added): the steps after one become a continuation of the
 // rule that reads its topic. Every stage shares the rule's name, on_error
-// and DLQ, so metrics count a rule's records once per stage.
-func (st *build) split(r *Rule, rs *ruleState) bool {
+// and DLQ, so metrics count a rule's records once per stage. outs are the
+// topics the steps of each stage declared they write; a stage's Outputs are
+// those, then its repartition topic.
+func (st *build) split(r *Rule, rs *ruleState, outs [][]string) bool {
 	steps := r.Steps
 	cur := r
-	for {
+	for k := 0; ; k++ {
 		i := slices.IndexFunc(steps, func(s processors.Step) bool {
 			_, ok := s.(processors.Repartitioner)
 			return ok
@@ -163,7 +182,7 @@ func (st *build) split(r *Rule, rs *ruleState) bool {
 		if i < 0 {
 			cur.Steps = steps
 			cur.info = processors.Describe(cur.Steps)
-			cur.Outputs = processors.Outputs(cur.info)
+			cur.Outputs = stageOutputs(outs, k)
 			cur.init()
 			return true
 		}
@@ -175,12 +194,20 @@ func (st *build) split(r *Rule, rs *ruleState) bool {
 		topic := steps[i].(processors.Repartitioner).RepartitionTopic()
 		cur.Steps = slices.Clip(steps[:i+1])
 		cur.info = processors.Describe(cur.Steps)
-		cur.Outputs = processors.Outputs(cur.info)
+		cur.Outputs = append(stageOutputs(outs, k), topic)
 		cur.init()
 		next := &Rule{Name: r.Name, From: []string{topic}, Template: r.Template, OnError: r.OnError, DLQ: r.DLQ}
 		cur.after = next
 		cur, steps = next, slices.Clone(steps[i+1:])
 	}
+}
+
+// stageOutputs returns a copy of the declared outputs of stage k.
+func stageOutputs(outs [][]string, k int) []string {
+	if k >= len(outs) {
+		return nil
+	}
+	return slices.Clone(outs[k])
 }
 
 // template finds the template of a use: step by name, recording VX2001
@@ -360,7 +387,7 @@ func (sc *scope) ReadStore(n *yaml.Node, path, kind string) string {
 // storeName resolves a store name and checks that its changelog topic is a
 // valid topic name.
 func (sc *scope) storeName(n *yaml.Node, path string) (string, bool) {
-	name, ok := sc.Name(n, path, processors.NameStore)
+	name, ok := sc.Name(n, path)
 	if !ok {
 		return "", false
 	}
@@ -435,34 +462,40 @@ func (sc *scope) Expr(n *yaml.Node, path string) *expr.Program {
 // substRE matches ${params.name}.
 var substRE = regexp.MustCompile(`\$\{\s*params\.([A-Za-z_][A-Za-z0-9_]*)\s*\}`)
 
-// Name implements processors.Builder: it substitutes ${params.x} and checks
-// the result.
-func (sc *scope) Name(n *yaml.Node, path string, kind processors.NameKind) (string, bool) {
+// Name implements processors.Builder: it substitutes ${params.x}.
+func (sc *scope) Name(n *yaml.Node, path string) (string, bool) {
 	if n == nil || n.Kind != yaml.ScalarNode || n.Value == "" {
 		sc.Errorf(n, path, diag.InvalidStep, "expected a name, found %s", processors.NodeKind(n))
 		return "", false
 	}
-	name, ok := sc.substitute(n, path)
+	return sc.substitute(n, path)
+}
+
+// Output implements processors.Builder: it resolves and checks the topic
+// and records it as an output of the rule's current top-level step.
+func (sc *scope) Output(n *yaml.Node, path string) string {
+	name, ok := sc.Name(n, path)
 	if !ok {
-		return "", false
+		return ""
 	}
-	if kind == processors.NameOutput {
-		from := ""
-		if name != n.Value {
-			from = fmt.Sprintf(" (from %q)", n.Value)
-		}
-		if err := config.ValidTopicName(name); err != nil {
-			e := sc.Errorf(n, path, diag.InvalidTopic, "topic %q%s is not a valid topic name: %v", name, from, err)
-			e.Hint = "topic names use letters, digits, '.', '_' and '-', at most 249 characters"
-			return "", false
-		}
-		if slices.Contains(sc.rule.From, name) {
-			e := sc.Errorf(n, path, diag.OutputLoop, "rule %q writes to %q%s, which it reads: every output would be read again", sc.rule.Name, name, from)
-			e.Hint = "write to another topic"
-			return "", false
-		}
+	from := ""
+	if name != n.Value {
+		from = fmt.Sprintf(" (from %q)", n.Value)
 	}
-	return name, true
+	if err := config.ValidTopicName(name); err != nil {
+		e := sc.Errorf(n, path, diag.InvalidTopic, "topic %q%s is not a valid topic name: %v", name, from, err)
+		e.Hint = "topic names use letters, digits, '.', '_' and '-', at most 249 characters"
+		return ""
+	}
+	if slices.Contains(sc.rule.From, name) {
+		e := sc.Errorf(n, path, diag.OutputLoop, "rule %q writes to %q%s, which it reads: every output would be read again", sc.rule.Name, name, from)
+		e.Hint = "write to another topic"
+		return ""
+	}
+	if !sc.check {
+		sc.rs.outputs = append(sc.rs.outputs, outputDecl{topic: name, item: sc.rs.item})
+	}
+	return name
 }
 
 // substitute replaces every ${params.x} in n's value with the bound value.
