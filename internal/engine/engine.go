@@ -210,12 +210,13 @@ func (e *Engine) Run(ctx context.Context) error {
 		// broker aborts it, after the transaction timeout (checked every
 		// 10 s by default).
 		SettleTimeout: e.cfg.Processing.TransactionTimeout + 30*time.Second,
-		Progress: func(store string, remaining int64) {
-			e.live.beat(e.now())
-			e.metrics.RestoreRemaining.WithLabelValues(store).Set(float64(remaining))
-		},
+		// Tasks restore in parallel (tasks.openAll): the gauge is the
+		// sum over the tasks of the instance.
 		TaskProgress: func(p int32, store string, remaining int64) {
-			e.progress.restore(p, store, remaining, e.now())
+			now := e.now()
+			e.live.beat(now)
+			left := e.progress.restore(p, store, remaining, now)
+			e.metrics.RestoreRemaining.WithLabelValues(store).Set(float64(left))
 		},
 	})
 	e.tasks.Store(ts)

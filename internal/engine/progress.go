@@ -63,7 +63,9 @@ func (p *progress) setStreamTime(partition int32, t time.Time) {
 
 // restore records a progress report: the first of a store since its
 // remaining count last reached 0 starts a new restore.
-func (p *progress) restore(partition int32, store string, remaining int64, now time.Time) {
+// restore records a task's restore progress for a store and returns what
+// remains of that store's restores over every task.
+func (p *progress) restore(partition int32, store string, remaining int64, now time.Time) (left int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.restores == nil {
@@ -80,6 +82,12 @@ func (p *progress) restore(partition int32, store string, remaining int64, now t
 		byStore[store] = r
 	}
 	r.Remaining, r.Updated = remaining, now
+	for _, byStore := range p.restores {
+		if r := byStore[store]; r != nil {
+			left += r.Remaining
+		}
+	}
+	return left
 }
 
 func (p *progress) view(partition int32) (time.Time, []RestoreView) {

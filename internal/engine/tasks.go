@@ -234,13 +234,46 @@ func (ts *tasks) sync(ctx context.Context) error {
 			delete(ts.byPart, p)
 		}
 	}
-	for _, p := range assigned {
-		if _, err := ts.get(ctx, p); err != nil {
-			return err
+	return ts.openAll(ctx, assigned)
+}
+
+// openAll opens and restores the tasks ps that are not open yet, up to
+// processing.workers at once (each restores its own changelog partitions,
+// so on two or more cores their fetches and writes overlap), and resumes
+// fetching their partitions. A task that failed to restore stays closed;
+// the others are opened.
+func (ts *tasks) openAll(ctx context.Context, ps []int32) error {
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		errs   []error
+		opened = map[int32]*partTask{}
+		slots  = make(chan struct{}, ts.e.workers())
+	)
+	for _, p := range ps {
+		if ts.byPart[p] != nil {
+			ts.resume(p)
+			continue
 		}
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			t, err := ts.open(ctx, p)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			opened[p] = t
+		})
+	}
+	wg.Wait()
+	for _, p := range slices.Sorted(maps.Keys(opened)) {
+		ts.register(opened[p])
 		ts.resume(p)
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // errRestoreInTransaction is a task's record arriving while a transaction
@@ -259,6 +292,16 @@ func (ts *tasks) get(ctx context.Context, p int32) (*partTask, error) {
 	if ts.inTxn {
 		return nil, fmt.Errorf("task %d: %w", p, errRestoreInTransaction)
 	}
+	t, err := ts.open(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	ts.register(t)
+	return t, nil
+}
+
+// open opens task p and restores its stores; several run at once (openAll).
+func (ts *tasks) open(ctx context.Context, p int32) (*partTask, error) {
 	t := &partTask{partition: p}
 	if ts.db != nil {
 		st, err := ts.db.OpenTask(p, ts.stores...)
@@ -274,11 +317,15 @@ func (ts *tasks) get(ctx context.Context, p int32) (*partTask, error) {
 		ts.e.log.Info("task restored", "partition", p, "took", time.Since(start).Round(time.Millisecond))
 		t.st = st
 	}
-	ts.byPart[p] = t
-	ts.mu.Lock()
-	ts.owned[p] = true
-	ts.mu.Unlock()
 	return t, nil
+}
+
+// register makes an opened task the loop's and answerable by queries.
+func (ts *tasks) register(t *partTask) {
+	ts.byPart[t.partition] = t
+	ts.mu.Lock()
+	ts.owned[t.partition] = true
+	ts.mu.Unlock()
 }
 
 // changelogs produces into the open transaction the changelog records of

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,5 +161,64 @@ func TestSyncBeforeAttachWaitsForTheClient(t *testing.T) {
 	ts.detach()
 	if ts.cl != nil {
 		t.Fatal("the client is still attached after detach")
+	}
+}
+
+// The tasks a sync assigns restore together (up to processing.workers at
+// once): each ends with its own partition's state, all their partitions
+// are resumed, and what remains to restore adds up to zero.
+func TestAssignedTasksRestoreTogether(t *testing.T) {
+	const parts = 4
+	changelog := state.ChangelogTopic("app", "s")
+	b := testbroker.New(t, testbroker.WithTopicConfig(changelog, parts, map[string]string{"cleanup.policy": "compact"}))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	kopts := []kgo.Opt{kgo.SeedBrokers(b.Addrs()...)}
+	cl, err := kgo.NewClient(append(kopts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for p := range int32(parts) {
+		for i := range 500 {
+			recs = append(recs, &kgo.Record{Topic: changelog, Partition: p, Key: fmt.Appendf(nil, "k%d", i), Value: fmt.Appendf(nil, "p%d-%d", p, i)})
+		}
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	e := New(&config.Config{App: config.App{ID: "app"}, Processing: config.Processing{Workers: 2}}, &topology.Topology{})
+	db, err := state.Open(state.Options{Dir: filepath.Join(t.TempDir(), "stores"), AppID: "app", Logger: e.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left atomic.Int64
+	ts := newTasks(e, db, []string{"s"}, state.RestoreOptions{Kafka: kopts,
+		TaskProgress: func(p int32, store string, remaining int64) {
+			left.Store(e.progress.restore(p, store, remaining, time.Now()))
+		}})
+	defer ts.close()
+	m := &member{id: "m1", gen: 1}
+	ts.attach(m)
+	ts.onSynced(map[string][]int32{"in": {0, 1, 2, 3}})
+	if err := ts.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for p := range int32(parts) {
+		pt := ts.byPart[p]
+		if pt == nil || !ts.Owns(p) {
+			t.Fatalf("task %d not open and owned after the sync", p)
+		}
+		v, _, err := pt.st.Store("s").Get([]byte("k499"))
+		if err != nil || string(v) != fmt.Sprintf("p%d-499", p) {
+			t.Fatalf("task %d: k499 = %q (%v), want p%d-499", p, v, err, p)
+		}
+	}
+	if len(m.paused) != 0 {
+		t.Fatalf("partitions still paused after their tasks opened: %v", m.paused)
+	}
+	if n := left.Load(); n != 0 {
+		t.Fatalf("%d records left to restore over the tasks, want 0", n)
 	}
 }
