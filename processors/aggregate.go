@@ -283,7 +283,7 @@ type aggInput struct {
 // only, and replaces its value as a whole with the result.
 func (*aggregateStep) LazyValue() {}
 
-func (s *aggregateStep) Process(t Task, ev *Event) (bool, error) {
+func (s *aggregateStep) Process(t ProcessorContext, ev *Event) (bool, error) {
 	st, err := storeOf(t, s.store)
 	if err != nil {
 		return false, err
@@ -616,7 +616,7 @@ func (a *aggState) value() (map[string]any, error) {
 
 // Punctuate implements Punctuator: windows whose end + grace the stream
 // time reached are emitted (on_close) and deleted.
-func (s *aggregateStep) Punctuate(t Task, emit func(*Event) error) error {
+func (s *aggregateStep) Punctuate(t ProcessorContext, emit func(*Event) error) error {
 	if s.window.kind == noWindow {
 		return nil
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/veltrix/veltrix/processors"
 )
 
-// stateTask is a Task with in-memory stores and a settable stream time.
+// stateTask is a ProcessorContext with in-memory stores and a settable stream time.
 type stateTask struct {
 	stream time.Time
 	stores map[string]*processors.MemStore

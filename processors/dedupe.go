@@ -83,7 +83,7 @@ const idxExpiry = 'x'
 // LazyValue implements Lazy: the id and the event time are expressions.
 func (*dedupeStep) LazyValue() {}
 
-func (s *dedupeStep) Process(t Task, ev *Event) (bool, error) {
+func (s *dedupeStep) Process(t ProcessorContext, ev *Event) (bool, error) {
 	st, err := storeOf(t, s.store)
 	if err != nil {
 		return false, err
@@ -116,7 +116,7 @@ func (s *dedupeStep) Process(t Task, ev *Event) (bool, error) {
 
 // Punctuate implements Punctuator: ids whose TTL passed are deleted. An
 // index entry whose id was seen again since is only dropped.
-func (s *dedupeStep) Punctuate(t Task, _ func(*Event) error) error {
+func (s *dedupeStep) Punctuate(t ProcessorContext, _ func(*Event) error) error {
 	st, err := storeOf(t, s.store)
 	if err != nil {
 		return err
@@ -132,7 +132,7 @@ func (s *dedupeStep) Punctuate(t Task, _ func(*Event) error) error {
 // purgeExpired deletes the entries whose expiry index entry is due; expiry
 // tells an entry's current expiry from its value (an index entry that no
 // longer matches is stale and only dropped).
-func purgeExpired(t Task, st Store, store string, c clock, expiry func(v []byte) int64) error {
+func purgeExpired(t ProcessorContext, st Store, store string, c clock, expiry func(v []byte) int64) error {
 	due, err := c.due(t, st, store)
 	if err != nil {
 		return err

@@ -66,7 +66,7 @@ type dropStep struct {
 	flat  bool // every name is top-level
 }
 
-func (s *dropStep) Process(_ Task, ev *Event) (bool, error) {
+func (s *dropStep) Process(_ ProcessorContext, ev *Event) (bool, error) {
 	if ev.Value == nil && s.flat && ev.obj.Raw() != nil {
 		// Removals of top-level fields are edits spliced out of Raw.
 		for _, name := range s.names {

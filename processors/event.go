@@ -42,7 +42,7 @@ type Event struct {
 	Raw []byte
 
 	// Clock is the processing-time clock that now() reads in expressions
-	// (the runner sets it to the Task); nil means the system clock.
+	// (the runner sets it to the ProcessorContext); nil means the system clock.
 	Clock Clock
 
 	obj   jsonval.Object // the index of Raw (valid after Decode)
@@ -61,7 +61,7 @@ type Event struct {
 	modified bool
 }
 
-// Clock tells the processing time; Task satisfies it.
+// Clock tells the processing time; ProcessorContext satisfies it.
 type Clock interface {
 	Now() time.Time
 }

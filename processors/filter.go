@@ -32,7 +32,7 @@ func filterSpec() *Spec {
 
 type filterStep struct{ when *expr.Program }
 
-func (s *filterStep) Process(_ Task, ev *Event) (bool, error) { return s.when.Bool(ev) }
+func (s *filterStep) Process(_ ProcessorContext, ev *Event) (bool, error) { return s.when.Bool(ev) }
 
 // KeyEffect implements KeyEffecter: the event goes on unchanged.
 func (s *filterStep) KeyEffect() KeyEffect { return KeyEffect{} }

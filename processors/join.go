@@ -91,7 +91,7 @@ func (s *joinStep) GroupKey() (*expr.Program, bool) { return s.key, s.repart }
 // KeyEffect implements KeyEffecter: the row is set as the field as.
 func (s *joinStep) KeyEffect() KeyEffect { return KeyEffect{Fields: s.as[:1]} }
 
-func (s *joinStep) Process(t Task, ev *Event) (bool, error) {
+func (s *joinStep) Process(t ProcessorContext, ev *Event) (bool, error) {
 	st, err := storeOf(t, s.table)
 	if err != nil {
 		return false, err

@@ -20,7 +20,9 @@ import (
 // event's Value, so every step after it works on the Go map.
 type decodeStep struct{}
 
-func (decodeStep) Process(processors.Task, *processors.Event) (bool, error) { return true, nil }
+func (decodeStep) Process(processors.ProcessorContext, *processors.Event) (bool, error) {
+	return true, nil
+}
 
 // withDecode is the built-in specs plus "decode" (decodeStep).
 func withDecode() topology.Option {

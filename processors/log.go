@@ -39,7 +39,7 @@ type logStep struct {
 	log *slog.Logger
 }
 
-func (s *logStep) Process(_ Task, ev *Event) (bool, error) {
+func (s *logStep) Process(_ ProcessorContext, ev *Event) (bool, error) {
 	if !s.log.Enabled(context.Background(), slog.LevelInfo) {
 		return true, nil
 	}

@@ -48,7 +48,7 @@ type mapStep struct {
 	fields []exprField   // the mapping form
 }
 
-func (s *mapStep) Process(_ Task, ev *Event) (bool, error) {
+func (s *mapStep) Process(_ ProcessorContext, ev *Event) (bool, error) {
 	if s.whole != nil {
 		v, err := s.whole.Value(ev)
 		if err != nil {

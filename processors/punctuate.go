@@ -24,7 +24,7 @@ type Punctuator interface {
 	// emit, which runs the rest of the rule after the step. An error from
 	// emit is fatal (the rule's on_error is fail) and is returned as is.
 	// The work per call is bounded; what is left is done on the next call.
-	Punctuate(t Task, emit func(*Event) error) error
+	Punctuate(t ProcessorContext, emit func(*Event) error) error
 }
 
 // Nested is a step that holds step lists of its own (route, use), so that
@@ -80,7 +80,7 @@ func HasPunctuator(c Chain) bool {
 // steps after that step up to the end of the rule (after is what follows c;
 // nil when nothing does). deliver runs rest and applies the rule's error
 // policy; an error it returns stops the punctuation.
-func PunctuateChain(t Task, c Chain, after Step, deliver func(ev *Event, rest Step) error) error {
+func PunctuateChain(t ProcessorContext, c Chain, after Step, deliver func(ev *Event, rest Step) error) error {
 	for i, s := range c {
 		rest := then(c[i+1:], after)
 		if p, ok := s.(Punctuator); ok {
@@ -179,7 +179,7 @@ func dueEntries(s Store, now int64) ([]indexEntry, error) {
 }
 
 // due returns the index entries of st due at the task's stream time.
-func (c clock) due(t Task, st Store, store string) ([]indexEntry, error) {
+func (c clock) due(t ProcessorContext, st Store, store string) ([]indexEntry, error) {
 	now, err := c.streamTime(t, st)
 	if err != nil {
 		return nil, stateError(store, err)
@@ -230,7 +230,7 @@ func (c clock) eventTime(ev *Event) (int64, error) {
 // the step has seen in this task (kept in its store, so it survives a
 // restart with the store) and, when event time is the record timestamp,
 // the task's stream time.
-func (c clock) streamTime(t Task, s Store) (int64, error) {
+func (c clock) streamTime(t ProcessorContext, s Store) (int64, error) {
 	own, err := c.stored(s)
 	if err != nil {
 		return 0, err
@@ -240,7 +240,7 @@ func (c clock) streamTime(t Task, s Store) (int64, error) {
 
 // withTask is own, or the task's stream time when event time is the record
 // timestamp and the task's is later.
-func (c clock) withTask(t Task, own int64) int64 {
+func (c clock) withTask(t ProcessorContext, own int64) int64 {
 	if c.time == nil {
 		if st := t.StreamTime(); !st.IsZero() && st.UnixMilli() > own {
 			return st.UnixMilli()
@@ -266,7 +266,7 @@ func (c clock) stored(s Store) (int64, error) {
 // task's stream time already counts the record being processed, and the
 // store must keep it for the task's next owner, whose own stream time
 // starts over (a window closed before a restart stays closed).
-func (c clock) advance(t Task, s Store, ts int64) (int64, error) {
+func (c clock) advance(t ProcessorContext, s Store, ts int64) (int64, error) {
 	own, err := c.stored(s)
 	if err != nil {
 		return 0, err
@@ -282,7 +282,7 @@ func (c clock) advance(t Task, s Store, ts int64) (int64, error) {
 
 // observe reads the event's time and advances the task's stream time with
 // it; it returns both (unix ms).
-func (c clock) observe(t Task, st Store, store string, ev *Event) (ts, now int64, err error) {
+func (c clock) observe(t ProcessorContext, st Store, store string, ev *Event) (ts, now int64, err error) {
 	if ts, err = c.eventTime(ev); err != nil {
 		return 0, 0, err
 	}
@@ -310,7 +310,7 @@ func keyOf(key *expr.Program, ev *Event, what string) (string, error) {
 
 // storeOf returns the task's store, or a VX9001 error when the task has
 // none of that name (the engine did not open the stores the topology lists).
-func storeOf(t Task, name string) (Store, error) {
+func storeOf(t ProcessorContext, name string) (Store, error) {
 	s := t.Store(name)
 	if s == nil {
 		return nil, &diag.Error{Code: diag.Internal, Message: fmt.Sprintf("store %q is not open in this task", name)}

@@ -64,7 +64,7 @@ func (*rekeyStep) LazyValue() {}
 // RepartitionTopic implements Repartitioner.
 func (s *rekeyStep) RepartitionTopic() string { return s.topic }
 
-func (s *rekeyStep) Process(t Task, ev *Event) (bool, error) {
+func (s *rekeyStep) Process(t ProcessorContext, ev *Event) (bool, error) {
 	k, err := s.key.AppendString(nil, ev)
 	if err != nil {
 		return false, err

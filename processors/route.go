@@ -101,7 +101,7 @@ func buildRoute(b Builder, n *yaml.Node, path string) Step {
 
 type routeStep struct{ branches []branch }
 
-func (s *routeStep) Process(t Task, ev *Event) (bool, error) {
+func (s *routeStep) Process(t ProcessorContext, ev *Event) (bool, error) {
 	for _, br := range s.branches {
 		if br.when != nil {
 			ok, err := br.when.Bool(ev)

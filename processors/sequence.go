@@ -146,7 +146,7 @@ type seqEntry struct {
 // Index kinds of sequence stores (idxExpiry is shared with dedupe).
 const idxDeadline = 'd'
 
-func (s *sequenceStep) Process(t Task, ev *Event) (bool, error) {
+func (s *sequenceStep) Process(t ProcessorContext, ev *Event) (bool, error) {
 	isFirst, err := s.first.Bool(ev)
 	if err != nil {
 		return false, err
@@ -247,7 +247,7 @@ func (s *sequenceStep) put(st Store, k string, e *seqEntry) error {
 
 // Punctuate implements Punctuator: deadlines the stream time passed emit
 // missing_then violations; sequences past their ttl are deleted.
-func (s *sequenceStep) Punctuate(t Task, emit func(*Event) error) error {
+func (s *sequenceStep) Punctuate(t ProcessorContext, emit func(*Event) error) error {
 	st, err := storeOf(t, s.store)
 	if err != nil {
 		return err

@@ -91,7 +91,7 @@ type setStep struct {
 	flat   bool // every field is top-level: set works on Raw without decoding it
 }
 
-func (s *setStep) Process(_ Task, ev *Event) (bool, error) {
+func (s *setStep) Process(_ ProcessorContext, ev *Event) (bool, error) {
 	if ev.Value == nil && s.flat && ev.obj.Raw() != nil {
 		return s.splice(ev)
 	}

@@ -55,7 +55,7 @@ type TombstoneAccepter interface {
 // AcceptsTombstones implements TombstoneAccepter.
 func (s *tableStep) AcceptsTombstones() bool { return true }
 
-func (s *tableStep) Process(t Task, ev *Event) (bool, error) {
+func (s *tableStep) Process(t ProcessorContext, ev *Event) (bool, error) {
 	st, err := storeOf(t, s.store)
 	if err != nil {
 		return false, err

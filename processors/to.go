@@ -99,7 +99,7 @@ type toStep struct {
 	headers []headerExpr
 }
 
-func (s *toStep) Process(t Task, ev *Event) (bool, error) {
+func (s *toStep) Process(t ProcessorContext, ev *Event) (bool, error) {
 	value, err := ev.Encode()
 	if err != nil {
 		return false, &diag.Error{Code: diag.ResultType, Message: "to " + s.topic + ": value cannot be encoded as JSON: " + err.Error()}

@@ -1,7 +1,8 @@
 // Package testdriver runs a built topology in memory, with no broker, through
-// the same code as `veltrix run` (topology.Process with a processors.Task),
-// in the spirit of Kafka Streams' TopologyTestDriver: pipe input records, read
-// the output records in order, inspect the stores and advance time.
+// the same code as `veltrix run` (topology.Process with a
+// processors.ProcessorContext), in the spirit of Kafka Streams'
+// TopologyTestDriver: pipe input records, read the output records in order,
+// inspect the stores and advance time.
 //
 // It serves `veltrix test` (see Suite) and the unit tests of step kinds.
 //
@@ -9,10 +10,27 @@
 //	err := d.Pipe(testdriver.Record{Topic: "orders", Key: []byte("o-1"), Value: []byte(`{"total": 7000}`)})
 //	outs := d.Outputs()
 //
-// Each input partition is a task with its own stores (processors.MemStore) and
-// stream time, as in the engine. The partition of a record is the one Kafka's
-// default partitioner picks for its key among WithPartitions partitions
-// (default 1, so every key meets its state in one task).
+// # What the driver guarantees
+//
+//   - The steps, the rules' error policies (on_error, the DLQ record) and the
+//     key analysis are the engine's own: a topology that passes here runs the
+//     same code under `veltrix run`.
+//   - Each input partition is a task with its own stores (processors.MemStore)
+//     and stream time, as in the engine. A record's partition is the one
+//     Kafka's default partitioner picks for its key among WithPartitions
+//     partitions (default 1, so every key meets its state in one task).
+//   - Pipe is synchronous: when it returns, the record and everything it
+//     caused (records through repartition topics, piped back in order into
+//     the task of their new key, and the punctuation of its task) are done.
+//     Outputs are in emission order; repartition records are not outputs.
+//   - Time moves only when told: stream time by the records' timestamps and
+//     AdvanceTime, processing time by WithClock. No test needs to sleep.
+//
+// What it does not model: transactions and restarts. A record that fails
+// under on_error: fail returns its *topology.RuleError and its outputs are
+// dropped, but its store writes are kept (the engine would abort them), and
+// there is no changelog, restore or rebalance (see internal/state and the
+// end-to-end tests for those). A Driver is not safe for concurrent use.
 package testdriver
 
 import (
@@ -68,8 +86,8 @@ func WithPartitions(n int32) Option {
 }
 
 // WithClock sets the processing-time clock (what now() returns in
-// expressions and Task.Now returns to steps). The default is the system
-// clock.
+// expressions and ProcessorContext.Now returns to steps). The default is the
+// system clock.
 func WithClock(now func() time.Time) Option {
 	return func(d *Driver) {
 		if now != nil {
@@ -97,7 +115,7 @@ var DefaultStartTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // (windows that close on stream time, expiring entries). The driver calls it
 // after each input and after AdvanceTime.
 type punctuator interface {
-	Punctuate(task processors.Task) error
+	Punctuate(task processors.ProcessorContext) error
 }
 
 // storeNamer is what a topology implements when it declares its stores; the
@@ -143,9 +161,9 @@ func New(topo *topology.Topology, opts ...Option) *Driver {
 // Pipe runs one input record through every rule that reads its topic, then
 // punctuates its task. Records a rule writes to its repartition topic (after
 // a rekey) are not outputs: they are piped back, in order, into the task of
-// their new key, as the engine would consume them. Outputs (DLQ records included) are collected in
-// order. A rule with on_error: fail that fails returns its
-// *topology.RuleError; the outputs of that record are then dropped, as the
+// their new key, as the engine would consume them. Outputs (DLQ records
+// included) are collected in order. A rule with on_error: fail that fails
+// returns its *topology.RuleError; the outputs of that record are then dropped, as the
 // engine's transaction would be aborted (store writes are not rolled back).
 func (d *Driver) Pipe(in Record) error {
 	if in.Topic == "" {
@@ -328,7 +346,7 @@ func (d *Driver) task(p int32) *task {
 	return t
 }
 
-// task is one input partition: the processors.Task steps see.
+// task is one input partition: the processors.ProcessorContext steps see.
 type task struct {
 	d          *Driver
 	partition  int32
@@ -337,7 +355,7 @@ type task struct {
 	current    *kgo.Record // the record being processed (or the punctuation time)
 }
 
-var _ processors.Task = (*task)(nil)
+var _ processors.ProcessorContext = (*task)(nil)
 
 // Emit collects a copy of an output (steps may reuse their buffers), stamped
 // like the engine does with the timestamp of the record being processed.

@@ -57,7 +57,7 @@ func countSpec() *processors.Spec {
 
 type countStep struct{}
 
-func (countStep) Process(t processors.Task, ev *processors.Event) (bool, error) {
+func (countStep) Process(t processors.ProcessorContext, ev *processors.Event) (bool, error) {
 	s := t.Store("counts")
 	v, _, err := s.Get(ev.Key)
 	if err != nil {

@@ -32,7 +32,7 @@ func emitSpec() *processors.Spec {
 
 type emitStep string
 
-func (s emitStep) Process(t processors.Task, ev *processors.Event) (bool, error) {
+func (s emitStep) Process(t processors.ProcessorContext, ev *processors.Event) (bool, error) {
 	t.Emit(processors.Output{Topic: string(s), Key: ev.Key, Value: ev.Raw})
 	return true, nil
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/veltrix/veltrix/processors"
 )
 
-// stateTask is a processors.Task over a state.Task, as the engine's task is:
+// stateTask is a processors.ProcessorContext over a state.Task, as the engine's task is:
 // outputs are counted, or kept when keep is set (the repartition records).
 type stateTask struct {
 	st     *state.Task

@@ -341,6 +341,6 @@ rules:
 
 type boomStep struct{}
 
-func (boomStep) Process(processors.Task, *processors.Event) (bool, error) {
+func (boomStep) Process(processors.ProcessorContext, *processors.Event) (bool, error) {
 	panic("step exploded")
 }

@@ -675,7 +675,7 @@ type useStep struct {
 	chain processors.Chain
 }
 
-func (s *useStep) Process(t processors.Task, ev *processors.Event) (bool, error) {
+func (s *useStep) Process(t processors.ProcessorContext, ev *processors.Event) (bool, error) {
 	return s.chain.Process(t, ev)
 }
 

@@ -84,7 +84,7 @@ func (e *RuleError) Unwrap() error { return e.Err }
 // veltrix.* error headers to the rule's DLQ topic through task.Emit, so it
 // is part of the same transaction; fail returns a *RuleError at once (rules
 // after it do not run). obs may be nil.
-func (t *Topology) Process(task processors.Task, rec *kgo.Record, obs Observer) error {
+func (t *Topology) Process(task processors.ProcessorContext, rec *kgo.Record, obs Observer) error {
 	rules := t.byTopic[rec.Topic]
 	if len(rules) == 0 {
 		return nil
@@ -182,7 +182,7 @@ func asDiag(err error) *diag.Error {
 
 // fail applies the rule's on_error to a failed record. A DLQ record carries
 // the trace context of span, when the record is traced.
-func (r *Rule) fail(task processors.Task, rec *kgo.Record, d *diag.Error, span RuleSpan) (Outcome, error) {
+func (r *Rule) fail(task processors.ProcessorContext, rec *kgo.Record, d *diag.Error, span RuleSpan) (Outcome, error) {
 	switch r.OnError {
 	case config.OnErrorSkip:
 		return OutcomeError, nil
@@ -208,9 +208,9 @@ func (r *Rule) fail(task processors.Task, rec *kgo.Record, d *diag.Error, span R
 }
 
 // buffer holds a rule's outputs for one record until the rule finishes it.
-// It passes every other Task method through.
+// It passes every other ProcessorContext method through.
 type buffer struct {
-	processors.Task
+	processors.ProcessorContext
 	outs []processors.Output
 }
 
@@ -221,9 +221,9 @@ var buffers = sync.Pool{New: func() any { return &buffer{outs: make([]processors
 // run runs the rule's steps over ev, emitting its outputs only on success,
 // each with the trace context of span when the record is traced. A panic
 // inside a step is a VX9001 failure of this event.
-func (r *Rule) run(task processors.Task, ev *processors.Event, span RuleSpan) (keep bool, err error) {
+func (r *Rule) run(task processors.ProcessorContext, ev *processors.Event, span RuleSpan) (keep bool, err error) {
 	buf := buffers.Get().(*buffer)
-	buf.Task = task
+	buf.ProcessorContext = task
 	defer func() {
 		if p := recover(); p != nil {
 			keep = false
@@ -245,7 +245,7 @@ func (r *Rule) run(task processors.Task, ev *processors.Event, span RuleSpan) (k
 		}
 		clear(buf.outs)
 		buf.outs = buf.outs[:0]
-		buf.Task = nil
+		buf.ProcessorContext = nil
 		buffers.Put(buf)
 	}()
 	return r.Steps.Process(buf, ev)

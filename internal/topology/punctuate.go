@@ -25,7 +25,7 @@ import (
 // the DLQ with the veltrix.error.* and veltrix.rule headers (no source
 // headers: it comes from no record), fail returns a *RuleError (with Offset
 // -1) at once.
-func (t *Topology) Punctuate(task processors.Task) error {
+func (t *Topology) Punctuate(task processors.ProcessorContext) error {
 	for _, r := range t.punctuating {
 		err := processors.PunctuateChain(task, r.Steps, nil, func(ev *processors.Event, rest processors.Step) error {
 			return r.deliver(task, ev, rest)
@@ -39,8 +39,8 @@ func (t *Topology) Punctuate(task processors.Task) error {
 
 // deliver runs an event produced by punctuation through rest, emitting its
 // outputs only on success, and applies on_error to a failure.
-func (r *Rule) deliver(task processors.Task, ev *processors.Event, rest processors.Step) error {
-	buf := &buffer{Task: task}
+func (r *Rule) deliver(task processors.ProcessorContext, ev *processors.Event, rest processors.Step) error {
+	buf := &buffer{ProcessorContext: task}
 	_, err := runGuarded(r.Name, func() (bool, error) { return rest.Process(buf, ev) })
 	if err == nil {
 		for _, o := range buf.outs {
