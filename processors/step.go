@@ -1,7 +1,8 @@
 // Package processors is the step contract of Veltrix and its built-in step
 // kinds (filter, set, drop, map, route, to, log, rekey, aggregate, dedupe,
 // table, join, sequence): one small interface, Step, and one Spec per kind
-// whose typed Fields drive parsing, validation, docs/steps.md and describe.
+// that drives parsing, validation, docs/steps.md and describe.
+// docs/contributing.md shows how to add a kind.
 //
 // # The contract
 //
