@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -61,35 +60,18 @@ func TestAggregateByAnotherKeyRepartitions(t *testing.T) {
 	// Three incarnations: the first is killed (SIGKILL) once it made
 	// progress, the state dir is deleted before the second, which is killed
 	// too; the third finishes.
-	const runs = 3
-	slice := n / runs
-	for i := range runs {
-		produceGo(t, brokers, recs[i*slice:(i+1)*slice])
-		if i == 1 {
-			if err := os.RemoveAll(stateDir); err != nil {
-				t.Fatal(err)
-			}
+	p := crashRuns(t, brokers, cfg, stateDir, recs, 3, 1, follow, func() bool { return follow.complete(want) })
+	addr := p.httpAddr(t)
+	var wrong []string
+	for cust, w := range want {
+		if got, err := queryRevenue(addr, cust); err != nil || got != w {
+			wrong = append(wrong, fmt.Sprintf("%s: got %+v (%v), want %+v", cust, got, err, w))
 		}
-		p := start(t, "run", "-c", cfg)
-		if i < runs-1 {
-			target := i*slice + slice/4
-			follow.waitFor(t, fmt.Sprintf("progress of run %d", i+1), 3*time.Minute, func() bool { return follow.total() > target })
-			p.kill()
-			continue
-		}
-		follow.waitFor(t, "every customer's final aggregate", 5*time.Minute, func() bool { return follow.complete(want) })
-		addr := p.httpAddr(t)
-		var wrong []string
-		for cust, w := range want {
-			if got, err := queryRevenue(addr, cust); err != nil || got != w {
-				wrong = append(wrong, fmt.Sprintf("%s: got %+v (%v), want %+v", cust, got, err, w))
-			}
-		}
-		if len(wrong) > 0 {
-			t.Errorf("%d of %d customers answered wrong by the query API, e.g. %v", len(wrong), customers, wrong[:min(5, len(wrong))])
-		}
-		p.stop(t)
 	}
+	if len(wrong) > 0 {
+		t.Errorf("%d of %d customers answered wrong by the query API, e.g. %v", len(wrong), customers, wrong[:min(5, len(wrong))])
+	}
+	p.stop(t)
 	follow.checkExactlyOnce(t, want)
 
 	// The last committed result per customer, as a downstream consumer reads it.

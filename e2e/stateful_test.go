@@ -248,29 +248,43 @@ func TestStatefulExactlyOnceAcrossCrashes(t *testing.T) {
 	// abort, no group leave) once they have made progress; the state dir
 	// is deleted before the third starts, which must restore from the
 	// changelog.
-	const runs = 4
-	slice := n / runs
+	p := crashRuns(t, brokers, cfg, stateDir, recs, 4, 2, out, func() bool { return out.complete(want) })
+	if wrong := queryAll(t, p.httpAddr(t), want); len(wrong) > 0 {
+		t.Errorf("%d keys answered wrong by the query API, e.g. %v", len(wrong), wrong[:min(5, len(wrong))])
+	}
+	p.stop(t)
+	out.checkExactlyOnce(t, want)
+}
+
+// crashRuns feeds recs to veltrix (config cfg) in runs incarnations, a
+// slice of the records each: every incarnation but the last is killed with
+// SIGKILL once the outputs passed a quarter of its slice, and the state dir
+// is deleted before incarnation wipeAt (0-based). It returns the last one,
+// once done says the outputs are complete.
+func crashRuns(t *testing.T, brokers, cfg, stateDir string, recs []*kgo.Record, runs, wipeAt int, out *outputs, done func() bool) *proc {
+	t.Helper()
+	slice := len(recs) / runs
 	for i := range runs {
-		produceGo(t, brokers, recs[i*slice:(i+1)*slice])
-		if i == 2 {
+		end := (i + 1) * slice
+		if i == runs-1 {
+			end = len(recs)
+		}
+		produceGo(t, brokers, recs[i*slice:end])
+		if i == wipeAt {
 			if err := os.RemoveAll(stateDir); err != nil {
 				t.Fatal(err)
 			}
 		}
 		p := start(t, "run", "-c", cfg)
-		if i < runs-1 {
-			target := i*slice + slice/4
-			out.waitFor(t, fmt.Sprintf("progress of run %d", i+1), 3*time.Minute, func() bool { return out.total() > target })
-			p.kill()
-			continue
+		if i == runs-1 {
+			out.waitFor(t, "every key's final result", 5*time.Minute, done)
+			return p
 		}
-		out.waitFor(t, "every key's final aggregate", 5*time.Minute, func() bool { return out.complete(want) })
-		if wrong := queryAll(t, p.httpAddr(t), want); len(wrong) > 0 {
-			t.Errorf("%d keys answered wrong by the query API, e.g. %v", len(wrong), wrong[:min(5, len(wrong))])
-		}
-		p.stop(t)
+		target := i*slice + slice/4
+		out.waitFor(t, fmt.Sprintf("progress of run %d", i+1), 3*time.Minute, func() bool { return out.total() > target })
+		p.kill()
 	}
-	out.checkExactlyOnce(t, want)
+	return nil
 }
 
 func TestTwoInstancesShareWorkAndAnswerQueries(t *testing.T) {
