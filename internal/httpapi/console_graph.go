@@ -138,6 +138,7 @@ func layoutGraph(topo *topology.Topology, snap snapshot) graph {
 		x2, y2 := g.Nodes[to].left()
 		g.Edges = append(g.Edges, edge{D: curve(x1, y1, x2, y2), Kind: kind})
 	}
+	repartitions := topo.Repartitions()
 	for _, r := range desc.Rules {
 		ri := ruleAt[r.Name]
 		for _, f := range r.From {
@@ -146,11 +147,12 @@ func layoutGraph(topo *topology.Topology, snap snapshot) graph {
 			}
 		}
 		for _, o := range r.Outputs {
+			if slices.Contains(repartitions, o) {
+				link(ri, right("repartition:"+o, node{Kind: "repartition", Title: clip(o, 44),
+					Lines: []string{"repartition (read back by " + clip(r.Name, 24) + ")"}}), "data")
+				continue
+			}
 			link(ri, right("topic:"+o, node{Kind: "topic", Title: clip(o, 44), Lines: []string{"output topic"}}), "data")
-		}
-		if rule := topo.Rule(r.Name); rule != nil && rule.Repartition() != "" {
-			link(ri, right("repartition:"+rule.Repartition(), node{Kind: "repartition", Title: clip(rule.Repartition(), 44),
-				Lines: []string{"repartition (read back by " + clip(r.Name, 24) + ")"}}), "data")
 		}
 		for _, s := range topo.Stores() {
 			if s.Rule != r.Name {
