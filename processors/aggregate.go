@@ -13,17 +13,17 @@ import (
 )
 
 var aggregateFields = []Field{
-	{Name: "store", Type: "store", Required: true, Doc: "the store holding one result per group (and window); `${params.x}` is substituted"},
-	{Name: "key", Type: "expr", Doc: "the group key (a string, or a number formatted as text); default: the event's key"},
-	{Name: "count", Type: "bool", Doc: "count events (the result always has `count`; `count: true` only says so)"},
-	{Name: "sum", Type: "expr", Doc: "a number to add up"},
-	{Name: "min", Type: "expr", Doc: "a number whose smallest value is kept"},
-	{Name: "max", Type: "expr", Doc: "a number whose largest value is kept"},
-	{Name: "avg", Type: "expr", Doc: "a number to average"},
-	{Name: "latest", Type: "expr", Doc: "any value; the one of the last event processed is kept"},
-	{Name: "window", Type: "mapping", Doc: "`{tumbling: 1h}`, `{hopping: {size: 1h, advance: 15m}}` or `{session: {gap: 30m}}`, with an optional `grace` (default 0); none: one result per group for ever"},
-	{Name: "emit", Type: "on_update | on_close", Doc: "`on_update` (default): the event continues as the updated result; `on_close` (windows only): the event stops here and each window's final result is emitted once, when it closes"},
-	{Name: "time", Type: "expr", Doc: "the event time: a timestamp, an RFC 3339 string or epoch milliseconds; default: the record timestamp"},
+	{Name: "store", Type: StoreType, Required: true, Doc: "the store holding one result per group (and window); `${params.x}` is substituted"},
+	{Name: "key", Type: KeyExpr, Doc: "the group key (a string, or a number formatted as text); default: the event's key"},
+	{Name: "count", Type: BoolType, Doc: "count events (the result always has `count`; `count: true` only says so)"},
+	{Name: "sum", Type: NumberExpr, Doc: "a number to add up"},
+	{Name: "min", Type: NumberExpr, Doc: "a number whose smallest value is kept"},
+	{Name: "max", Type: NumberExpr, Doc: "a number whose largest value is kept"},
+	{Name: "avg", Type: NumberExpr, Doc: "a number to average"},
+	{Name: "latest", Type: AnyExpr, Doc: "any value; the one of the last event processed is kept"},
+	{Name: "window", Type: MappingType, Doc: "`{tumbling: 1h}`, `{hopping: {size: 1h, advance: 15m}}` or `{session: {gap: 30m}}`, with an optional `grace` (default 0); none: one result per group for ever"},
+	{Name: "emit", Type: EnumOf("on_update", "on_close"), Doc: "`on_update` (default): the event continues as the updated result; `on_close` (windows only): the event stops here and each window's final result is emitted once, when it closes"},
+	{Name: "time", Type: TimeExpr, Doc: "the event time: a timestamp, an RFC 3339 string or epoch milliseconds; default: the record timestamp"},
 	repartitionField,
 }
 

@@ -10,10 +10,10 @@ import (
 )
 
 var dedupeFields = []Field{
-	{Name: "store", Type: "store", Required: true, Doc: "the store of the ids seen; `${params.x}` is substituted"},
-	{Name: "id", Type: "expr", Required: true, Doc: "the id of the event (a string, or a number formatted as text)"},
-	{Name: "ttl", Type: "duration", Doc: "how long an id is remembered, in event time (e.g. 10m, 24h, 7d); default 24h"},
-	{Name: "time", Type: "expr", Doc: "the event time: a timestamp, an RFC 3339 string or epoch milliseconds; default: the record timestamp"},
+	{Name: "store", Type: StoreType, Required: true, Doc: "the store of the ids seen; `${params.x}` is substituted"},
+	{Name: "id", Type: KeyExpr, Required: true, Doc: "the id of the event (a string, or a number formatted as text)"},
+	{Name: "ttl", Type: DurationType, Doc: "how long an id is remembered, in event time (e.g. 10m, 24h, 7d); default 24h"},
+	{Name: "time", Type: TimeExpr, Doc: "the event time: a timestamp, an RFC 3339 string or epoch milliseconds; default: the record timestamp"},
 	repartitionField,
 }
 
@@ -33,31 +33,17 @@ func dedupeSpec() *Spec {
 		Key:     "`id` (required): the ids seen are remembered per task, so the events of one id must meet in one task",
 		Example: "- dedupe: {store: payments-seen, id: event.payment_id, ttl: 24h}",
 		Build: func(b Builder, n *yaml.Node, path string) Step {
-			f, ok := mapping(b, n, path, dedupeFields)
+			v, ok := DecodeFields(b, n, path, "dedupe", dedupeFields)
 			if !ok {
 				return nil
 			}
-			s := &dedupeStep{ttl: 24 * time.Hour.Milliseconds()}
-			s.store = b.Store(f["store"], path+".store", "dedupe")
-			ok = s.store != ""
-			var good bool
-			if s.id, good = optExprOf(b, f["id"], path+".id", ResultKey, "id"); !good {
-				ok = false
+			s := &dedupeStep{
+				store:  v.String("store", ""),
+				id:     v.Expr("id"),
+				ttl:    v.Duration("ttl", 24*time.Hour).Milliseconds(),
+				repart: v.Bool("repartition", true),
 			}
-			if s.clock.time, good = optExprOf(b, f["time"], path+".time", ResultTime, "time"); !good {
-				ok = false
-			}
-			if s.repart, good = repartitionOpt(b, f["repartition"], path+".repartition"); !good {
-				ok = false
-			}
-			if tn := f["ttl"]; tn != nil {
-				d, good := duration(b, tn, path+".ttl")
-				ok = ok && good
-				s.ttl = d.Milliseconds()
-			}
-			if !ok {
-				return nil
-			}
+			s.clock.time = v.Expr("time")
 			return s
 		},
 	}

@@ -28,8 +28,8 @@ func maskSpec() *processors.Spec {
 		Summary: "Hide all but the last characters of a string field.",
 		Doc:     "Replaces every character of the field but the last `keep` with `*`. A missing field, or one that is not a string, is left as it is.",
 		Fields: []processors.Field{
-			{Name: "field", Type: "field name", Required: true, Doc: "the top-level field to mask"},
-			{Name: "keep", Type: "int", Doc: "characters left visible at the end; default 4"},
+			{Name: "field", Type: processors.CustomType("field name"), Required: true, Doc: "the top-level field to mask"},
+			{Name: "keep", Type: processors.IntType, Doc: "characters left visible at the end; default 4"},
 		},
 		Example: "- mask: {field: card_number, keep: 4}",
 		Build:   buildMask,

@@ -45,8 +45,9 @@ type KeyEffecter interface {
 }
 
 // RepartitionField is the optional key of a Grouper step's mapping form.
-var repartitionField = Field{Name: "repartition", Type: "bool",
-	Doc: "`false` keeps grouping per input partition on purpose: no repartition is added before the step even when its key is not the one the input is partitioned by; default true"}
+var repartitionField = Field{Name: "repartition", Type: BoolType,
+	Hint: "write repartition: false to keep grouping per input partition",
+	Doc:  "`false` keeps grouping per input partition on purpose: no repartition is added before the step even when its key is not the one the input is partitioned by; default true"}
 
 // repartitionOpt reads an optional repartition: true|false.
 func repartitionOpt(b Builder, n *yaml.Node, path string) (bool, bool) {

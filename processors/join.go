@@ -10,10 +10,10 @@ import (
 )
 
 var joinFields = []Field{
-	{Name: "table", Type: "store", Required: true, Doc: "the store of a `table` step (in this or another rule); `${params.x}` is substituted"},
-	{Name: "key", Type: "expr", Doc: "the key to look up; default: the event's key"},
-	{Name: "type", Type: "inner | left", Doc: "`inner` (default) drops an event without a row; `left` keeps it with `null`"},
-	{Name: "as", Type: "field", Required: true, Doc: "the field that receives the row (a dotted name sets a nested field)"},
+	{Name: "table", Type: StoreType, Required: true, Doc: "the store of a `table` step (in this or another rule); `${params.x}` is substituted"},
+	{Name: "key", Type: KeyExpr, Doc: "the key to look up; default: the event's key"},
+	{Name: "type", Type: EnumOf("inner", "left"), Doc: "`inner` (default) drops an event without a row; `left` keeps it with `null`"},
+	{Name: "as", Type: CustomType("field"), Required: true, Doc: "the field that receives the row (a dotted name sets a nested field)"},
 	repartitionField,
 }
 

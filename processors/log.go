@@ -18,13 +18,11 @@ func logSpec() *Spec {
 			"Meant for debugging: it logs once per event.",
 		Example: `- log: '{"order": event.id, "total": event.total}'`,
 		Build: func(b Builder, n *yaml.Node, path string) Step {
-			if !scalar(b, n, path, "an expression") {
+			x, ok := DecodeField(b, n, path, "log", Field{Name: "value", Type: AnyExpr})
+			if !ok {
 				return nil
 			}
-			p := b.Expr(n, path)
-			if p == nil {
-				return nil
-			}
+			p := x.(*expr.Program)
 			l := b.Logger()
 			if l == nil {
 				l = slog.New(slog.DiscardHandler)

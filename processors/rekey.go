@@ -8,7 +8,7 @@ import (
 )
 
 var rekeyFields = []Field{
-	{Name: "key", Type: "expr", Required: true, Doc: "the new key (a string, or a number formatted as text)"},
+	{Name: "key", Type: KeyExpr, What: "the key", Required: true, Doc: "the new key (a string, or a number formatted as text)"},
 }
 
 func rekeySpec() *Spec {
@@ -27,26 +27,32 @@ func rekeySpec() *Spec {
 			"- aggregate: {store: orders-per-customer, count: true}\n" +
 			"- to: orders.per-customer",
 		Build: func(b Builder, n *yaml.Node, path string) Step {
-			kn, kpath := n, path
+			var key *expr.Program
+			var ok bool
+			kn := n
 			if n.Kind == yaml.MappingNode {
-				f, ok := mapping(b, n, path, rekeyFields)
+				var v Values
+				v, ok = DecodeFields(b, n, path, "rekey", rekeyFields)
 				if !ok {
 					return nil
 				}
-				kn, kpath = f["key"], path+".key"
+				key, kn = v.Expr("key"), v.Node("key")
+			} else {
+				var x any
+				if x, ok = DecodeField(b, n, path, "rekey", rekeyFields[0]); ok {
+					key = x.(*expr.Program)
+				}
 			}
-			if !scalar(b, kn, kpath, "an expression") {
+			if kn == nil || kn.Kind != yaml.ScalarNode {
 				return nil
 			}
-			p := b.Expr(kn, kpath)
-			if p != nil && !ResultFits(b, kn, kpath, p, ResultKey, "the key") {
-				return nil
-			}
+			// A scalar key that does not compile still declares the
+			// repartition, so that a misplaced rekey is reported too.
 			topic := b.Repartition(n, path)
-			if p == nil || topic == "" {
+			if !ok || topic == "" {
 				return nil
 			}
-			return &rekeyStep{key: p, topic: topic}
+			return &rekeyStep{key: key, topic: topic}
 		},
 	}
 }

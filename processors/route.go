@@ -10,9 +10,9 @@ import (
 )
 
 var routeFields = []Field{
-	{Name: "when", Type: "expr", Doc: "a boolean expression; the branch runs when it is true"},
-	{Name: "steps", Type: "steps", Doc: "the branch's steps (required with when)"},
-	{Name: "default", Type: "steps", Doc: "the steps of the catch-all branch (instead of when/steps)"},
+	{Name: "when", Type: BoolExpr, Doc: "a boolean expression; the branch runs when it is true"},
+	{Name: "steps", Type: StepsType, Doc: "the branch's steps (required with when)"},
+	{Name: "default", Type: StepsType, Doc: "the steps of the catch-all branch (instead of when/steps)"},
 }
 
 func routeSpec() *Spec {

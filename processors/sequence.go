@@ -13,14 +13,14 @@ import (
 )
 
 var sequenceFields = []Field{
-	{Name: "store", Type: "store", Required: true, Doc: "the store of the open sequences; `${params.x}` is substituted"},
-	{Name: "key", Type: "expr", Doc: "what ties the events of one sequence together (e.g. the order id); default: the event's key"},
-	{Name: "first", Type: "expr", Required: true, Doc: "a boolean expression: the event opens a sequence"},
-	{Name: "then", Type: "expr", Required: true, Doc: "a boolean expression: the event must follow a `first` of the same key"},
-	{Name: "within", Type: "duration", Doc: "the `then` must come at most this long (in event time) after the `first`; none: no deadline"},
-	{Name: "ttl", Type: "duration", Doc: "how long a sequence is remembered after its `first`, in event time; default 24h, and longer than `within`"},
-	{Name: "emit", Type: "violations | all", Doc: "`violations` (default): only violations go on; `all`: every event goes on, violations flagged"},
-	{Name: "time", Type: "expr", Doc: "the event time: a timestamp, an RFC 3339 string or epoch milliseconds; default: the record timestamp"},
+	{Name: "store", Type: StoreType, Required: true, Doc: "the store of the open sequences; `${params.x}` is substituted"},
+	{Name: "key", Type: KeyExpr, Doc: "what ties the events of one sequence together (e.g. the order id); default: the event's key"},
+	{Name: "first", Type: BoolExpr, Required: true, Doc: "a boolean expression: the event opens a sequence"},
+	{Name: "then", Type: BoolExpr, Required: true, Doc: "a boolean expression: the event must follow a `first` of the same key"},
+	{Name: "within", Type: DurationType, Doc: "the `then` must come at most this long (in event time) after the `first`; none: no deadline"},
+	{Name: "ttl", Type: DurationType, Doc: "how long a sequence is remembered after its `first`, in event time; default 24h, and longer than `within`"},
+	{Name: "emit", Type: EnumOf("violations", "all"), Doc: "`violations` (default): only violations go on; `all`: every event goes on, violations flagged"},
+	{Name: "time", Type: TimeExpr, Doc: "the event time: a timestamp, an RFC 3339 string or epoch milliseconds; default: the record timestamp"},
 	repartitionField,
 }
 

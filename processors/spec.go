@@ -31,12 +31,19 @@ type Spec struct {
 	Build func(b Builder, n *yaml.Node, path string) Step
 }
 
-// Field is one key of a step's mapping form.
+// Field is one key of a step's mapping form. Its Type drives DecodeFields
+// (parsing and validation) and the type column of docs/steps.md.
 type Field struct {
 	Name     string
-	Type     string // "expr", "topic", "map of expr", "steps", ...
+	Type     FieldType
 	Required bool
 	Doc      string
+	// What names the field in messages ("the key"); default Name. For an
+	// ExprMap field, what its keys are ("header names").
+	What string
+	// Hint is the hint of a wrong value of an Enum, Bool, Int or ExprMap
+	// field.
+	Hint string
 }
 
 // Builder is what a spec's Build needs from whoever builds the topology: it

@@ -7,7 +7,7 @@ import (
 )
 
 var tableFields = []Field{
-	{Name: "store", Type: "store", Required: true, Doc: "the store holding the table; `${params.x}` is substituted"},
+	{Name: "store", Type: StoreType, Required: true, Doc: "the store holding the table; `${params.x}` is substituted"},
 }
 
 func tableSpec() *Spec {
@@ -24,20 +24,18 @@ func tableSpec() *Spec {
 		Fields:  tableFields,
 		Example: "- table: {store: customers}\n- table: products",
 		Build: func(b Builder, n *yaml.Node, path string) Step {
-			sn := n
-			spath := path
-			if n.Kind == yaml.MappingNode {
-				f, ok := mapping(b, n, path, tableFields)
+			if n.Kind != yaml.MappingNode {
+				x, ok := DecodeField(b, n, path, "table", tableFields[0])
 				if !ok {
 					return nil
 				}
-				sn, spath = f["store"], path+".store"
+				return &tableStep{store: x.(string)}
 			}
-			store := b.Store(sn, spath, "table")
-			if store == "" {
+			v, ok := DecodeFields(b, n, path, "table", tableFields)
+			if !ok {
 				return nil
 			}
-			return &tableStep{store: store}
+			return &tableStep{store: v.String("store", "")}
 		},
 	}
 }

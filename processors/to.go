@@ -11,9 +11,9 @@ import (
 )
 
 var toFields = []Field{
-	{Name: "topic", Type: "topic", Required: true, Doc: "the output topic; `${params.x}` is substituted"},
-	{Name: "key", Type: "expr", Doc: "the record key (a string, bytes or number); default: the event's key"},
-	{Name: "headers", Type: "map of expr", Doc: "headers to set, name to expression; the event's headers are kept and these replace same-named ones"},
+	{Name: "topic", Type: OutputType, Required: true, Doc: "the output topic; `${params.x}` is substituted"},
+	{Name: "key", Type: KeyExpr, Doc: "the record key (a string, bytes or number); default: the event's key"},
+	{Name: "headers", Type: ExprMapType, What: "header names", Doc: "headers to set, name to expression; the event's headers are kept and these replace same-named ones"},
 }
 
 func toSpec() *Spec {
@@ -31,11 +31,6 @@ func toSpec() *Spec {
 	}
 }
 
-type headerExpr struct {
-	name string
-	prg  *expr.Program
-}
-
 func buildTo(b Builder, n *yaml.Node, path string) Step {
 	if n.Kind == yaml.ScalarNode {
 		topic := b.Output(n, path)
@@ -44,49 +39,11 @@ func buildTo(b Builder, n *yaml.Node, path string) Step {
 		}
 		return &toStep{topic: topic}
 	}
-	f, ok := mapping(b, n, path, toFields)
+	v, ok := DecodeFields(b, n, path, "to", toFields)
 	if !ok {
 		return nil
 	}
-	s := &toStep{}
-	if tn := f["topic"]; scalar(b, tn, path+".topic", "a topic name") {
-		s.topic = b.Output(tn, path+".topic")
-		ok = s.topic != ""
-	} else {
-		ok = false
-	}
-	if kn := f["key"]; kn != nil {
-		if !scalar(b, kn, path+".key", "an expression") {
-			ok = false
-		} else if s.key = b.Expr(kn, path+".key"); s.key == nil || !ResultFits(b, kn, path+".key", s.key, ResultKey, "key") {
-			ok = false
-		}
-	}
-	if hn := f["headers"]; hn != nil {
-		if hn.Kind != yaml.MappingNode {
-			b.Errorf(hn, path+".headers", diag.InvalidStep, "headers must be a mapping of header names to expressions, found %s", nodeKind(hn))
-			ok = false
-		} else {
-			for i := 0; i+1 < len(hn.Content); i += 2 {
-				k, v := hn.Content[i], hn.Content[i+1]
-				hpath := path + ".headers." + k.Value
-				if !scalar(b, v, hpath, "an expression") {
-					ok = false
-					continue
-				}
-				p := b.Expr(v, hpath)
-				if p == nil {
-					ok = false
-					continue
-				}
-				s.headers = append(s.headers, headerExpr{name: k.Value, prg: p})
-			}
-		}
-	}
-	if !ok {
-		return nil
-	}
-	return s
+	return &toStep{topic: v.String("topic", ""), key: v.Expr("key"), headers: v.ExprMap("headers")}
 }
 
 // KeyEffect implements KeyEffecter: the event goes on unchanged (key
@@ -96,7 +53,7 @@ func (s *toStep) KeyEffect() KeyEffect { return KeyEffect{} }
 type toStep struct {
 	topic   string
 	key     *expr.Program // nil: the event's key
-	headers []headerExpr
+	headers []NamedExpr
 }
 
 func (s *toStep) Process(t ProcessorContext, ev *Event) (bool, error) {
@@ -120,11 +77,11 @@ func (s *toStep) Process(t ProcessorContext, ev *Event) (bool, error) {
 			}
 		}
 		for _, h := range s.headers {
-			v, err := h.prg.String(ev)
+			v, err := h.Prg.String(ev)
 			if err != nil {
 				return false, err
 			}
-			hs = append(hs, kgo.RecordHeader{Key: h.name, Value: []byte(v)})
+			hs = append(hs, kgo.RecordHeader{Key: h.Name, Value: []byte(v)})
 		}
 		out.Headers = hs
 	}
@@ -135,7 +92,7 @@ func (s *toStep) Process(t ProcessorContext, ev *Event) (bool, error) {
 // sets reports whether the step sets the header name.
 func (s *toStep) sets(name string) bool {
 	for _, h := range s.headers {
-		if h.name == name {
+		if h.Name == name {
 			return true
 		}
 	}
@@ -148,7 +105,7 @@ func (s *toStep) Describe() Info {
 		extra = append(extra, "key = "+s.key.Source())
 	}
 	for _, h := range s.headers {
-		extra = append(extra, "header "+h.name+" = "+h.prg.Source())
+		extra = append(extra, "header "+h.Name+" = "+h.Prg.Source())
 	}
 	arg := s.topic
 	if len(extra) > 0 {

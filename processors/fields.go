@@ -1,0 +1,316 @@
+package processors
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/veltrix/veltrix/pkg/diag"
+	"github.com/veltrix/veltrix/pkg/expr"
+)
+
+// FieldKind is what a step field holds; DecodeFields parses and checks a
+// field by its kind, and docs/steps.md names it.
+type FieldKind int
+
+// Field kinds.
+const (
+	// KindCustom: decoded by the step's Build from the raw node (Values.Node);
+	// FieldType.Label names it in the docs.
+	KindCustom FieldKind = iota
+	// KindExpr: a CEL expression, compiled by Builder.Expr; FieldType.Result
+	// says what it must return (checked with ResultFits).
+	KindExpr
+	// KindDuration: 30s, 5m, 1h or 7d; positive, whole milliseconds.
+	KindDuration
+	// KindStore: the store the step owns, declared with Builder.Store under
+	// the step's kind.
+	KindStore
+	// KindOutput: a topic the step writes, declared with Builder.Output.
+	KindOutput
+	// KindEnum: one of FieldType.Values.
+	KindEnum
+	// KindSteps: a nested list of steps (Values.Node; Builder.Steps builds it).
+	KindSteps
+	// KindExprMap: a mapping of names to expressions.
+	KindExprMap
+	// KindInt: an integer.
+	KindInt
+	// KindBool: true or false.
+	KindBool
+	// KindMapping: a nested mapping (Values.Node).
+	KindMapping
+)
+
+// ResultAny is an expression that may return anything (a log's value).
+const ResultAny Result = -1
+
+// FieldType is a field's kind with what the kind needs.
+type FieldType struct {
+	Kind   FieldKind
+	Result Result   // for Expr
+	Values []string // for Enum
+	Label  string   // the type as docs/steps.md shows it; default from Kind
+}
+
+// Field types of the common kinds.
+var (
+	AnyExpr      = FieldType{Kind: KindExpr, Result: ResultAny}
+	BoolExpr     = FieldType{Kind: KindExpr, Result: ResultBool}
+	NumberExpr   = FieldType{Kind: KindExpr, Result: ResultNumber}
+	KeyExpr      = FieldType{Kind: KindExpr, Result: ResultKey}
+	TimeExpr     = FieldType{Kind: KindExpr, Result: ResultTime}
+	DurationType = FieldType{Kind: KindDuration}
+	StoreType    = FieldType{Kind: KindStore}
+	OutputType   = FieldType{Kind: KindOutput}
+	StepsType    = FieldType{Kind: KindSteps}
+	ExprMapType  = FieldType{Kind: KindExprMap}
+	IntType      = FieldType{Kind: KindInt}
+	BoolType     = FieldType{Kind: KindBool}
+	MappingType  = FieldType{Kind: KindMapping}
+)
+
+// EnumOf is an Enum of the given values; the first is the default.
+func EnumOf(values ...string) FieldType { return FieldType{Kind: KindEnum, Values: values} }
+
+// CustomType is a field its step decodes itself, shown as label.
+func CustomType(label string) FieldType { return FieldType{Kind: KindCustom, Label: label} }
+
+var resultNames = map[Result]string{ResultBool: "bool", ResultNumber: "number", ResultKey: "key", ResultTime: "time"}
+
+// String is the type as docs/steps.md shows it.
+func (t FieldType) String() string {
+	if t.Label != "" {
+		return t.Label
+	}
+	switch t.Kind {
+	case KindExpr:
+		if r, ok := resultNames[t.Result]; ok {
+			return "expr (" + r + ")"
+		}
+		return "expr"
+	case KindDuration:
+		return "duration"
+	case KindStore:
+		return "store"
+	case KindOutput:
+		return "topic"
+	case KindEnum:
+		return strings.Join(t.Values, " \\| ")
+	case KindSteps:
+		return "steps"
+	case KindExprMap:
+		return "map of expr"
+	case KindInt:
+		return "int"
+	case KindBool:
+		return "bool"
+	case KindMapping:
+		return "mapping"
+	}
+	return "value"
+}
+
+// NamedExpr is one entry of an ExprMap field, in YAML order.
+type NamedExpr struct {
+	Name string
+	Prg  *expr.Program
+}
+
+// Values are a step's decoded fields, by name. A field that is absent (or
+// failed to decode) reads as its zero value or the given default.
+type Values struct {
+	vals  map[string]any
+	nodes map[string]*yaml.Node
+}
+
+// Has reports whether the field was given.
+func (v Values) Has(name string) bool { return v.nodes[name] != nil }
+
+// Node is the field's YAML node (nil when absent).
+func (v Values) Node(name string) *yaml.Node { return v.nodes[name] }
+
+// Expr is an Expr field's compiled program (nil when absent).
+func (v Values) Expr(name string) *expr.Program {
+	p, _ := v.vals[name].(*expr.Program)
+	return p
+}
+
+// ExprMap is an ExprMap field's entries.
+func (v Values) ExprMap(name string) []NamedExpr {
+	m, _ := v.vals[name].([]NamedExpr)
+	return m
+}
+
+// String is a Store, Output or Enum field's value (def when absent).
+func (v Values) String(name, def string) string {
+	if s, ok := v.vals[name].(string); ok {
+		return s
+	}
+	return def
+}
+
+// Duration is a Duration field's value (def when absent).
+func (v Values) Duration(name string, def time.Duration) time.Duration {
+	if d, ok := v.vals[name].(time.Duration); ok {
+		return d
+	}
+	return def
+}
+
+// Bool is a Bool field's value (def when absent).
+func (v Values) Bool(name string, def bool) bool {
+	if x, ok := v.vals[name].(bool); ok {
+		return x
+	}
+	return def
+}
+
+// Int is an Int field's value (def when absent).
+func (v Values) Int(name string, def int) int {
+	if x, ok := v.vals[name].(int); ok {
+		return x
+	}
+	return def
+}
+
+// DecodeFields decodes a step's mapping node n by its fields: an unknown
+// key (with a did-you-mean hint), a missing required key or a value of the
+// wrong shape is a VX3004; expressions are compiled (VX3001/VX3002) and
+// their result type checked; a Store field declares the store under kind
+// (the step's kind) and an Output field the topic. Every problem is
+// recorded through b; ok is false when there was one. When the keys are
+// wrong (unknown or missing), the values are not decoded.
+func DecodeFields(b Builder, n *yaml.Node, path, kind string, fields []Field) (Values, bool) {
+	f, ok := mapping(b, n, path, fields)
+	v := Values{vals: map[string]any{}, nodes: f}
+	if !ok {
+		return v, false // the values are not decoded when the keys are wrong
+	}
+	for _, fd := range fields {
+		fn := f[fd.Name]
+		if fn == nil {
+			continue
+		}
+		x, good := DecodeField(b, fn, path+"."+fd.Name, kind, fd)
+		if !good {
+			ok = false
+			continue
+		}
+		if x != nil {
+			v.vals[fd.Name] = x
+		}
+	}
+	return v, ok
+}
+
+// DecodeField decodes the value n of one field (the scalar form of a step,
+// e.g. `- to: topic`, decodes its one value by the field it stands for).
+// It returns nil for a Custom, Steps or Mapping field (read Values.Node).
+func DecodeField(b Builder, n *yaml.Node, path, kind string, f Field) (any, bool) {
+	what := f.What
+	if what == "" {
+		what = f.Name
+	}
+	switch f.Type.Kind {
+	case KindExpr:
+		if !scalar(b, n, path, "an expression") {
+			return nil, false
+		}
+		p := b.Expr(n, path)
+		if p == nil {
+			return nil, false
+		}
+		if f.Type.Result != ResultAny && !ResultFits(b, n, path, p, f.Type.Result, what) {
+			return nil, false
+		}
+		return p, true
+	case KindDuration:
+		d, ok := duration(b, n, path)
+		return d, ok
+	case KindStore:
+		s := b.Store(n, path, kind)
+		return s, s != ""
+	case KindOutput:
+		if !scalar(b, n, path, "a topic name") {
+			return nil, false
+		}
+		s := b.Output(n, path)
+		return s, s != ""
+	case KindEnum:
+		if n.Kind == yaml.ScalarNode {
+			for _, x := range f.Type.Values {
+				if n.Value == x {
+					return x, true
+				}
+			}
+		}
+		setHint(b.Errorf(n, path, diag.InvalidStep, "%s must be %s, found %s", what, orList(f.Type.Values), nodeKind(n)), "%s", f.Hint)
+		return nil, false
+	case KindBool:
+		if n.Kind == yaml.ScalarNode && (n.Value == "true" || n.Value == "false") {
+			return n.Value == "true", true
+		}
+		setHint(b.Errorf(n, path, diag.InvalidStep, "%s must be true or false, found %s", what, nodeKind(n)), "%s", f.Hint)
+		return nil, false
+	case KindInt:
+		if n.Kind == yaml.ScalarNode {
+			if i, err := strconv.Atoi(n.Value); err == nil {
+				return i, true
+			}
+		}
+		setHint(b.Errorf(n, path, diag.InvalidStep, "%s must be an integer, found %s", what, nodeKind(n)), "%s", f.Hint)
+		return nil, false
+	case KindExprMap:
+		if n.Kind != yaml.MappingNode {
+			setHint(b.Errorf(n, path, diag.InvalidStep, "%s must be a mapping of %s to expressions, found %s", f.Name, keyNoun(f), nodeKind(n)), "%s", f.Hint)
+			return nil, false
+		}
+		var out []NamedExpr
+		ok := true
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, vn := n.Content[i], n.Content[i+1]
+			epath := path + "." + k.Value
+			if !scalar(b, vn, epath, "an expression") {
+				ok = false
+				continue
+			}
+			p := b.Expr(vn, epath)
+			if p == nil {
+				ok = false
+				continue
+			}
+			out = append(out, NamedExpr{Name: k.Value, Prg: p})
+		}
+		return out, ok
+	case KindSteps:
+		if n.Kind != yaml.SequenceNode {
+			b.Errorf(n, path, diag.InvalidStep, "%s must be a list of steps, found %s", f.Name, nodeKind(n))
+			return nil, false
+		}
+	case KindMapping:
+		if n.Kind != yaml.MappingNode {
+			b.Errorf(n, path, diag.InvalidStep, "%s must be a mapping, found %s", f.Name, nodeKind(n))
+			return nil, false
+		}
+	}
+	return nil, true
+}
+
+// keyNoun names the keys of an ExprMap field in messages.
+func keyNoun(f Field) string {
+	if f.What != "" {
+		return f.What
+	}
+	return "names"
+}
+
+// orList is "a", "a or b", "a, b or c".
+func orList(vs []string) string {
+	if len(vs) < 2 {
+		return strings.Join(vs, "")
+	}
+	return strings.Join(vs[:len(vs)-1], ", ") + " or " + vs[len(vs)-1]
+}

@@ -1,0 +1,168 @@
+package processors_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/veltrix/veltrix/internal/config"
+	"github.com/veltrix/veltrix/internal/topology"
+	"github.com/veltrix/veltrix/pkg/diag"
+	"github.com/veltrix/veltrix/processors"
+)
+
+// probeFields has one field of each kind DecodeFields decodes.
+var probeFields = []processors.Field{
+	{Name: "store", Type: processors.StoreType, Required: true},
+	{Name: "to", Type: processors.OutputType},
+	{Name: "key", Type: processors.KeyExpr},
+	{Name: "when", Type: processors.BoolExpr},
+	{Name: "sum", Type: processors.NumberExpr},
+	{Name: "ttl", Type: processors.DurationType},
+	{Name: "mode", Type: processors.EnumOf("fast", "slow"), Hint: "fast or slow"},
+	{Name: "n", Type: processors.IntType},
+	{Name: "on", Type: processors.BoolType},
+	{Name: "headers", Type: processors.ExprMapType},
+	{Name: "window", Type: processors.MappingType},
+}
+
+// probeSpec decodes its fields and hands the values to got.
+func probeSpec(got *processors.Values) *processors.Spec {
+	return &processors.Spec{
+		Kind: "probe", Summary: "test", Fields: probeFields, Example: "- probe: {store: s}",
+		Build: func(b processors.Builder, n *yaml.Node, path string) processors.Step {
+			v, ok := processors.DecodeFields(b, n, path, "probe", probeFields)
+			if !ok {
+				return nil
+			}
+			*got = v
+			return passStep{}
+		},
+	}
+}
+
+func buildProbe(t *testing.T, steps string) (processors.Values, error) {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(steps), &doc); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{App: config.App{ID: "app"}, Rules: []*config.Rule{{
+		Name: "r", From: []string{"in"}, Steps: doc.Content[0].Content, OnError: config.OnErrorSkip,
+		Pos: diag.Pos{File: "rules.yaml", Path: "rules[0]"},
+	}}}
+	var v processors.Values
+	_, err := topology.Build(cfg, topology.WithSpecs(append(processors.Specs(), probeSpec(&v))))
+	return v, err
+}
+
+func TestDecodeFieldsValues(t *testing.T) {
+	v, err := buildProbe(t, `- probe: {store: s, to: out, key: event.id, when: event.a > 1, sum: event.total,
+    ttl: 7d, mode: slow, n: 3, on: true, headers: {src: '"x"', id: event.id}, window: {tumbling: 1h}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.String("store", "") != "s" || v.String("to", "") != "out" || v.String("mode", "fast") != "slow" {
+		t.Errorf("names: store %q to %q mode %q", v.String("store", ""), v.String("to", ""), v.String("mode", "fast"))
+	}
+	if v.Expr("key").Source() != "event.id" || v.Expr("when") == nil || v.Expr("sum") == nil {
+		t.Errorf("expressions not decoded")
+	}
+	if v.Duration("ttl", 0) != 7*24*time.Hour || v.Int("n", 0) != 3 || !v.Bool("on", false) {
+		t.Errorf("ttl %v n %d on %v", v.Duration("ttl", 0), v.Int("n", 0), v.Bool("on", false))
+	}
+	if h := v.ExprMap("headers"); len(h) != 2 || h[0].Name != "src" || h[1].Prg.Source() != "event.id" {
+		t.Errorf("headers %+v", h)
+	}
+	if !v.Has("window") || v.Node("window").Kind != yaml.MappingNode {
+		t.Errorf("window node %v", v.Node("window"))
+	}
+
+	// Defaults of absent fields.
+	v, err = buildProbe(t, `- probe: {store: s}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Has("key") || v.Expr("key") != nil || v.Duration("ttl", time.Hour) != time.Hour || v.String("mode", "fast") != "fast" || !v.Bool("on", true) {
+		t.Errorf("defaults not applied")
+	}
+}
+
+func TestDecodeFieldsErrors(t *testing.T) {
+	tests := []struct {
+		name, steps string
+		code        diag.Code
+		path, msg   string
+		hint        string
+	}{
+		{"unknown key", "- probe: {store: s, kye: event.id}", diag.InvalidStep, ".kye", `unknown key "kye"`, `did you mean "key"?`},
+		{"missing required", "- probe: {key: event.id}", diag.InvalidStep, "", `missing required key "store"`, ""},
+		{"not a mapping", "- probe: [a]", diag.InvalidStep, "", "expected a mapping", ""},
+		{"expr not a scalar", "- probe: {store: s, key: [a]}", diag.InvalidStep, ".key", "expected an expression", ""},
+		{"expr syntax", "- probe: {store: s, key: 'event.'}", diag.ExprSyntax, ".key", "", ""},
+		{"bool expr of a number", "- probe: {store: s, when: '1 + 2'}", diag.ExprType, ".when", "when must return a bool", "compare the value"},
+		{"number expr of a string", "- probe: {store: s, sum: '\"a\"'}", diag.ExprType, ".sum", "sum must return a number", "double("},
+		{"key expr of a list", "- probe: {store: s, key: '[1]'}", diag.ExprType, ".key", "key must return a string or a number", ""},
+		{"bad duration", "- probe: {store: s, ttl: soon}", diag.InvalidStep, ".ttl", `"soon" is not a duration`, "30s"},
+		{"negative duration", "- probe: {store: s, ttl: -1m}", diag.InvalidStep, ".ttl", "must be positive", ""},
+		{"enum value", "- probe: {store: s, mode: quick}", diag.InvalidStep, ".mode", `mode must be fast or slow, found "quick"`, "fast or slow"},
+		{"int", "- probe: {store: s, n: many}", diag.InvalidStep, ".n", "n must be an integer", ""},
+		{"bool", "- probe: {store: s, on: yes}", diag.InvalidStep, ".on", "on must be true or false", ""},
+		{"expr map not a mapping", "- probe: {store: s, headers: [a]}", diag.InvalidStep, ".headers", "headers must be a mapping of names to expressions", ""},
+		{"expr map entry", "- probe: {store: s, headers: {a: 'x +'}}", diag.ExprSyntax, ".headers.a", "", ""},
+		{"mapping", "- probe: {store: s, window: 1h}", diag.InvalidStep, ".window", "window must be a mapping", ""},
+		{"output loop", "- probe: {store: s, to: in}", diag.OutputLoop, ".to", "", ""},
+		{"output not a name", "- probe: {store: s, to: {a: b}}", diag.InvalidStep, ".to", "expected a topic name", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := buildProbe(t, tt.steps)
+			errs := diag.AsList(err)
+			if len(errs) == 0 {
+				t.Fatal("no error")
+			}
+			e := errs[0]
+			if e.Code != tt.code || e.Path != "rules[0].steps[0].probe"+tt.path {
+				t.Errorf("got %s at %s, want %s at ...probe%s\n%v", e.Code, e.Path, tt.code, tt.path, errs)
+			}
+			if !strings.Contains(e.Message, tt.msg) || !strings.Contains(e.Hint, tt.hint) {
+				t.Errorf("message %q hint %q, want %q and %q", e.Message, e.Hint, tt.msg, tt.hint)
+			}
+		})
+	}
+}
+
+// TestFieldTypesInDocs: the type column of docs/steps.md comes from the
+// typed fields.
+func TestFieldTypesInDocs(t *testing.T) {
+	tests := []struct {
+		typ  processors.FieldType
+		want string
+	}{
+		{processors.AnyExpr, "expr"},
+		{processors.BoolExpr, "expr (bool)"},
+		{processors.NumberExpr, "expr (number)"},
+		{processors.KeyExpr, "expr (key)"},
+		{processors.TimeExpr, "expr (time)"},
+		{processors.DurationType, "duration"},
+		{processors.StoreType, "store"},
+		{processors.OutputType, "topic"},
+		{processors.EnumOf("inner", "left"), `inner \| left`},
+		{processors.StepsType, "steps"},
+		{processors.ExprMapType, "map of expr"},
+		{processors.CustomType("field"), "field"},
+	}
+	for _, tt := range tests {
+		if got := tt.typ.String(); got != tt.want {
+			t.Errorf("%+v: %q, want %q", tt.typ, got, tt.want)
+		}
+	}
+}
+
+type passStep struct{}
+
+func (passStep) Process(processors.ProcessorContext, *processors.Event) (bool, error) {
+	return true, nil
+}
