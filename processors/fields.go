@@ -42,6 +42,12 @@ const (
 	KindBool
 	// KindMapping: a nested mapping (Values.Node).
 	KindMapping
+	// KindReadStore: a store another step declares with the kind
+	// FieldType.Of, read with Builder.ReadStore (a join's table).
+	KindReadStore
+	// KindFieldName: an event field, a dotted name for a nested one
+	// (Values.FieldName).
+	KindFieldName
 )
 
 // ResultAny is an expression that may return anything (a log's value).
@@ -52,6 +58,7 @@ type FieldType struct {
 	Kind   FieldKind
 	Result Result   // for Expr
 	Values []string // for Enum
+	Of     string   // for KindReadStore: the kind of the step owning the store
 	Label  string   // the type as docs/steps.md shows it; default from Kind
 }
 
@@ -70,7 +77,11 @@ var (
 	IntType      = FieldType{Kind: KindInt}
 	BoolType     = FieldType{Kind: KindBool}
 	MappingType  = FieldType{Kind: KindMapping}
+	FieldName    = FieldType{Kind: KindFieldName}
 )
+
+// ReadStoreOf is a store that a step of the given kind declares.
+func ReadStoreOf(kind string) FieldType { return FieldType{Kind: KindReadStore, Of: kind} }
 
 // EnumOf is an Enum of the given values; the first is the default.
 func EnumOf(values ...string) FieldType { return FieldType{Kind: KindEnum, Values: values} }
@@ -93,8 +104,10 @@ func (t FieldType) String() string {
 		return "expr"
 	case KindDuration:
 		return "duration"
-	case KindStore:
+	case KindStore, KindReadStore:
 		return "store"
+	case KindFieldName:
+		return "field"
 	case KindOutput:
 		return "topic"
 	case KindEnum:
@@ -150,6 +163,17 @@ func (v Values) String(name, def string) string {
 		return s
 	}
 	return def
+}
+
+// FieldName is a FieldName field's parts and the name as written.
+func (v Values) FieldName(name string) ([]string, string) {
+	f, _ := v.vals[name].(fieldName)
+	return f.parts, f.name
+}
+
+type fieldName struct {
+	parts []string
+	name  string
 }
 
 // Duration is a Duration field's value (def when absent).
@@ -233,6 +257,19 @@ func DecodeField(b Builder, n *yaml.Node, path, kind string, f Field) (any, bool
 	case KindStore:
 		s := b.Store(n, path, kind)
 		return s, s != ""
+	case KindReadStore:
+		s := b.ReadStore(n, path, f.Type.Of)
+		return s, s != ""
+	case KindFieldName:
+		if !scalar(b, n, path, "a field name") {
+			return nil, false
+		}
+		parts, msg := splitField(n.Value)
+		if msg != "" {
+			b.Errorf(n, path, diag.InvalidStep, "field name %q: %s", n.Value, msg)
+			return nil, false
+		}
+		return fieldName{parts: parts, name: n.Value}, true
 	case KindOutput:
 		if !scalar(b, n, path, "a topic name") {
 			return nil, false

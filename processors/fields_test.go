@@ -26,6 +26,7 @@ var probeFields = []processors.Field{
 	{Name: "on", Type: processors.BoolType},
 	{Name: "headers", Type: processors.ExprMapType},
 	{Name: "window", Type: processors.MappingType},
+	{Name: "as", Type: processors.FieldName},
 }
 
 // probeSpec decodes its fields and hands the values to got.
@@ -60,7 +61,7 @@ func buildProbe(t *testing.T, steps string) (processors.Values, error) {
 
 func TestDecodeFieldsValues(t *testing.T) {
 	v, err := buildProbe(t, `- probe: {store: s, to: out, key: event.id, when: event.a > 1, sum: event.total,
-    ttl: 7d, mode: slow, n: 3, on: true, headers: {src: '"x"', id: event.id}, window: {tumbling: 1h}}`)
+    ttl: 7d, mode: slow, n: 3, on: true, headers: {src: '"x"', id: event.id}, window: {tumbling: 1h}, as: customer.row}`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +76,9 @@ func TestDecodeFieldsValues(t *testing.T) {
 	}
 	if h := v.ExprMap("headers"); len(h) != 2 || h[0].Name != "src" || h[1].Prg.Source() != "event.id" {
 		t.Errorf("headers %+v", h)
+	}
+	if parts, name := v.FieldName("as"); len(parts) != 2 || parts[1] != "row" || name != "customer.row" {
+		t.Errorf("as %q %q", parts, name)
 	}
 	if !v.Has("window") || v.Node("window").Kind != yaml.MappingNode {
 		t.Errorf("window node %v", v.Node("window"))
@@ -113,6 +117,7 @@ func TestDecodeFieldsErrors(t *testing.T) {
 		{"expr map not a mapping", "- probe: {store: s, headers: [a]}", diag.InvalidStep, ".headers", "headers must be a mapping of names to expressions", ""},
 		{"expr map entry", "- probe: {store: s, headers: {a: 'x +'}}", diag.ExprSyntax, ".headers.a", "", ""},
 		{"mapping", "- probe: {store: s, window: 1h}", diag.InvalidStep, ".window", "window must be a mapping", ""},
+		{"field name", "- probe: {store: s, as: a..b}", diag.InvalidStep, ".as", `field name "a..b"`, ""},
 		{"output loop", "- probe: {store: s, to: in}", diag.OutputLoop, ".to", "", ""},
 		{"output not a name", "- probe: {store: s, to: {a: b}}", diag.InvalidStep, ".to", "expected a topic name", ""},
 	}
@@ -148,6 +153,8 @@ func TestFieldTypesInDocs(t *testing.T) {
 		{processors.TimeExpr, "expr (time)"},
 		{processors.DurationType, "duration"},
 		{processors.StoreType, "store"},
+		{processors.ReadStoreOf("table"), "store"},
+		{processors.FieldName, "field"},
 		{processors.OutputType, "topic"},
 		{processors.EnumOf("inner", "left"), `inner \| left`},
 		{processors.StepsType, "steps"},

@@ -10,10 +10,10 @@ import (
 )
 
 var joinFields = []Field{
-	{Name: "table", Type: StoreType, Required: true, Doc: "the store of a `table` step (in this or another rule); `${params.x}` is substituted"},
+	{Name: "table", Type: ReadStoreOf("table"), Required: true, Doc: "the store of a `table` step (in this or another rule); `${params.x}` is substituted"},
 	{Name: "key", Type: KeyExpr, Doc: "the key to look up; default: the event's key"},
 	{Name: "type", Type: EnumOf("inner", "left"), Doc: "`inner` (default) drops an event without a row; `left` keeps it with `null`"},
-	{Name: "as", Type: CustomType("field"), Required: true, Doc: "the field that receives the row (a dotted name sets a nested field)"},
+	{Name: "as", Type: FieldName, Required: true, Doc: "the field that receives the row (a dotted name sets a nested field)"},
 	repartitionField,
 }
 
@@ -34,43 +34,17 @@ func joinSpec() *Spec {
 			"# rule orders-enriched, from: orders (keyed by order id)\n" +
 			"- join: {table: customers, key: event.customer_id, type: left, as: customer}",
 		Build: func(b Builder, n *yaml.Node, path string) Step {
-			f, ok := mapping(b, n, path, joinFields)
+			v, ok := DecodeFields(b, n, path, "join", joinFields)
 			if !ok {
 				return nil
 			}
-			s := &joinStep{}
-			s.table = b.ReadStore(f["table"], path+".table", "table")
-			ok = s.table != ""
-			var good bool
-			if s.key, good = optExprOf(b, f["key"], path+".key", ResultKey, "key"); !good {
-				ok = false
+			s := &joinStep{
+				table:  v.String("table", ""),
+				key:    v.Expr("key"),
+				left:   v.String("type", "inner") == "left",
+				repart: v.Bool("repartition", true),
 			}
-			if s.repart, good = repartitionOpt(b, f["repartition"], path+".repartition"); !good {
-				ok = false
-			}
-			if tn := f["type"]; tn != nil {
-				switch {
-				case tn.Kind == yaml.ScalarNode && tn.Value == "inner":
-				case tn.Kind == yaml.ScalarNode && tn.Value == "left":
-					s.left = true
-				default:
-					b.Errorf(tn, path+".type", diag.InvalidStep, "type must be inner or left, found %s", nodeKind(tn))
-					ok = false
-				}
-			}
-			if an := f["as"]; scalar(b, an, path+".as", "a field name") {
-				parts, msg := splitField(an.Value)
-				if msg != "" {
-					b.Errorf(an, path+".as", diag.InvalidStep, "field name %q: %s", an.Value, msg)
-					ok = false
-				}
-				s.as, s.asName = parts, an.Value
-			} else {
-				ok = false
-			}
-			if !ok {
-				return nil
-			}
+			s.as, s.asName = v.FieldName("as")
 			return s
 		},
 	}

@@ -83,51 +83,25 @@ func (s *sequenceStep) KeyEffect() KeyEffect {
 }
 
 func buildSequence(b Builder, n *yaml.Node, path string) Step {
-	f, ok := mapping(b, n, path, sequenceFields)
-	if !ok {
-		return nil
+	v, ok := DecodeFields(b, n, path, "sequence", sequenceFields)
+	s := &sequenceStep{
+		store:  v.String("store", ""),
+		key:    v.Expr("key"),
+		first:  v.Expr("first"),
+		then:   v.Expr("then"),
+		within: v.Duration("within", 0).Milliseconds(),
+		ttl:    v.Duration("ttl", 24*time.Hour).Milliseconds(),
+		all:    v.String("emit", "violations") == "all",
+		repart: v.Bool("repartition", true),
 	}
-	s := &sequenceStep{ttl: 24 * time.Hour.Milliseconds()}
-	s.store = b.Store(f["store"], path+".store", "sequence")
-	ok = s.store != ""
-	var good bool
-	for _, p := range []struct {
-		name string
-		dst  **expr.Program
-		want Result
-	}{{"key", &s.key, ResultKey}, {"first", &s.first, ResultBool}, {"then", &s.then, ResultBool}, {"time", &s.clock.time, ResultTime}} {
-		if *p.dst, good = optExprOf(b, f[p.name], path+"."+p.name, p.want, p.name); !good {
+	s.clock.time = v.Expr("time")
+	if tn := v.Node("ttl"); tn != nil && v.Has("within") {
+		if _, good := v.vals["ttl"]; good && s.within > 0 && s.ttl <= s.within {
+			b.Errorf(tn, path+".ttl", diag.InvalidStep, "ttl %s must be longer than within %s", tn.Value, v.Node("within").Value)
 			ok = false
 		}
-	}
-	if s.repart, good = repartitionOpt(b, f["repartition"], path+".repartition"); !good {
-		ok = false
-	}
-	if wn := f["within"]; wn != nil {
-		d, good := duration(b, wn, path+".within")
-		ok = ok && good
-		s.within = d.Milliseconds()
-	}
-	if tn := f["ttl"]; tn != nil {
-		d, good := duration(b, tn, path+".ttl")
-		ok = ok && good
-		s.ttl = d.Milliseconds()
-		if good && s.within > 0 && s.ttl <= s.within {
-			b.Errorf(tn, path+".ttl", diag.InvalidStep, "ttl %s must be longer than within %s", tn.Value, f["within"].Value)
-			ok = false
-		}
-	} else if s.within >= s.ttl {
+	} else if tn == nil && s.within >= s.ttl {
 		s.ttl = 2 * s.within
-	}
-	if en := f["emit"]; en != nil {
-		switch {
-		case en.Kind == yaml.ScalarNode && en.Value == "violations":
-		case en.Kind == yaml.ScalarNode && en.Value == "all":
-			s.all = true
-		default:
-			b.Errorf(en, path+".emit", diag.InvalidStep, "emit must be violations or all, found %s", nodeKind(en))
-			ok = false
-		}
 	}
 	if !ok {
 		return nil
