@@ -15,13 +15,13 @@ import (
 var aggregateFields = []Field{
 	{Name: "store", Type: StoreType, Required: true, Doc: "the store holding one result per group (and window); `${params.x}` is substituted"},
 	{Name: "key", Type: KeyExpr, Doc: "the group key (a string, or a number formatted as text); default: the event's key"},
-	{Name: "count", Type: BoolType, Doc: "count events (the result always has `count`; `count: true` only says so)"},
+	{Name: "count", Type: FieldType{Kind: KindEnum, Values: []string{"true"}, Label: "bool"}, Hint: "the result always has count; write count: true or leave it out", Doc: "count events (the result always has `count`; `count: true` only says so)"},
 	{Name: "sum", Type: NumberExpr, Doc: "a number to add up"},
 	{Name: "min", Type: NumberExpr, Doc: "a number whose smallest value is kept"},
 	{Name: "max", Type: NumberExpr, Doc: "a number whose largest value is kept"},
 	{Name: "avg", Type: NumberExpr, Doc: "a number to average"},
 	{Name: "latest", Type: AnyExpr, Doc: "any value; the one of the last event processed is kept"},
-	{Name: "window", Type: MappingType, Doc: "`{tumbling: 1h}`, `{hopping: {size: 1h, advance: 15m}}` or `{session: {gap: 30m}}`, with an optional `grace` (default 0); none: one result per group for ever"},
+	{Name: "window", Type: CustomType("mapping"), Doc: "`{tumbling: 1h}`, `{hopping: {size: 1h, advance: 15m}}` or `{session: {gap: 30m}}`, with an optional `grace` (default 0); none: one result per group for ever"},
 	{Name: "emit", Type: EnumOf("on_update", "on_close"), Doc: "`on_update` (default): the event continues as the updated result; `on_close` (windows only): the event stops here and each window's final result is emitted once, when it closes"},
 	{Name: "time", Type: TimeExpr, Doc: "the event time: a timestamp, an RFC 3339 string or epoch milliseconds; default: the record timestamp"},
 	repartitionField,
@@ -121,55 +121,30 @@ func (s *aggregateStep) KeyEffect() KeyEffect {
 }
 
 func buildAggregate(b Builder, n *yaml.Node, path string) Step {
-	f, ok := mapping(b, n, path, aggregateFields)
-	if !ok {
+	v, ok := DecodeFields(b, n, path, "aggregate", aggregateFields)
+	if !v.keysOK {
 		return nil
 	}
-	s := &aggregateStep{}
-	s.store = b.Store(f["store"], path+".store", "aggregate")
-	ok = s.store != ""
-	progs := []struct {
-		name string
-		dst  **expr.Program
-		want Result
-	}{{"key", &s.key, ResultKey}, {"sum", &s.sum, ResultNumber}, {"min", &s.min, ResultNumber}, {"max", &s.max, ResultNumber},
-		{"avg", &s.avg, ResultNumber}, {"latest", &s.latest, -1}, {"time", &s.clock.time, ResultTime}}
-	for _, p := range progs {
-		var prg *expr.Program
-		var good bool
-		if p.want < 0 {
-			prg, good = optExpr(b, f[p.name], path+"."+p.name)
-		} else {
-			prg, good = optExprOf(b, f[p.name], path+"."+p.name, p.want, p.name)
-		}
-		*p.dst = prg
-		ok = ok && good
+	s := &aggregateStep{
+		store:   v.String("store", ""),
+		key:     v.Expr("key"),
+		sum:     v.Expr("sum"),
+		min:     v.Expr("min"),
+		max:     v.Expr("max"),
+		avg:     v.Expr("avg"),
+		latest:  v.Expr("latest"),
+		onClose: v.String("emit", "on_update") == "on_close",
+		repart:  v.Bool("repartition", true),
 	}
-	var good bool
-	s.repart, good = repartitionOpt(b, f["repartition"], path+".repartition")
-	ok = ok && good
-	if c := f["count"]; c != nil && (c.Kind != yaml.ScalarNode || c.Value != "true") {
-		setHint(b.Errorf(c, path+".count", diag.InvalidStep, "count must be true, found %s", nodeKind(c)), "the result always has count; write count: true or leave it out")
-		ok = false
-	}
-	if w := f["window"]; w != nil {
+	s.clock.time = v.Expr("time")
+	if w := v.Node("window"); w != nil {
 		var good bool
 		s.window, good = parseWindow(b, w, path+".window")
 		ok = ok && good
 	}
-	if e := f["emit"]; e != nil {
-		switch {
-		case e.Kind == yaml.ScalarNode && e.Value == "on_update":
-		case e.Kind == yaml.ScalarNode && e.Value == "on_close":
-			s.onClose = true
-			if f["window"] == nil {
-				setHint(b.Errorf(e, path+".emit", diag.InvalidStep, "emit: on_close needs a window: without one a result never closes"), "add a window, or use emit: on_update")
-				ok = false
-			}
-		default:
-			b.Errorf(e, path+".emit", diag.InvalidStep, "emit must be on_update or on_close, found %s", nodeKind(e))
-			ok = false
-		}
+	if s.onClose && !v.Has("window") {
+		setHint(b.Errorf(v.Node("emit"), path+".emit", diag.InvalidStep, "emit: on_close needs a window: without one a result never closes"), "add a window, or use emit: on_update")
+		ok = false
 	}
 	if !ok {
 		return nil
@@ -177,47 +152,50 @@ func buildAggregate(b Builder, n *yaml.Node, path string) Step {
 	return s
 }
 
+// windowFields are the keys of an aggregate's window (grace is parsed by
+// hand: 0 is allowed).
+var windowFields = []Field{{Name: "tumbling", Type: DurationType}, {Name: "hopping", Type: CustomType("mapping")},
+	{Name: "session", Type: CustomType("mapping")}, {Name: "grace", Type: CustomType("duration")}}
+
+var hoppingFields = []Field{{Name: "size", Type: DurationType, Required: true}, {Name: "advance", Type: DurationType, Required: true}}
+
+var sessionFields = []Field{{Name: "gap", Type: DurationType, Required: true}}
+
 func parseWindow(b Builder, n *yaml.Node, path string) (windowSpec, bool) {
-	fields := []Field{{Name: "tumbling"}, {Name: "hopping"}, {Name: "session"}, {Name: "grace"}}
-	f, ok := mapping(b, n, path, fields)
-	if !ok {
+	f, ok := DecodeFields(b, n, path, "aggregate", windowFields)
+	if !f.keysOK {
 		return windowSpec{}, false
 	}
 	var w windowSpec
 	kinds := 0
 	ms := func(d time.Duration) int64 { return d.Milliseconds() }
-	if t := f["tumbling"]; t != nil {
+	if f.Has("tumbling") {
 		kinds++
-		d, good := duration(b, t, path+".tumbling")
-		ok = ok && good
-		w = windowSpec{kind: tumbling, size: ms(d), advance: ms(d)}
+		d := ms(f.Duration("tumbling", 0))
+		w = windowSpec{kind: tumbling, size: d, advance: d}
 	}
-	if h := f["hopping"]; h != nil {
+	if h := f.Node("hopping"); h != nil {
 		kinds++
-		hf, good := mapping(b, h, path+".hopping", []Field{{Name: "size", Required: true}, {Name: "advance", Required: true}})
+		hf, good := DecodeFields(b, h, path+".hopping", "aggregate", hoppingFields)
 		if good {
-			size, g1 := duration(b, hf["size"], path+".hopping.size")
-			adv, g2 := duration(b, hf["advance"], path+".hopping.advance")
-			good = g1 && g2
+			size, adv := hf.Duration("size", 0), hf.Duration("advance", 0)
 			switch {
-			case good && adv > size:
-				b.Errorf(hf["advance"], path+".hopping.advance", diag.InvalidStep, "advance %s is larger than size %s: events between windows would be lost", adv, size)
+			case adv > size:
+				b.Errorf(hf.Node("advance"), path+".hopping.advance", diag.InvalidStep, "advance %s is larger than size %s: events between windows would be lost", adv, size)
 				good = false
-			case good && size/adv > 100:
-				b.Errorf(hf["advance"], path+".hopping.advance", diag.InvalidStep, "size/advance is %d: an event would update more than 100 windows", size/adv)
+			case size/adv > 100:
+				b.Errorf(hf.Node("advance"), path+".hopping.advance", diag.InvalidStep, "size/advance is %d: an event would update more than 100 windows", size/adv)
 				good = false
 			}
 			w = windowSpec{kind: hopping, size: ms(size), advance: ms(adv)}
 		}
 		ok = ok && good
 	}
-	if sn := f["session"]; sn != nil {
+	if sn := f.Node("session"); sn != nil {
 		kinds++
-		sf, good := mapping(b, sn, path+".session", []Field{{Name: "gap", Required: true}})
+		sf, good := DecodeFields(b, sn, path+".session", "aggregate", sessionFields)
 		if good {
-			var gap time.Duration
-			gap, good = duration(b, sf["gap"], path+".session.gap")
-			w = windowSpec{kind: session, size: ms(gap)}
+			w = windowSpec{kind: session, size: ms(sf.Duration("gap", 0))}
 		}
 		ok = ok && good
 	}
@@ -226,7 +204,7 @@ func parseWindow(b Builder, n *yaml.Node, path string) (windowSpec, bool) {
 			"e.g. window: {tumbling: 1h, grace: 5m}")
 		return w, false
 	}
-	if g := f["grace"]; g != nil {
+	if g := f.Node("grace"); g != nil {
 		if g.Kind == yaml.ScalarNode && (g.Value == "0" || g.Value == "0s") {
 			return w, ok
 		}

@@ -135,8 +135,9 @@ type NamedExpr struct {
 // Values are a step's decoded fields, by name. A field that is absent (or
 // failed to decode) reads as its zero value or the given default.
 type Values struct {
-	vals  map[string]any
-	nodes map[string]*yaml.Node
+	vals   map[string]any
+	nodes  map[string]*yaml.Node
+	keysOK bool // the node was a mapping of known keys, required ones present
 }
 
 // Has reports whether the field was given.
@@ -209,7 +210,7 @@ func (v Values) Int(name string, def int) int {
 // wrong (unknown or missing), the values are not decoded.
 func DecodeFields(b Builder, n *yaml.Node, path, kind string, fields []Field) (Values, bool) {
 	f, ok := mapping(b, n, path, fields)
-	v := Values{vals: map[string]any{}, nodes: f}
+	v := Values{vals: map[string]any{}, nodes: f, keysOK: ok}
 	if !ok {
 		return v, false // the values are not decoded when the keys are wrong
 	}

@@ -173,3 +173,39 @@ type passStep struct{}
 func (passStep) Process(processors.ProcessorContext, *processors.Event) (bool, error) {
 	return true, nil
 }
+
+// TestConvertedKindsErrors: the kinds that read their fields through
+// DecodeFields report each problem once, at its field.
+func TestConvertedKindsErrors(t *testing.T) {
+	tests := []struct {
+		name, steps string
+		want        []string // "code path" after rules[0].steps[0].
+	}{
+		{"aggregate count false", "- aggregate: {store: s, count: false}", []string{"VX3004 aggregate.count"}},
+		{"aggregate window not a mapping", "- aggregate: {store: s, window: 1h}", []string{"VX3004 aggregate.window"}},
+		{"aggregate hopping without advance", "- aggregate: {store: s, window: {hopping: {size: 1h}}}", []string{"VX3004 aggregate.window.hopping"}},
+		{"aggregate session not a mapping", "- aggregate: {store: s, window: {session: 5m}}", []string{"VX3004 aggregate.window.session"}},
+		{"aggregate bad grace", "- aggregate: {store: s, window: {tumbling: 1h, grace: soon}}", []string{"VX3004 aggregate.window.grace"}},
+		{"aggregate several bad fields", "- aggregate: {store: s, sum: '\"a\"', emit: sometimes}", []string{"VX3002 aggregate.sum", "VX3004 aggregate.emit"}},
+		{"dedupe bad repartition", "- dedupe: {store: s, id: event.id, repartition: maybe}", []string{"VX3004 dedupe.repartition"}},
+		{"join bad type", "- table: t\n- join: {table: t, as: c, type: outer}", []string{"VX3004 join.type"}},
+		{"sequence bad emit", "- sequence: {store: s, first: 'true', then: 'true', emit: some}", []string{"VX3004 sequence.emit"}},
+		{"to headers not a mapping", "- to: {topic: out, headers: [a]}", []string{"VX3004 to.headers"}},
+		{"rekey key not a scalar", "- rekey: {key: [a]}\n- to: out", []string{"VX3004 rekey.key"}},
+		{"log not a scalar", "- log: [a]", []string{"VX3004 log"}},
+		{"table store not a name", "- table: {store: [a]}", []string{"VX3004 table.store"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, e := range buildErr(t, tt.steps) {
+				p := strings.TrimPrefix(e.Path, "rules[0].steps[0].")
+				p = strings.TrimPrefix(p, "rules[0].steps[1].")
+				got = append(got, string(e.Code)+" "+p)
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("problems\n%q\nwant\n%q", got, tt.want)
+			}
+		})
+	}
+}
