@@ -17,6 +17,12 @@ func WriteDocs(w io.Writer, specs []*Spec) error {
 		"the step kind. Steps run in order; a step may stop the event (it is then `filtered`) or fail " +
 		"it (the rule's `on_error` decides what happens). Expressions are CEL over `event`, `key`, " +
 		"`headers`, `timestamp`, `params` and `now()`, type-checked when the configuration is loaded.\n\n")
+	b.WriteString("In the tables of keys, a type `expr (bool)`, `expr (number)`, `expr (key)` or " +
+		"`expr (time)` is an expression whose result type `validate` checks (VX3002: a bool; an int, " +
+		"uint or double; a string or a number; a timestamp, an RFC 3339 string or epoch milliseconds); " +
+		"`expr` may return anything. A `duration` is written `30s`, `5m`, `1h` or `7d`; a `store` names " +
+		"a state store (its changelog is `<app.id>.<store>.changelog`); a `topic` is an output topic; " +
+		"values separated by `|` are the ones allowed.\n\n")
 	b.WriteString("| kind | does |\n|---|---|\n")
 	for _, s := range specs {
 		fmt.Fprintf(&b, "| [`%s`](#%s) | %s |\n", s.Kind, s.Kind, s.Summary)

