@@ -32,7 +32,8 @@ const (
 	KindOutput
 	// KindEnum: one of FieldType.Values.
 	KindEnum
-	// KindSteps: a nested list of steps (Values.Node; Builder.Steps builds it).
+	// KindSteps: a nested list of steps, built with Builder.Steps
+	// (Values.Steps).
 	KindSteps
 	// KindExprMap: a mapping of names to expressions.
 	KindExprMap
@@ -152,6 +153,12 @@ func (v Values) Expr(name string) *expr.Program {
 	return p
 }
 
+// Steps is a Steps field's built chain.
+func (v Values) Steps(name string) Chain {
+	c, _ := v.vals[name].(Chain)
+	return c
+}
+
 // ExprMap is an ExprMap field's entries.
 func (v Values) ExprMap(name string) []NamedExpr {
 	m, _ := v.vals[name].([]NamedExpr)
@@ -233,7 +240,8 @@ func DecodeFields(b Builder, n *yaml.Node, path, kind string, fields []Field) (V
 
 // DecodeField decodes the value n of one field (the scalar form of a step,
 // e.g. `- to: topic`, decodes its one value by the field it stands for).
-// It returns nil for a Custom, Steps or Mapping field (read Values.Node).
+// It returns nil for a Custom or Mapping field (read Values.Node); a Steps
+// field is built with Builder.Steps.
 func DecodeField(b Builder, n *yaml.Node, path, kind string, f Field) (any, bool) {
 	what := f.What
 	if what == "" {
@@ -241,7 +249,11 @@ func DecodeField(b Builder, n *yaml.Node, path, kind string, f Field) (any, bool
 	}
 	switch f.Type.Kind {
 	case KindExpr:
-		if !scalar(b, n, path, "an expression") {
+		noun := "an expression"
+		if f.Type.Result == ResultBool {
+			noun = "a boolean expression"
+		}
+		if !scalar(b, n, path, noun) {
 			return nil, false
 		}
 		p := b.Expr(n, path)
@@ -324,10 +336,9 @@ func DecodeField(b Builder, n *yaml.Node, path, kind string, f Field) (any, bool
 		}
 		return out, ok
 	case KindSteps:
-		if n.Kind != yaml.SequenceNode {
-			b.Errorf(n, path, diag.InvalidStep, "%s must be a list of steps, found %s", f.Name, nodeKind(n))
-			return nil, false
-		}
+		// A problem inside the list is recorded by the steps' own Build.
+		c := b.Steps(n, path)
+		return c, n.Kind == yaml.SequenceNode
 	case KindMapping:
 		if n.Kind != yaml.MappingNode {
 			b.Errorf(n, path, diag.InvalidStep, "%s must be a mapping, found %s", f.Name, nodeKind(n))

@@ -193,6 +193,9 @@ func TestConvertedKindsErrors(t *testing.T) {
 		{"to headers not a mapping", "- to: {topic: out, headers: [a]}", []string{"VX3004 to.headers"}},
 		{"rekey key not a scalar", "- rekey: {key: [a]}\n- to: out", []string{"VX3004 rekey.key"}},
 		{"log not a scalar", "- log: [a]", []string{"VX3004 log"}},
+		{"route when not bool", "- route:\n  - when: '1'\n    steps: [{to: a}]", []string{"VX3002 route[0].when"}},
+		{"route steps not a list", "- route:\n  - when: 'true'\n    steps: {to: a}", []string{"VX3004 route[0].steps"}},
+		{"route error inside a branch", "- route:\n  - default: [{filter: '1'}]", []string{"VX3002 route[0].default[0].filter"}},
 		{"table store not a name", "- table: {store: [a]}", []string{"VX3004 table.store"}},
 	}
 	for _, tt := range tests {

@@ -15,17 +15,11 @@ func filterSpec() *Spec {
 			"the rule counts it as `filtered`.",
 		Example: `- filter: event.type == "order.created" && event.total >= 1000`,
 		Build: func(b Builder, n *yaml.Node, path string) Step {
-			if !scalar(b, n, path, "a boolean expression") {
+			p, ok := DecodeField(b, n, path, "filter", Field{Name: "filter", Type: BoolExpr})
+			if !ok {
 				return nil
 			}
-			p := b.Expr(n, path)
-			if p == nil {
-				return nil
-			}
-			if !ResultFits(b, n, path, p, ResultBool, "filter") {
-				return nil
-			}
-			return &filterStep{when: p}
+			return &filterStep{when: p.(*expr.Program)}
 		},
 	}
 }

@@ -56,38 +56,26 @@ func buildRoute(b Builder, n *yaml.Node, path string) Step {
 			ok = false
 			continue
 		}
-		f, fok := mapping(b, item, bpath, routeFields)
-		if !fok {
+		f, fok := DecodeFields(b, item, bpath, "route", routeFields)
+		if !f.keysOK {
 			ok = false
 			continue
 		}
 		switch {
-		case f["default"] != nil && (f["when"] != nil || f["steps"] != nil):
+		case f.Has("default") && (f.Has("when") || f.Has("steps")):
 			b.Errorf(item, bpath, diag.InvalidStep, "a branch has either default or when/steps, not both")
 			ok = false
-		case f["default"] != nil:
-			s.branches = append(s.branches, branch{steps: b.Steps(f["default"], bpath+".default")})
+		case f.Has("default"):
+			s.branches = append(s.branches, branch{steps: f.Steps("default")})
 			catchAll = item
-		case f["when"] == nil || f["steps"] == nil:
+		case !f.Has("when") || !f.Has("steps"):
 			b.Errorf(item, bpath, diag.InvalidStep, "a branch needs when and steps (or default)")
 			ok = false
+		case !fok:
+			ok = false
 		default:
-			w := f["when"]
-			if !scalar(b, w, bpath+".when", "a boolean expression") {
-				ok = false
-				continue
-			}
-			p := b.Expr(w, bpath+".when")
-			steps := b.Steps(f["steps"], bpath+".steps")
-			if p == nil {
-				ok = false
-				continue
-			}
-			if !ResultFits(b, w, bpath+".when", p, ResultBool, "when") {
-				ok = false
-				continue
-			}
-			s.branches = append(s.branches, branch{when: p, steps: steps})
+			p := f.Expr("when")
+			s.branches = append(s.branches, branch{when: p, steps: f.Steps("steps")})
 			if strings.TrimSpace(p.Source()) == "true" {
 				catchAll = item
 			}
