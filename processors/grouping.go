@@ -1,9 +1,6 @@
 package processors
 
 import (
-	"gopkg.in/yaml.v3"
-
-	"github.com/veltrix/veltrix/pkg/diag"
 	"github.com/veltrix/veltrix/pkg/expr"
 )
 
@@ -48,19 +45,6 @@ type KeyEffecter interface {
 var repartitionField = Field{Name: "repartition", Type: BoolType,
 	Hint: "write repartition: false to keep grouping per input partition",
 	Doc:  "`false` keeps grouping per input partition on purpose: no repartition is added before the step even when its key is not the one the input is partitioned by; default true"}
-
-// repartitionOpt reads an optional repartition: true|false.
-func repartitionOpt(b Builder, n *yaml.Node, path string) (bool, bool) {
-	if n == nil {
-		return true, true
-	}
-	if n.Kind == yaml.ScalarNode && (n.Value == "true" || n.Value == "false") {
-		return n.Value == "true", true
-	}
-	setHint(b.Errorf(n, path, diag.InvalidStep, "repartition must be true or false, found %s", nodeKind(n)),
-		"write repartition: false to keep grouping per input partition")
-	return false, false
-}
 
 // NewRepartition returns the step the topology adds before a Grouper whose
 // key the input is not partitioned by: like a rekey by key, it writes the

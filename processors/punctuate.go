@@ -351,17 +351,5 @@ func duration(b Builder, n *yaml.Node, path string) (time.Duration, bool) {
 	return d, true
 }
 
-// optExpr compiles an optional expression field; ok is false on a problem.
-func optExpr(b Builder, n *yaml.Node, path string) (*expr.Program, bool) {
-	if n == nil {
-		return nil, true
-	}
-	if !scalar(b, n, path, "an expression") {
-		return nil, false
-	}
-	p := b.Expr(n, path)
-	return p, p != nil
-}
-
 // rfc3339 formats unix ms as RFC 3339 in UTC.
 func rfc3339(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339Nano) }

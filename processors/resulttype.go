@@ -73,16 +73,3 @@ func ResultFits(b Builder, n *yaml.Node, path string, p *expr.Program, want Resu
 	}
 	return false
 }
-
-// optExprOf compiles an optional expression field and checks its result
-// type (see ResultFits).
-func optExprOf(b Builder, n *yaml.Node, path string, want Result, what string) (*expr.Program, bool) {
-	p, ok := optExpr(b, n, path)
-	if p == nil || !ok {
-		return p, ok
-	}
-	if !ResultFits(b, n, path, p, want, what) {
-		return nil, false
-	}
-	return p, true
-}
