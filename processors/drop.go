@@ -35,18 +35,14 @@ func dropSpec() *Spec {
 				if n.Kind == yaml.SequenceNode {
 					ipath = path + "[" + itoa(i) + "]"
 				}
-				if !scalar(b, it, ipath, "a field name") {
+				x, good := DecodeField(b, it, ipath, "drop", Field{Name: "drop", Type: FieldName})
+				if !good {
 					ok = false
 					continue
 				}
-				parts, err := splitField(it.Value)
-				if err != "" {
-					b.Errorf(it, ipath, diag.InvalidStep, "field name %q: %s", it.Value, err)
-					ok = false
-					continue
-				}
-				s.names = append(s.names, it.Value)
-				s.paths = append(s.paths, parts)
+				f := x.(fieldName)
+				s.names = append(s.names, f.name)
+				s.paths = append(s.paths, f.parts)
 			}
 			if !ok {
 				return nil
