@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -61,14 +59,7 @@ func TestAggregateByAnotherKeyRepartitions(t *testing.T) {
 	// progress, the state dir is deleted before the second, which is killed
 	// too; the third finishes.
 	p := crashRuns(t, brokers, cfg, stateDir, recs, 3, 1, follow, func() bool { return follow.complete(want) })
-	addr := p.httpAddr(t)
-	var wrong []string
-	for cust, w := range want {
-		if got, err := queryRevenue(addr, cust); err != nil || got != w {
-			wrong = append(wrong, fmt.Sprintf("%s: got %+v (%v), want %+v", cust, got, err, w))
-		}
-	}
-	if len(wrong) > 0 {
+	if wrong := queryAll(t, p.httpAddr(t), "revenue", want); len(wrong) > 0 {
 		t.Errorf("%d of %d customers answered wrong by the query API, e.g. %v", len(wrong), customers, wrong[:min(5, len(wrong))])
 	}
 	p.stop(t)
@@ -115,27 +106,4 @@ func run(t *testing.T, args ...string) (string, int) {
 		t.Fatalf("veltrix %v: %v", args, err)
 	}
 	return string(out), 0
-}
-
-// queryRevenue reads a customer's result from the revenue store.
-func queryRevenue(addr, cust string) (truth, error) {
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + addr + "/v1/stores/revenue/" + cust)
-	if err != nil {
-		return truth{}, err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return truth{}, fmt.Errorf("%s: %s", resp.Status, body)
-	}
-	var v struct {
-		Value struct {
-			Count int64   `json:"count"`
-			Sum   float64 `json:"sum"`
-		} `json:"value"`
-	}
-	if err := json.Unmarshal(body, &v); err != nil {
-		return truth{}, err
-	}
-	return truth{v.Value.Count, v.Value.Sum}, nil
 }

@@ -180,7 +180,7 @@ func (p *proc) httpAddr(t *testing.T) string {
 
 // queryAll asks addr for every key and returns the keys whose answer
 // differs from the truth.
-func queryAll(t *testing.T, addr string, want map[string]truth) []string {
+func queryAll(t *testing.T, addr, store string, want map[string]truth) []string {
 	t.Helper()
 	keys := make(chan string)
 	var (
@@ -194,7 +194,7 @@ func queryAll(t *testing.T, addr string, want map[string]truth) []string {
 		go func() {
 			defer wg.Done()
 			for k := range keys {
-				got, err := queryKey(client, addr, k)
+				got, err := queryKey(client, addr, store, k)
 				if err != nil || got != want[k] {
 					mu.Lock()
 					wrong = append(wrong, fmt.Sprintf("%s: got %+v (%v), want %+v", k, got, err, want[k]))
@@ -211,8 +211,9 @@ func queryAll(t *testing.T, addr string, want map[string]truth) []string {
 	return wrong
 }
 
-func queryKey(client *http.Client, addr, key string) (truth, error) {
-	resp, err := client.Get("http://" + addr + "/v1/stores/totals/" + key)
+// queryKey reads a key's count and sum from an aggregate store.
+func queryKey(client *http.Client, addr, store, key string) (truth, error) {
+	resp, err := client.Get("http://" + addr + "/v1/stores/" + store + "/" + key)
 	if err != nil {
 		return truth{}, err
 	}
@@ -249,7 +250,7 @@ func TestStatefulExactlyOnceAcrossCrashes(t *testing.T) {
 	// is deleted before the third starts, which must restore from the
 	// changelog.
 	p := crashRuns(t, brokers, cfg, stateDir, recs, 4, 2, out, func() bool { return out.complete(want) })
-	if wrong := queryAll(t, p.httpAddr(t), want); len(wrong) > 0 {
+	if wrong := queryAll(t, p.httpAddr(t), "totals", want); len(wrong) > 0 {
 		t.Errorf("%d keys answered wrong by the query API, e.g. %v", len(wrong), wrong[:min(5, len(wrong))])
 	}
 	p.stop(t)
@@ -311,7 +312,7 @@ func TestTwoInstancesShareWorkAndAnswerQueries(t *testing.T) {
 		addr := p.httpAddr(t)
 		deadline := time.Now().Add(time.Minute)
 		for {
-			wrong := queryAll(t, addr, want)
+			wrong := queryAll(t, addr, "totals", want)
 			if len(wrong) == 0 {
 				break
 			}
@@ -328,7 +329,7 @@ func TestTwoInstancesShareWorkAndAnswerQueries(t *testing.T) {
 	addr := b.httpAddr(t)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		wrong := queryAll(t, addr, want)
+		wrong := queryAll(t, addr, "totals", want)
 		if len(wrong) == 0 {
 			break
 		}
