@@ -426,22 +426,9 @@ func TestAggregateStateMatchesItsOutput(t *testing.T) {
 		t.Run(guarantee, func(t *testing.T) {
 			addr := newCluster(t, "sales")
 			const n, keys = 6000, 300
-			var recs []*kgo.Record
-			want := map[string][2]int{} // key -> count, sum
-			for i := range n {
-				k := fmt.Sprintf("c-%03d", i*7%keys)
-				w := want[k]
-				want[k] = [2]int{w[0] + 1, w[1] + i%10}
-				recs = append(recs, &kgo.Record{Topic: "sales", Key: []byte(k), Value: fmt.Appendf(nil, `{"total":%d}`, i%10)})
-			}
+			recs, want := sales(n, keys)
 			produce(t, addr, recs)
-			cfg, topo := loadTopology(t, addr, guarantee, `rules:
-  - name: totals
-    from: sales
-    steps:
-      - aggregate: {store: totals, count: true, sum: event.total}
-      - to: sales.totals
-`)
+			cfg, topo := loadTopology(t, addr, guarantee, totalsRules)
 			run := start(engine.New(cfg, topo))
 			got := readCommitted(t, run, addr, n, time.Minute, "sales.totals")
 			if err := run.stop(); err != nil {
@@ -450,32 +437,9 @@ func TestAggregateStateMatchesItsOutput(t *testing.T) {
 			if len(got) < n {
 				t.Fatalf("%d outputs, want %d", len(got), n)
 			}
-			type result struct {
-				Count int     `json:"count"`
-				Sum   float64 `json:"sum"`
-			}
-			check := func(what string, last map[string][]byte) {
-				t.Helper()
-				if len(last) != keys {
-					t.Fatalf("%s: %d keys, want %d", what, len(last), keys)
-				}
-				for k, v := range last {
-					var r result
-					if err := json.Unmarshal(v, &r); err != nil || r.Count != want[k][0] || r.Sum != float64(want[k][1]) {
-						t.Fatalf("%s: %s = %s (%v), want count %d sum %d", what, k, v, err, want[k][0], want[k][1])
-					}
-				}
-			}
-			lastOf := func(recs []*kgo.Record) map[string][]byte {
-				m := map[string][]byte{}
-				for _, r := range recs {
-					m[string(r.Key)] = r.Value
-				}
-				return m
-			}
-			check("output", lastOf(got))
+			checkTotals(t, "output", lastValues(got), want)
 			changelog := readCommitted(t, nil, addr, keys, 10*time.Second, state.ChangelogTopic(cfg.App.ID, "totals"))
-			check("changelog", lastOf(changelog))
+			checkTotals(t, "changelog", lastValues(changelog), want)
 
 			db, err := state.Open(state.Options{Dir: filepath.Join(cfg.App.StateDir, "stores"), AppID: cfg.App.ID})
 			if err != nil {
@@ -494,7 +458,7 @@ func TestAggregateStateMatchesItsOutput(t *testing.T) {
 					}
 				}
 			}
-			check("local state", local)
+			checkTotals(t, "local state", local, want)
 		})
 	}
 }

@@ -28,16 +28,21 @@ func sales(n, keys int) ([]*kgo.Record, map[string][2]int) {
 	return recs, want
 }
 
-// checkTotals checks that the last output of every key is its exact count
-// and sum.
-func checkTotals(t *testing.T, got []*kgo.Record, want map[string][2]int) {
-	t.Helper()
+// lastValues returns the last value of every key in recs.
+func lastValues(recs []*kgo.Record) map[string][]byte {
 	last := map[string][]byte{}
-	for _, r := range got {
+	for _, r := range recs {
 		last[string(r.Key)] = r.Value
 	}
+	return last
+}
+
+// checkTotals checks that every key's last value (what: where it was read)
+// is its exact count and sum, and that no key is missing or extra.
+func checkTotals(t *testing.T, what string, last map[string][]byte, want map[string][2]int) {
+	t.Helper()
 	if len(last) != len(want) {
-		t.Fatalf("%d keys in the output, want %d", len(last), len(want))
+		t.Fatalf("%s: %d keys, want %d", what, len(last), len(want))
 	}
 	for k, v := range last {
 		var r struct {
@@ -45,7 +50,7 @@ func checkTotals(t *testing.T, got []*kgo.Record, want map[string][2]int) {
 			Sum   float64 `json:"sum"`
 		}
 		if err := json.Unmarshal(v, &r); err != nil || r.Count != want[k][0] || r.Sum != float64(want[k][1]) {
-			t.Fatalf("%s = %s (%v), want count %d sum %d", k, v, err, want[k][0], want[k][1])
+			t.Fatalf("%s: %s = %s (%v), want count %d sum %d", what, k, v, err, want[k][0], want[k][1])
 		}
 	}
 }
@@ -116,7 +121,7 @@ func TestTaskAssignedDuringATransactionRestoresBetweenTransactions(t *testing.T)
 		feed(n - sent)
 	}
 	got := readCommitted(t, a, addr, n, 2*time.Minute, "sales.totals")
-	checkTotals(t, got, want)
+	checkTotals(t, "output", lastValues(got), want)
 	for name, m := range map[string]*metrics.Metrics{"a": mA, "b": mB} {
 		if r := testutil.ToFloat64(m.SessionRestarts); r != 0 {
 			t.Errorf("%s: veltrix_session_restarts_total = %v, want 0", name, r)

@@ -79,5 +79,5 @@ func TestReloadSwapsRulesKeepingState(t *testing.T) {
 			want[string(rec.Key)] = [2]int{w[0] + 1, w[1] + v}
 		}
 	}
-	checkTotals(t, got, want)
+	checkTotals(t, "output", lastValues(got), want)
 }
