@@ -22,7 +22,9 @@ func WriteDocs(w io.Writer, specs []*Spec) error {
 		"uint or double; a string or a number; a timestamp, an RFC 3339 string or epoch milliseconds); " +
 		"`expr` may return anything. A `duration` is written `30s`, `5m`, `1h` or `7d`; a `store` names " +
 		"a state store (its changelog is `<app.id>.<store>.changelog`); a `topic` is an output topic; " +
-		"values separated by `|` are the ones allowed.\n\n")
+		"a `field` is an event field, a dotted name for a nested one (`customer.tier`); a `map of field to expr` " +
+		"maps such field names to expressions; values separated by `|` are the ones allowed. A key shown as " +
+		"(the value) is the step's whole value rather than a key of it.\n\n")
 	b.WriteString("| kind | does |\n|---|---|\n")
 	for _, s := range specs {
 		fmt.Fprintf(&b, "| [`%s`](#%s) | %s |\n", s.Kind, s.Kind, s.Summary)
@@ -38,7 +40,11 @@ func WriteDocs(w io.Writer, specs []*Spec) error {
 				if f.Required {
 					req = "yes"
 				}
-				fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", f.Name, f.Type, req, f.Doc)
+				key := "`" + f.Name + "`"
+				if f.Name == WholeValue {
+					key = "(the value)"
+				}
+				fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", key, f.Type, req, f.Doc)
 			}
 		}
 		fmt.Fprintf(&b, "\n```yaml\n%s\n```\n", s.Example)

@@ -35,7 +35,11 @@ const (
 	// KindSteps: a nested list of steps, built with Builder.Steps
 	// (Values.Steps).
 	KindSteps
-	// KindExprMap: a mapping of names to expressions.
+	// KindExprMap: a mapping of names to expressions (Values.ExprMap), in
+	// YAML order. FieldType.Keys says what the names are (KindFieldName:
+	// event fields, checked and split as a FieldName field's value; otherwise
+	// any names) and FieldType.Result what every expression must return. A
+	// Required one needs at least one entry.
 	KindExprMap
 	// KindInt: an integer.
 	KindInt
@@ -57,10 +61,11 @@ const ResultAny Result = -1
 // FieldType is a field's kind with what the kind needs.
 type FieldType struct {
 	Kind   FieldKind
-	Result Result   // for Expr
-	Values []string // for Enum
-	Of     string   // for KindReadStore: the kind of the step owning the store
-	Label  string   // the type as docs/steps.md shows it; default from Kind
+	Result Result    // for Expr, and for the expressions of an ExprMap
+	Keys   FieldKind // for ExprMap: KindFieldName when its names are event fields
+	Values []string  // for Enum
+	Of     string    // for KindReadStore: the kind of the step owning the store
+	Label  string    // the type as docs/steps.md shows it; default from Kind
 }
 
 // Field types of the common kinds.
@@ -74,11 +79,16 @@ var (
 	StoreType    = FieldType{Kind: KindStore}
 	OutputType   = FieldType{Kind: KindOutput}
 	StepsType    = FieldType{Kind: KindSteps}
-	ExprMapType  = FieldType{Kind: KindExprMap}
+	ExprMapType  = FieldType{Kind: KindExprMap, Result: ResultAny}
 	IntType      = FieldType{Kind: KindInt}
 	BoolType     = FieldType{Kind: KindBool}
 	MappingType  = FieldType{Kind: KindMapping}
 	FieldName    = FieldType{Kind: KindFieldName}
+	// MapExpr is an expression that returns a map (map's expression form).
+	MapExpr = FieldType{Kind: KindExpr, Result: ResultMap}
+	// FieldExprMap maps event fields (a dotted name for a nested one) to
+	// expressions of any result: set's and map's value.
+	FieldExprMap = FieldType{Kind: KindExprMap, Keys: KindFieldName, Result: ResultAny}
 )
 
 // ReadStoreOf is a store that a step of the given kind declares.
@@ -90,7 +100,7 @@ func EnumOf(values ...string) FieldType { return FieldType{Kind: KindEnum, Value
 // CustomType is a field its step decodes itself, shown as label.
 func CustomType(label string) FieldType { return FieldType{Kind: KindCustom, Label: label} }
 
-var resultNames = map[Result]string{ResultBool: "bool", ResultNumber: "number", ResultKey: "key", ResultTime: "time"}
+var resultNames = map[Result]string{ResultBool: "bool", ResultNumber: "number", ResultKey: "key", ResultTime: "time", ResultMap: "map"}
 
 // String is the type as docs/steps.md shows it.
 func (t FieldType) String() string {
@@ -116,7 +126,14 @@ func (t FieldType) String() string {
 	case KindSteps:
 		return "steps"
 	case KindExprMap:
-		return "map of expr"
+		s := "map of expr"
+		if t.Keys == KindFieldName {
+			s = "map of field to expr"
+		}
+		if r, ok := resultNames[t.Result]; ok {
+			s += " (" + r + ")"
+		}
+		return s
 	case KindInt:
 		return "int"
 	case KindBool:
@@ -130,8 +147,16 @@ func (t FieldType) String() string {
 // NamedExpr is one entry of an ExprMap field, in YAML order.
 type NamedExpr struct {
 	Name string
+	Path []string // for event field names: Name split at dots
 	Prg  *expr.Program
 }
+
+// WholeValue is the name of a field that stands for a step's whole value:
+// a kind whose value is one typed thing rather than a mapping of known keys
+// (set's mapping of field names to expressions) declares it as its one
+// field, DecodeFields decodes the node itself by it, and Build reads it
+// under this name. docs/steps.md shows it as "(the value)".
+const WholeValue = ""
 
 // Values are a step's decoded fields, by name. A field that is absent (or
 // failed to decode) reads as its zero value or the given default.
@@ -214,8 +239,17 @@ func (v Values) Int(name string, def int) int {
 // their result type checked; a Store field declares the store under kind
 // (the step's kind) and an Output field the topic. Every problem is
 // recorded through b; ok is false when there was one. When the keys are
-// wrong (unknown or missing), the values are not decoded.
+// wrong (unknown or missing), the values are not decoded. When fields is
+// one WholeValue field, n is that field's value.
 func DecodeFields(b Builder, n *yaml.Node, path, kind string, fields []Field) (Values, bool) {
+	if len(fields) == 1 && fields[0].Name == WholeValue {
+		v := Values{vals: map[string]any{}, nodes: map[string]*yaml.Node{WholeValue: n}, keysOK: true}
+		x, ok := DecodeField(b, n, path, kind, fields[0])
+		if ok && x != nil {
+			v.vals[WholeValue] = x
+		}
+		return v, ok
+	}
 	f, ok := mapping(b, n, path, fields)
 	v := Values{vals: map[string]any{}, nodes: f, keysOK: ok}
 	if !ok {
@@ -277,12 +311,11 @@ func DecodeField(b Builder, n *yaml.Node, path, kind string, f Field) (any, bool
 		if !scalar(b, n, path, "a field name") {
 			return nil, false
 		}
-		parts, msg := splitField(n.Value)
-		if msg != "" {
-			b.Errorf(n, path, diag.InvalidStep, "field name %q: %s", n.Value, msg)
+		fn, ok := decodeFieldName(b, n, path)
+		if !ok {
 			return nil, false
 		}
-		return fieldName{parts: parts, name: n.Value}, true
+		return fn, true
 	case KindOutput:
 		if !scalar(b, n, path, "a topic name") {
 			return nil, false
@@ -314,27 +347,7 @@ func DecodeField(b Builder, n *yaml.Node, path, kind string, f Field) (any, bool
 		setHint(b.Errorf(n, path, diag.InvalidStep, "%s must be an integer, found %s", what, nodeKind(n)), "%s", f.Hint)
 		return nil, false
 	case KindExprMap:
-		if n.Kind != yaml.MappingNode {
-			setHint(b.Errorf(n, path, diag.InvalidStep, "%s must be a mapping of %s to expressions, found %s", f.Name, keyNoun(f), nodeKind(n)), "%s", f.Hint)
-			return nil, false
-		}
-		var out []NamedExpr
-		ok := true
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, vn := n.Content[i], n.Content[i+1]
-			epath := path + "." + k.Value
-			if !scalar(b, vn, epath, "an expression") {
-				ok = false
-				continue
-			}
-			p := b.Expr(vn, epath)
-			if p == nil {
-				ok = false
-				continue
-			}
-			out = append(out, NamedExpr{Name: k.Value, Prg: p})
-		}
-		return out, ok
+		return decodeExprMap(b, n, path, kind, f)
 	case KindSteps:
 		// A problem inside the list is recorded by the steps' own Build.
 		c := b.Steps(n, path)
@@ -348,10 +361,75 @@ func DecodeField(b Builder, n *yaml.Node, path, kind string, f Field) (any, bool
 	return nil, true
 }
 
+// decodeFieldName checks and splits the event field name n.Value.
+func decodeFieldName(b Builder, n *yaml.Node, path string) (fieldName, bool) {
+	parts, msg := splitField(n.Value)
+	if msg != "" {
+		b.Errorf(n, path, diag.InvalidStep, "field name %q: %s", n.Value, msg)
+		return fieldName{}, false
+	}
+	return fieldName{parts: parts, name: n.Value}, true
+}
+
+// splitField splits a dotted field name, or explains why it is invalid.
+func splitField(name string) ([]string, string) {
+	if name == "" {
+		return nil, "empty"
+	}
+	parts := strings.Split(name, ".")
+	for _, p := range parts {
+		if p == "" {
+			return nil, "empty part between dots"
+		}
+	}
+	return parts, ""
+}
+
+// decodeExprMap decodes an ExprMap field: each name checked by the field's
+// Keys (a bad one is reported at the name and its expression skipped), each
+// value decoded as an Expr field of the field's Result, named by its name.
+func decodeExprMap(b Builder, n *yaml.Node, path, kind string, f Field) (any, bool) {
+	if n.Kind != yaml.MappingNode || (f.Required && len(n.Content) == 0) {
+		noun := "a mapping of " + keyNoun(f) + " to expressions"
+		if f.Name == WholeValue {
+			b.Errorf(n, path, diag.InvalidStep, "expected %s, found %s", noun, nodeKind(n))
+		} else {
+			setHint(b.Errorf(n, path, diag.InvalidStep, "%s must be %s, found %s", f.Name, noun, nodeKind(n)), "%s", f.Hint)
+		}
+		return nil, false
+	}
+	out := make([]NamedExpr, 0, len(n.Content)/2)
+	ok := true
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, vn := n.Content[i], n.Content[i+1]
+		epath := path + "." + k.Value
+		e := NamedExpr{Name: k.Value}
+		if f.Type.Keys == KindFieldName {
+			fn, good := decodeFieldName(b, k, epath)
+			if !good {
+				ok = false
+				continue
+			}
+			e.Path = fn.parts
+		}
+		x, good := DecodeField(b, vn, epath, kind, Field{Name: k.Value, Type: FieldType{Kind: KindExpr, Result: f.Type.Result}})
+		if !good {
+			ok = false
+			continue
+		}
+		e.Prg = x.(*expr.Program)
+		out = append(out, e)
+	}
+	return out, ok
+}
+
 // keyNoun names the keys of an ExprMap field in messages.
 func keyNoun(f Field) string {
-	if f.What != "" {
+	switch {
+	case f.What != "":
 		return f.What
+	case f.Type.Keys == KindFieldName:
+		return "field names"
 	}
 	return "names"
 }

@@ -1,6 +1,8 @@
 package processors_test
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +29,7 @@ var probeFields = []processors.Field{
 	{Name: "headers", Type: processors.ExprMapType},
 	{Name: "window", Type: processors.MappingType},
 	{Name: "as", Type: processors.FieldName},
+	{Name: "fields", Type: processors.FieldExprMap},
 }
 
 // probeSpec decodes its fields and hands the values to got.
@@ -46,6 +49,13 @@ func probeSpec(got *processors.Values) *processors.Spec {
 
 func buildProbe(t *testing.T, steps string) (processors.Values, error) {
 	t.Helper()
+	var v processors.Values
+	return v, buildWithSpec(t, probeSpec(&v), steps)
+}
+
+// buildWithSpec builds steps, one rule's, with the built-in kinds and spec.
+func buildWithSpec(t *testing.T, spec *processors.Spec, steps string) error {
+	t.Helper()
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(steps), &doc); err != nil {
 		t.Fatal(err)
@@ -54,14 +64,14 @@ func buildProbe(t *testing.T, steps string) (processors.Values, error) {
 		Name: "r", From: []string{"in"}, Steps: doc.Content[0].Content, OnError: config.OnErrorSkip,
 		Pos: diag.Pos{File: "rules.yaml", Path: "rules[0]"},
 	}}}
-	var v processors.Values
-	_, err := topology.Build(cfg, topology.WithSpecs(append(processors.Specs(), probeSpec(&v))))
-	return v, err
+	_, err := topology.Build(cfg, topology.WithSpecs(append(processors.Specs(), spec)))
+	return err
 }
 
 func TestDecodeFieldsValues(t *testing.T) {
 	v, err := buildProbe(t, `- probe: {store: s, to: out, key: event.id, when: event.a > 1, sum: event.total,
-    ttl: 7d, mode: slow, n: 3, on: true, headers: {src: '"x"', id: event.id}, window: {tumbling: 1h}, as: customer.row}`)
+    ttl: 7d, mode: slow, n: 3, on: true, headers: {src: '"x"', id: event.id}, window: {tumbling: 1h}, as: customer.row,
+    fields: {b: '1', a.c: event.id}}`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +89,10 @@ func TestDecodeFieldsValues(t *testing.T) {
 	}
 	if parts, name := v.FieldName("as"); len(parts) != 2 || parts[1] != "row" || name != "customer.row" {
 		t.Errorf("as %q %q", parts, name)
+	}
+	if f := v.ExprMap("fields"); len(f) != 2 || f[0].Name != "b" || !slices.Equal(f[0].Path, []string{"b"}) ||
+		f[1].Name != "a.c" || !slices.Equal(f[1].Path, []string{"a", "c"}) || f[1].Prg.Source() != "event.id" {
+		t.Errorf("fields %+v", f)
 	}
 	if !v.Has("window") || v.Node("window").Kind != yaml.MappingNode {
 		t.Errorf("window node %v", v.Node("window"))
@@ -118,6 +132,9 @@ func TestDecodeFieldsErrors(t *testing.T) {
 		{"expr map entry", "- probe: {store: s, headers: {a: 'x +'}}", diag.ExprSyntax, ".headers.a", "", ""},
 		{"mapping", "- probe: {store: s, window: 1h}", diag.InvalidStep, ".window", "window must be a mapping", ""},
 		{"field name", "- probe: {store: s, as: a..b}", diag.InvalidStep, ".as", `field name "a..b"`, ""},
+		{"field expr map not a mapping", "- probe: {store: s, fields: a}", diag.InvalidStep, ".fields", `fields must be a mapping of field names to expressions, found "a"`, ""},
+		{"field expr map bad name", "- probe: {store: s, fields: {a..b: '1'}}", diag.InvalidStep, ".fields.a..b", `field name "a..b": empty part between dots`, ""},
+		{"field expr map entry", "- probe: {store: s, fields: {a: [1]}}", diag.InvalidStep, ".fields.a", "expected an expression, found a list", ""},
 		{"output loop", "- probe: {store: s, to: in}", diag.OutputLoop, ".to", "", ""},
 		{"output not a name", "- probe: {store: s, to: {a: b}}", diag.InvalidStep, ".to", "expected a topic name", ""},
 	}
@@ -159,6 +176,9 @@ func TestFieldTypesInDocs(t *testing.T) {
 		{processors.EnumOf("inner", "left"), `inner \| left`},
 		{processors.StepsType, "steps"},
 		{processors.ExprMapType, "map of expr"},
+		{processors.FieldExprMap, "map of field to expr"},
+		{processors.FieldType{Kind: processors.KindExprMap, Keys: processors.KindFieldName, Result: processors.ResultNumber}, "map of field to expr (number)"},
+		{processors.MapExpr, "expr (map)"},
 		{processors.CustomType("field"), "field"},
 	}
 	for _, tt := range tests {
@@ -197,6 +217,13 @@ func TestConvertedKindsErrors(t *testing.T) {
 		{"route steps not a list", "- route:\n  - when: 'true'\n    steps: {to: a}", []string{"VX3004 route[0].steps"}},
 		{"route error inside a branch", "- route:\n  - default: [{filter: '1'}]", []string{"VX3002 route[0].default[0].filter"}},
 		{"table store not a name", "- table: {store: [a]}", []string{"VX3004 table.store"}},
+		{"set not a mapping", "- set: [a]", []string{"VX3004 set"}},
+		{"set empty", "- set: {}", []string{"VX3004 set"}},
+		{"set several bad fields", "- set: {a..b: 'x +', c: 'y +', d: [1], e: '1'}", []string{"VX3004 set.a..b", "VX3001 set.c", "VX3004 set.d"}},
+		{"map not a mapping", "- map: [a]", []string{"VX3004 map"}},
+		{"map empty", "- map: {}", []string{"VX3004 map"}},
+		{"map several bad fields", "- map: {.a: '1', b: 'nope()', c: {d: 1}}", []string{"VX3004 map..a", "VX3002 map.b", "VX3004 map.c"}},
+		{"map expression not a map", "- map: '[1]'", []string{"VX3002 map"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -210,5 +237,153 @@ func TestConvertedKindsErrors(t *testing.T) {
 				t.Errorf("problems\n%q\nwant\n%q", got, tt.want)
 			}
 		})
+	}
+}
+
+// wholeSpec is a kind whose whole value is one field of type typ.
+func wholeSpec(typ processors.FieldType, got *processors.Values) *processors.Spec {
+	fields := []processors.Field{{Name: processors.WholeValue, Type: typ, Required: true}}
+	return &processors.Spec{
+		Kind: "whole", Summary: "test", Fields: fields, Example: "- whole: {a: '1'}",
+		Build: func(b processors.Builder, n *yaml.Node, path string) processors.Step {
+			v, ok := processors.DecodeFields(b, n, path, "whole", fields)
+			if !ok {
+				return nil
+			}
+			*got = v
+			return passStep{}
+		},
+	}
+}
+
+// TestDecodeWholeFieldExprMap: a kind whose whole value is a mapping of
+// event field names to expressions (as set and map) decodes it by its type,
+// with every problem reported once, at its name or its expression.
+func TestDecodeWholeFieldExprMap(t *testing.T) {
+	numbers := processors.FieldType{Kind: processors.KindExprMap, Keys: processors.KindFieldName, Result: processors.ResultNumber}
+	tests := []struct {
+		name, steps string
+		typ         processors.FieldType
+		want        []string // "code path: message" after rules[0].steps[0].whole
+		entries     []string // name=source, when valid
+	}{
+		{"entries in order", "- whole: {b: '1', a.c: event.x}", processors.FieldExprMap, nil, []string{"b=1", "a.c=event.x"}},
+		{"a list", "- whole: [a]", processors.FieldExprMap,
+			[]string{"VX3004 : expected a mapping of field names to expressions, found a list"}, nil},
+		{"a scalar", "- whole: a", processors.FieldExprMap,
+			[]string{`VX3004 : expected a mapping of field names to expressions, found "a"`}, nil},
+		{"null", "- whole: ~", processors.FieldExprMap,
+			[]string{"VX3004 : expected a mapping of field names to expressions, found null"}, nil},
+		{"an empty mapping", "- whole: {}", processors.FieldExprMap,
+			[]string{"VX3004 : expected a mapping of field names to expressions, found a mapping"}, nil},
+		{"an empty part", "- whole: {a..b: '1'}", processors.FieldExprMap,
+			[]string{`VX3004 .a..b: field name "a..b": empty part between dots`}, nil},
+		{"an empty name", "- whole: {'': '1'}", processors.FieldExprMap,
+			[]string{`VX3004 .: field name "": empty`}, nil},
+		{"a value not a scalar", "- whole: {a: {b: 1}}", processors.FieldExprMap,
+			[]string{"VX3004 .a: expected an expression, found a mapping"}, nil},
+		{"a syntax error", "- whole: {a: 'x +'}", processors.FieldExprMap,
+			[]string{`VX3001 .a: syntax error in expression "x +"`}, nil},
+		{"an unknown name", "- whole: {a: 'nope(1)'}", processors.FieldExprMap,
+			[]string{`VX3002 .a: type error in expression "nope(1)"`}, nil},
+		{"any result fits", "- whole: {a: '\"x\"', b: '[1]', c: 'true'}", processors.FieldExprMap, nil, []string{`a="x"`, "b=[1]", "c=true"}},
+		{"an ill-typed result", "- whole: {a: '\"x\"', b: event.total, c: 'true'}", numbers,
+			[]string{`VX3002 .a: a must return a number, but "\"x\"" returns string`, `VX3002 .c: c must return a number, but "true" returns bool`}, nil},
+		{"a bad name skips its expression", "- whole: {a..b: 'x +', c: 'y +'}", processors.FieldExprMap,
+			[]string{`VX3004 .a..b: field name "a..b"`, `VX3001 .c: syntax error in expression "y +"`}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var v processors.Values
+			errs := diag.AsList(buildWithSpec(t, wholeSpec(tt.typ, &v), tt.steps))
+			if len(errs) != len(tt.want) {
+				t.Fatalf("problems %v, want %q", errs, tt.want)
+			}
+			for i, e := range errs {
+				got := string(e.Code) + " " + strings.TrimPrefix(e.Path, "rules[0].steps[0].whole") + ": " + e.Message
+				if !strings.HasPrefix(got, tt.want[i]) {
+					t.Errorf("problem %d: %q, want %q...", i, got, tt.want[i])
+				}
+				if e.Code == diag.ExprType && tt.typ.Result == processors.ResultNumber && e.Hint == "" {
+					t.Errorf("problem %d has no hint", i)
+				}
+			}
+			if tt.want != nil {
+				return
+			}
+			var got []string
+			for _, e := range v.ExprMap(processors.WholeValue) {
+				if strings.Join(e.Path, ".") != e.Name {
+					t.Errorf("%s: path %q", e.Name, e.Path)
+				}
+				got = append(got, e.Name+"="+e.Prg.Source())
+			}
+			if !slices.Equal(got, tt.entries) {
+				t.Errorf("entries %q, want %q", got, tt.entries)
+			}
+		})
+	}
+}
+
+// TestSetAndMapProblems: set and map, which decode their value as a
+// mapping of field names to expressions, report the codes, places and
+// messages they always have.
+func TestSetAndMapProblems(t *testing.T) {
+	tests := []struct {
+		name, steps string
+		want        []string // "code line:col path: message"
+	}{
+		{"set a list", "- set: [a]", []string{"VX3004 1:8 set: expected a mapping of field names to expressions, found a list"}},
+		{"set a scalar", "- set: x", []string{`VX3004 1:8 set: expected a mapping of field names to expressions, found "x"`}},
+		{"set nothing", "- set: ~", []string{"VX3004 1:8 set: expected a mapping of field names to expressions, found null"}},
+		{"set empty", "- set: {}", []string{"VX3004 1:8 set: expected a mapping of field names to expressions, found a mapping"}},
+		{"set empty part", "- set: {a..b: '1'}", []string{`VX3004 1:9 set.a..b: field name "a..b": empty part between dots`}},
+		{"set leading dot", "- set: {.a: '1'}", []string{`VX3004 1:9 set..a: field name ".a": empty part between dots`}},
+		{"set empty name", "- set: {'': '1'}", []string{`VX3004 1:9 set.: field name "": empty`}},
+		{"set a list value", "- set: {a: [1]}", []string{"VX3004 1:12 set.a: expected an expression, found a list"}},
+		{"set syntax", "- set: {a: 'x +'}", []string{`VX3001 1:16 set.a: syntax error in expression "x +"`}},
+		{"set undeclared", "- set: {a: 'nope(1)'}", []string{`VX3002 1:17 set.a: type error in expression "nope(1)": undeclared reference to 'nope'`}},
+		{"set several", "- set: {a..b: 'x +', c: 'y +', d: [1]}", []string{
+			`VX3004 1:9 set.a..b: field name "a..b": empty part between dots`,
+			`VX3001 1:29 set.c: syntax error in expression "y +"`,
+			"VX3004 1:35 set.d: expected an expression, found a list"}},
+		{"map a list", "- map: [a]", []string{"VX3004 1:8 map: expected a mapping of field names to expressions, found a list"}},
+		{"map empty", "- map: {}", []string{"VX3004 1:8 map: expected a mapping of field names to expressions, found a mapping"}},
+		{"map empty part", "- map: {a..b: '1'}", []string{`VX3004 1:9 map.a..b: field name "a..b": empty part between dots`}},
+		{"map a list value", "- map: {a: [1]}", []string{"VX3004 1:12 map.a: expected an expression, found a list"}},
+		{"map entry syntax", "- map: {a: 'x +'}", []string{`VX3001 1:16 map.a: syntax error in expression "x +"`}},
+		{"map expression syntax", "- map: 'x +'", []string{`VX3001 1:12 map: syntax error in expression "x +"`}},
+		{"map expression of a number", "- map: '1 + 2'", []string{`VX3002 1:8 map: map must return a map, but "1 + 2" returns int`}},
+		{"map expression of a list", "- map: '[1]'", []string{`VX3002 1:8 map: map must return a map, but "[1]" returns list(int)`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := buildErr(t, tt.steps)
+			if len(errs) != len(tt.want) {
+				t.Fatalf("problems %v, want %q", errs, tt.want)
+			}
+			for i, e := range errs {
+				got := fmt.Sprintf("%s %d:%d %s: %s", e.Code, e.Line, e.Column, strings.TrimPrefix(e.Path, "rules[0].steps[0]."), e.Message)
+				if !strings.HasPrefix(got, tt.want[i]) {
+					t.Errorf("problem %d: %q, want %q...", i, got, tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+// TestSetAndMapReadTypedValues: set and map build their steps from the
+// decoded entries, in YAML order (describe shows them as written).
+func TestSetAndMapReadTypedValues(t *testing.T) {
+	tests := []struct{ steps, want string }{
+		{"- set: {b: event.x, a.c: '1'}\n- to: out", "b = event.x, a.c = 1"},
+		{"- map: {z: event.id, y.w: event.total}\n- to: out", "z = event.id, y.w = event.total"},
+		{"- map: '{\"id\": event.id}'\n- to: out", `{"id": event.id}`},
+	}
+	for _, tt := range tests {
+		info := build(t, tt.steps).Description().Rules[0].Steps[0]
+		if info.Arg != tt.want {
+			t.Errorf("%s: describe %q, want %q", tt.steps, info.Arg, tt.want)
+		}
 	}
 }

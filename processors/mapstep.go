@@ -3,7 +3,6 @@ package processors
 import (
 	"strconv"
 
-	"cel.dev/cel-go/cel"
 	"gopkg.in/yaml.v3"
 
 	"github.com/veltrix/veltrix/pkg/diag"
@@ -12,40 +11,43 @@ import (
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
+var mapFields = []Field{
+	{Name: WholeValue, Type: FieldExprMap, Required: true,
+		Doc: "field names to the expressions of their values in the new object; a dotted name builds a nested object"},
+}
+
 func mapSpec() *Spec {
 	return &Spec{
 		Kind:    "map",
 		Summary: "Replace the event with a new value.",
 		Doc: "Either a mapping of field names to CEL expressions, which builds a new object from " +
 			"these fields only (dotted names build nested objects), or one CEL expression that " +
-			"returns a map with string keys (VX5004 at run time when it does not). All expressions " +
+			"returns a map with string keys (VX3002 when its type says it cannot, VX5004 at run time " +
+			"when it does not). All expressions " +
 			"read the event as it was before the step.",
+		Fields: mapFields,
 		Example: "- map: {order_id: event.id, total: event.total, customer.id: event.customer_id}\n" +
 			"- map: '{\"id\": event.id, \"amount\": event.total}'",
 		Build: func(b Builder, n *yaml.Node, path string) Step {
 			if n.Kind == yaml.ScalarNode {
-				p := b.Expr(n, path)
-				if p == nil {
+				x, ok := DecodeField(b, n, path, "map", Field{Name: "map", Type: MapExpr})
+				if !ok {
 					return nil
 				}
-				if !p.MayReturn(cel.MapType(cel.StringType, cel.DynType)) {
-					b.Errorf(n, path, diag.ExprType, "map must return a map, but %q returns %s", p.Source(), p.OutputType())
-					return nil
-				}
-				return &mapStep{whole: p}
+				return &mapStep{whole: x.(*expr.Program)}
 			}
-			fields, ok := exprFields(b, n, path)
+			v, ok := DecodeFields(b, n, path, "map", mapFields)
 			if !ok {
 				return nil
 			}
-			return &mapStep{fields: fields}
+			return &mapStep{fields: v.ExprMap(WholeValue)}
 		},
 	}
 }
 
 type mapStep struct {
 	whole  *expr.Program // the expression form
-	fields []exprField   // the mapping form
+	fields []NamedExpr   // the mapping form
 }
 
 func (s *mapStep) Process(_ ProcessorContext, ev *Event) (bool, error) {
@@ -64,12 +66,12 @@ func (s *mapStep) Process(_ ProcessorContext, ev *Event) (bool, error) {
 	}
 	m := make(map[string]any, len(s.fields))
 	for _, f := range s.fields {
-		v, err := f.prg.Value(ev)
+		v, err := f.Prg.Value(ev)
 		if err != nil {
 			return false, err
 		}
-		if err := setPath(m, f.path, v); err != nil {
-			return false, f.prg.Pos().At(diag.ResultType, "map %s: %v", f.name, err)
+		if err := setPath(m, f.Path, v); err != nil {
+			return false, f.Prg.Pos().At(diag.ResultType, "map %s: %v", f.Name, err)
 		}
 	}
 	ev.Value = m

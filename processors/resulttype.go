@@ -25,6 +25,8 @@ const (
 	// ResultTime: an event time (a timestamp, an RFC 3339 string or epoch
 	// milliseconds).
 	ResultTime
+	// ResultMap: a new event value (map's expression form).
+	ResultMap
 )
 
 // fits are the CEL kinds each Result accepts, besides dyn and the like
@@ -35,6 +37,7 @@ var fits = map[Result][]types.Kind{
 	ResultNumber: {types.IntKind, types.UintKind, types.DoubleKind},
 	ResultKey:    {types.StringKind, types.BytesKind, types.IntKind, types.UintKind, types.DoubleKind, types.BoolKind, types.TimestampKind},
 	ResultTime:   {types.TimestampKind, types.StringKind, types.IntKind, types.UintKind, types.DoubleKind},
+	ResultMap:    {types.MapKind},
 }
 
 // wants says what a Result is, for messages.
@@ -43,6 +46,7 @@ var wants = map[Result]string{
 	ResultNumber: "a number",
 	ResultKey:    "a string or a number",
 	ResultTime:   "a timestamp, an RFC 3339 string or epoch milliseconds",
+	ResultMap:    "a map",
 }
 
 // hints says how to fix a result of the wrong type.
@@ -51,6 +55,7 @@ var hints = map[Result]string{
 	ResultNumber: "use a numeric field (event.total) or convert it: double(event.total)",
 	ResultKey:    "use one field as the key (event.customer_id), or join several with +: event.region + \"/\" + event.customer_id",
 	ResultTime:   "use a timestamp field or epoch milliseconds (event.created_at), or timestamp(\"...\")",
+	ResultMap:    `build the new value as a map with string keys, e.g. {"id": event.id, "total": event.total}`,
 }
 
 // maybe are the kinds whose values are only known at run time.

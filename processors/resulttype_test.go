@@ -30,6 +30,8 @@ func TestResultTypes(t *testing.T) {
 		{"a filter that is a string", `[{filter: '"yes"'}, {to: out}]`, []string{"rules[0].steps[0].filter"}},
 		{"a filter over an event field", `[{filter: event.paid}, {to: out}]`, nil},
 		{"a sequence then that is a number", `[{sequence: {store: q, first: 'true', then: '1'}}, {to: out}]`, []string{"rules[0].steps[0].sequence.then"}},
+		{"a map expression that is a list", `[{map: '[event.id]'}, {to: out}]`, []string{"rules[0].steps[0].map"}},
+		{"map expressions of a literal, the event and a field", `[{map: '{"id": event.id}'}, {map: event}, {map: event.inner}, {to: out}]`, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,8 +8,12 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/veltrix/veltrix/pkg/diag"
-	"github.com/veltrix/veltrix/pkg/expr"
 )
+
+var setFields = []Field{
+	{Name: WholeValue, Type: FieldExprMap, Required: true,
+		Doc: "field names to the expressions of their new values; a dotted name sets a nested field"},
+}
 
 func setSpec() *Spec {
 	return &Spec{
@@ -19,75 +23,25 @@ func setSpec() *Spec {
 			"event as it was before the step, then the fields are assigned. A dotted name such as " +
 			"`customer.tier` sets a nested field, creating the objects on the way; a part of the path " +
 			"that exists but is not an object is an error (VX5004). Timestamps are written as RFC 3339 strings.",
+		Fields:  setFields,
 		Example: `- set: {flag: '"high_value"', checked_at: now(), customer.tier: '"gold"'}`,
 		Build: func(b Builder, n *yaml.Node, path string) Step {
-			fields, ok := exprFields(b, n, path)
+			v, ok := DecodeFields(b, n, path, "set", setFields)
 			if !ok {
 				return nil
 			}
+			fields := v.ExprMap(WholeValue)
 			flat := true
 			for _, f := range fields {
-				flat = flat && len(f.path) == 1
+				flat = flat && len(f.Path) == 1
 			}
 			return &setStep{fields: fields, flat: flat}
 		},
 	}
 }
 
-// exprField is one `name: expr` pair of set or map.
-type exprField struct {
-	name string
-	path []string // name split at dots
-	prg  *expr.Program
-}
-
-// exprFields parses a mapping of field names to expressions.
-func exprFields(b Builder, n *yaml.Node, path string) ([]exprField, bool) {
-	if n.Kind != yaml.MappingNode || len(n.Content) == 0 {
-		b.Errorf(n, path, diag.InvalidStep, "expected a mapping of field names to expressions, found %s", nodeKind(n))
-		return nil, false
-	}
-	ok := true
-	fields := make([]exprField, 0, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		fpath := path + "." + k.Value
-		parts, err := splitField(k.Value)
-		if err != "" {
-			b.Errorf(k, fpath, diag.InvalidStep, "field name %q: %s", k.Value, err)
-			ok = false
-			continue
-		}
-		if !scalar(b, v, fpath, "an expression") {
-			ok = false
-			continue
-		}
-		p := b.Expr(v, fpath)
-		if p == nil {
-			ok = false
-			continue
-		}
-		fields = append(fields, exprField{name: k.Value, path: parts, prg: p})
-	}
-	return fields, ok
-}
-
-// splitField splits a dotted field name, or explains why it is invalid.
-func splitField(name string) ([]string, string) {
-	if name == "" {
-		return nil, "empty"
-	}
-	parts := strings.Split(name, ".")
-	for _, p := range parts {
-		if p == "" {
-			return nil, "empty part between dots"
-		}
-	}
-	return parts, ""
-}
-
 type setStep struct {
-	fields []exprField
+	fields []NamedExpr
 	flat   bool // every field is top-level: set works on Raw without decoding it
 }
 
@@ -98,7 +52,7 @@ func (s *setStep) Process(_ ProcessorContext, ev *Event) (bool, error) {
 	var buf [8]any
 	vals := buf[:0]
 	for _, f := range s.fields {
-		v, err := f.prg.Value(ev)
+		v, err := f.Prg.Value(ev)
 		if err != nil {
 			return false, err
 		}
@@ -110,8 +64,8 @@ func (s *setStep) Process(_ ProcessorContext, ev *Event) (bool, error) {
 		ev.Value = m
 	}
 	for i, f := range s.fields {
-		if err := setPath(m, f.path, vals[i]); err != nil {
-			return false, f.prg.Pos().At(diag.ResultType, "set %s: %v", f.name, err)
+		if err := setPath(m, f.Path, vals[i]); err != nil {
+			return false, f.Prg.Pos().At(diag.ResultType, "set %s: %v", f.Name, err)
 		}
 	}
 	ev.Touch()
@@ -127,7 +81,7 @@ func (s *setStep) splice(ev *Event) (bool, error) {
 	vals, encs := vbuf[:0], ebuf[:0]
 	for _, f := range s.fields {
 		start := len(ev.enc)
-		v, enc, err := f.prg.AppendJSON(ev.enc, ev)
+		v, enc, err := f.Prg.AppendJSON(ev.enc, ev)
 		if err != nil {
 			return false, err
 		}
@@ -135,7 +89,7 @@ func (s *setStep) splice(ev *Event) (bool, error) {
 		vals, encs = append(vals, v), append(encs, enc[start:len(enc):len(enc)])
 	}
 	for i, f := range s.fields {
-		ev.edit(f.name, vals[i], encs[i])
+		ev.edit(f.Name, vals[i], encs[i])
 	}
 	return true, nil
 }
@@ -163,10 +117,10 @@ func setPath(m map[string]any, path []string, v any) error {
 func (s *setStep) Describe() Info { return Info{Kind: "set", Arg: describeFields(s.fields)} }
 
 // describeFields renders fields as "a = expr, b = expr" in written order.
-func describeFields(fields []exprField) string {
+func describeFields(fields []NamedExpr) string {
 	parts := make([]string, len(fields))
 	for i, f := range fields {
-		parts[i] = f.name + " = " + f.prg.Source()
+		parts[i] = f.Name + " = " + f.Prg.Source()
 	}
 	return strings.Join(parts, ", ")
 }
@@ -175,7 +129,7 @@ func describeFields(fields []exprField) string {
 func (s *setStep) KeyEffect() KeyEffect {
 	e := KeyEffect{}
 	for _, f := range s.fields {
-		e.Fields = append(e.Fields, f.path[0])
+		e.Fields = append(e.Fields, f.Path[0])
 	}
 	return e
 }
