@@ -672,5 +672,5 @@ func (s *aggregateStep) Describe() Info {
 	if s.clock.time != nil {
 		parts = append(parts, "time = "+s.clock.time.Source())
 	}
-	return Info{Kind: "aggregate", Arg: strings.Join(parts, ", "), Store: s.store}
+	return Info{Kind: "aggregate", Arg: strings.Join(parts, ", ")}
 }

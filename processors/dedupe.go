@@ -148,5 +148,5 @@ func (s *dedupeStep) Describe() Info {
 	if s.clock.time != nil {
 		arg += ", time = " + s.clock.time.Source()
 	}
-	return Info{Kind: "dedupe", Arg: arg, Store: s.store}
+	return Info{Kind: "dedupe", Arg: arg}
 }

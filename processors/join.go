@@ -107,5 +107,5 @@ func (s *joinStep) Describe() Info {
 	if s.left {
 		typ = "left"
 	}
-	return Info{Kind: "join", Arg: arg + ", " + typ + ", as " + s.asName, Store: s.table}
+	return Info{Kind: "join", Arg: arg + ", " + typ + ", as " + s.asName}
 }

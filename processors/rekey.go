@@ -86,9 +86,9 @@ func (s *rekeyStep) Process(t ProcessorContext, ev *Event) (bool, error) {
 
 func (s *rekeyStep) Describe() Info {
 	if s.added != "" {
-		return Info{Kind: "repartition", Arg: "by " + s.key.Source() + " for " + s.added + " (added; via " + s.topic + ")", Outputs: []string{s.topic}}
+		return Info{Kind: "repartition", Arg: "by " + s.key.Source() + " for " + s.added + " (added; via " + s.topic + ")"}
 	}
-	return Info{Kind: "rekey", Arg: s.key.Source() + " (via " + s.topic + ")", Outputs: []string{s.topic}}
+	return Info{Kind: "rekey", Arg: s.key.Source() + " (via " + s.topic + ")"}
 }
 
 // KeyEffect implements KeyEffecter: the events go on keyed by the key.

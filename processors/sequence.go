@@ -275,5 +275,5 @@ func (s *sequenceStep) Describe() Info {
 	if s.all {
 		parts = append(parts, "emit all")
 	}
-	return Info{Kind: "sequence", Arg: strings.Join(parts, ", "), Store: s.store}
+	return Info{Kind: "sequence", Arg: strings.Join(parts, ", ")}
 }

@@ -102,10 +102,18 @@ func Specs() []*Spec {
 }
 
 // ItemObserver is implemented by a Builder that wants to know which item of
-// a step list BuildChain is building (the topology ties the stores a step
-// declares to the step's place in its rule).
+// a step list BuildChain is building: the topology ties what a step declares
+// (Output, Store, ReadStore) to the step, and the step to its place in its
+// rule. Items nest (a route's branches, a used template's steps are built
+// while their item is), so the calls nest too.
 type ItemObserver interface {
-	BuildingItem(listPath string, i int)
+	// BuildingItem is called before item i of the list at listPath is
+	// built; item is its YAML node.
+	BuildingItem(listPath string, i int, item *yaml.Node)
+	// BuiltItem is called after it, with the item's kind (UseKind for a
+	// use: step; "" when the item has no usable kind) and the built step
+	// (nil when it has problems).
+	BuiltItem(listPath string, i int, kind string, s Step)
 }
 
 // UseKind is the key of a step that instantiates a template.
@@ -128,49 +136,56 @@ func BuildChain(b Builder, specs []*Spec, items []*yaml.Node, path string) Chain
 	for i, item := range items {
 		ipath := fmt.Sprintf("%s[%d]", path, i)
 		if obs != nil {
-			obs.BuildingItem(path, i)
+			obs.BuildingItem(path, i, item)
 		}
 		if routeAt != nil {
 			setHint(b.Errorf(item, ipath, diag.InvalidStep, "this step never runs: the route at line %d does not continue after its branches", routeAt.Line),
 				"move the step into the route's branches")
 			routeAt = nil // report once
 		}
-		if item.Kind != yaml.MappingNode || len(item.Content) == 0 {
-			b.Errorf(item, ipath, diag.InvalidStep, "a step must be a mapping like {filter: ...}, found %s", nodeKind(item))
-			continue
+		kind, s := buildItem(b, specs, kinds, item, ipath)
+		if obs != nil {
+			obs.BuiltItem(path, i, kind, s)
 		}
-		kindNode := item.Content[0]
-		kind := kindNode.Value
-		if hasKey(item, UseKind) {
-			if s := b.Use(item, ipath); s != nil {
-				chain = append(chain, s)
-			}
-			continue
-		}
-		if len(item.Content) > 2 {
-			setHint(b.Errorf(item.Content[2], ipath+"."+item.Content[2].Value, diag.InvalidStep,
-				"a step has exactly one kind, found %q and %q", kind, item.Content[2].Value),
-				"write each step as its own list item")
-			continue
-		}
-		i := slices.IndexFunc(specs, func(s *Spec) bool { return s.Kind == kind })
-		if i < 0 {
-			e := b.Errorf(kindNode, ipath+"."+kind, diag.UnknownStep, "unknown step kind %q", kind)
-			hint := "step kinds are " + strings.Join(kinds, ", ")
-			if s := diag.Closest(kind, kinds); s != "" {
-				hint = fmt.Sprintf("did you mean %q? ", s) + hint
-			}
-			setHint(e, "%s", hint)
-			continue
-		}
-		if s := specs[i].Build(b, item.Content[1], ipath+"."+kind); s != nil {
+		if s != nil {
 			chain = append(chain, s)
 		}
 		if kind == "route" {
-			routeAt = kindNode
+			routeAt = item.Content[0]
 		}
 	}
 	return chain
+}
+
+// buildItem builds one item of a step list: its kind and the step (nil when
+// it has problems, all recorded).
+func buildItem(b Builder, specs []*Spec, kinds []string, item *yaml.Node, ipath string) (string, Step) {
+	if item.Kind != yaml.MappingNode || len(item.Content) == 0 {
+		b.Errorf(item, ipath, diag.InvalidStep, "a step must be a mapping like {filter: ...}, found %s", nodeKind(item))
+		return "", nil
+	}
+	kindNode := item.Content[0]
+	kind := kindNode.Value
+	if hasKey(item, UseKind) {
+		return UseKind, b.Use(item, ipath)
+	}
+	if len(item.Content) > 2 {
+		setHint(b.Errorf(item.Content[2], ipath+"."+item.Content[2].Value, diag.InvalidStep,
+			"a step has exactly one kind, found %q and %q", kind, item.Content[2].Value),
+			"write each step as its own list item")
+		return "", nil
+	}
+	i := slices.IndexFunc(specs, func(s *Spec) bool { return s.Kind == kind })
+	if i < 0 {
+		e := b.Errorf(kindNode, ipath+"."+kind, diag.UnknownStep, "unknown step kind %q", kind)
+		hint := "step kinds are " + strings.Join(kinds, ", ")
+		if s := diag.Closest(kind, kinds); s != "" {
+			hint = fmt.Sprintf("did you mean %q? ", s) + hint
+		}
+		setHint(e, "%s", hint)
+		return "", nil
+	}
+	return kind, specs[i].Build(b, item.Content[1], ipath+"."+kind)
 }
 
 // mapping checks that n is a mapping whose keys are among the spec's fields
@@ -260,9 +275,10 @@ func nodeKind(n *yaml.Node) string {
 func NodeKind(n *yaml.Node) string { return nodeKind(n) }
 
 // Info describes a built step for describe: its kind, its main argument on
-// one line, the topics it writes itself and its nested step lists. It is for
-// display only: what a step writes and keeps is what it declared through the
-// Builder (Output, Store, ReadStore, Repartition).
+// one line, the topics it writes and the store it keeps or reads, and its
+// nested step lists. A step's Describe gives Kind, Arg and Branches, for
+// display; Outputs and Store are what the step declared through the Builder
+// (Output, Repartition, Store, ReadStore), filled in by the topology.
 type Info struct {
 	Kind     string       `json:"kind"`
 	Arg      string       `json:"arg,omitempty"`

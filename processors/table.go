@@ -78,7 +78,7 @@ func (s *tableStep) Process(t ProcessorContext, ev *Event) (bool, error) {
 }
 
 func (s *tableStep) Describe() Info {
-	return Info{Kind: "table", Arg: "store " + s.store, Store: s.store}
+	return Info{Kind: "table", Arg: "store " + s.store}
 }
 
 // KeyEffect implements KeyEffecter: the event goes on unchanged.

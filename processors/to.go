@@ -111,5 +111,5 @@ func (s *toStep) Describe() Info {
 	if len(extra) > 0 {
 		arg += " (" + strings.Join(extra, ", ") + ")"
 	}
-	return Info{Kind: "to", Arg: arg, Outputs: []string{s.topic}}
+	return Info{Kind: "to", Arg: arg}
 }

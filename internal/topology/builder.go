@@ -3,6 +3,7 @@ package topology
 import (
 	"fmt"
 	"log/slog"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -30,13 +31,28 @@ type build struct {
 	refs     []*storeRef
 	topicKey map[string]string // topic -> normalized key expression declared in topics:
 	added    []Repartition
+	steps    map[processors.Step]*stepDecl // what each built step declared
+}
+
+// stepDecl is one step as it was built: its kind, its item, and what it
+// declared through the Builder. describe's edges, the key analysis' names
+// and the stores' definitions come from these, never from a step's display
+// (Describe).
+type stepDecl struct {
+	kind    string
+	path    string     // the item's path
+	item    *yaml.Node // the item
+	params  map[string]*config.Value
+	outputs []string // topics it declared with Output
+	store   string   // the store it declared with Store or ReadStore
 }
 
 // storeDecl is a store declared by a stateful step.
 type storeDecl struct {
 	StoreInfo
-	item  int // the rule's top-level step declaring it (or holding the step)
-	stage int // the stage of the rule that step runs in (0: the rule's own topics)
+	def   string // the declaring step's definition (see definition)
+	item  int    // the rule's top-level step declaring it (or holding the step)
+	stage int    // the stage of the rule that step runs in (0: the rule's own topics)
 	pos   diag.Pos
 }
 
@@ -55,6 +71,7 @@ type ruleState struct {
 	topPath    string // the path of the rule's top-level step list
 	item       int    // the top-level step being built
 	outputs    []outputDecl
+	building   []*stepDecl // the items being built, innermost last
 }
 
 // outputDecl is a topic a step declared it writes (Builder.Output).
@@ -181,7 +198,7 @@ func (st *build) split(r *Rule, rs *ruleState, outs [][]string) bool {
 		})
 		if i < 0 {
 			cur.Steps = steps
-			cur.info = processors.Describe(cur.Steps)
+			cur.info = st.describe(cur.Steps)
 			cur.Outputs = stageOutputs(outs, k)
 			cur.init()
 			return true
@@ -193,7 +210,7 @@ func (st *build) split(r *Rule, rs *ruleState, outs [][]string) bool {
 		}
 		topic := steps[i].(processors.Repartitioner).RepartitionTopic()
 		cur.Steps = slices.Clip(steps[:i+1])
-		cur.info = processors.Describe(cur.Steps)
+		cur.info = st.describe(cur.Steps)
 		cur.Outputs = append(stageOutputs(outs, k), topic)
 		cur.init()
 		next := &Rule{Name: r.Name, From: []string{topic}, Template: r.Template, OnError: r.OnError, DLQ: r.DLQ}
@@ -331,11 +348,40 @@ func (sc *scope) Errorf(n *yaml.Node, path string, code diag.Code, format string
 
 // BuildingItem implements processors.ItemObserver: it tracks the rule's
 // top-level step being built, so that the stores it declares are tied to
-// its stage.
-func (sc *scope) BuildingItem(listPath string, i int) {
+// its stage, and opens the declarations of the item.
+func (sc *scope) BuildingItem(listPath string, i int, item *yaml.Node) {
 	if sc.depth == 0 && listPath == sc.rs.topPath {
 		sc.rs.item = i
 	}
+	sc.rs.building = append(sc.rs.building, &stepDecl{path: fmt.Sprintf("%s[%d]", listPath, i), item: item, params: sc.params})
+}
+
+// BuiltItem implements processors.ItemObserver: it closes the item's
+// declarations and keeps them with the built step.
+func (sc *scope) BuiltItem(listPath string, i int, kind string, s processors.Step) {
+	n := len(sc.rs.building)
+	if n == 0 {
+		return
+	}
+	d := sc.rs.building[n-1]
+	sc.rs.building = sc.rs.building[:n-1]
+	d.kind = kind
+	if s == nil || sc.check || !reflect.TypeOf(s).Comparable() {
+		return // a step of another type has no declarations to show
+	}
+	if sc.st.steps == nil {
+		sc.st.steps = map[processors.Step]*stepDecl{}
+	}
+	sc.st.steps[s] = d
+}
+
+// declaring returns the declarations of the innermost item being built
+// (nil outside of one).
+func (sc *scope) declaring() *stepDecl {
+	if n := len(sc.rs.building); n > 0 {
+		return sc.rs.building[n-1]
+	}
+	return nil
 }
 
 // Logger implements processors.Builder.
@@ -365,11 +411,16 @@ func (sc *scope) Store(n *yaml.Node, path, kind string) string {
 			return ""
 		}
 	}
-	sc.st.stores = append(sc.st.stores, &storeDecl{
+	d := &storeDecl{
 		StoreInfo: StoreInfo{Name: name, Rule: sc.rule.Name, Kind: kind, Changelog: state.ChangelogTopic(sc.st.cfg.App.ID, name)},
 		item:      sc.rs.item,
 		pos:       sc.pos(n, path),
-	})
+	}
+	if sd := sc.declaring(); sd != nil {
+		sd.store = name
+		d.def = definition(sd.item, sd.params)
+	}
+	sc.st.stores = append(sc.st.stores, d)
 	return name
 }
 
@@ -381,6 +432,9 @@ func (sc *scope) ReadStore(n *yaml.Node, path, kind string) string {
 		return name
 	}
 	sc.st.refs = append(sc.st.refs, &storeRef{name: name, kind: kind, rule: sc.rule.Name, item: sc.rs.item, pos: sc.pos(n, path)})
+	if sd := sc.declaring(); sd != nil {
+		sd.store = name
+	}
 	return name
 }
 
@@ -494,6 +548,9 @@ func (sc *scope) Output(n *yaml.Node, path string) string {
 	}
 	if !sc.check {
 		sc.rs.outputs = append(sc.rs.outputs, outputDecl{topic: name, item: sc.rs.item})
+		if sd := sc.declaring(); sd != nil {
+			sd.outputs = append(sd.outputs, name)
+		}
 	}
 	return name
 }

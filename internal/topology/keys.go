@@ -158,18 +158,6 @@ func (k keyState) after(s processors.Step) keyState {
 	return out
 }
 
-// stepName names a Grouper step in messages: its kind and store.
-func stepName(s processors.Step) string {
-	if d, ok := s.(processors.Describer); ok {
-		in := d.Describe()
-		if in.Store != "" {
-			return in.Kind + " " + in.Store
-		}
-		return in.Kind
-	}
-	return fmt.Sprintf("%T", s)
-}
-
 // topicKeys compiles the keys declared in the topics: section: topic ->
 // normalized expression. It reports bad expressions (VX3001, VX3002) and
 // entries for topics no rule reads (VX3007).
@@ -259,7 +247,7 @@ func (st *build) keys(r *Rule, rs *ruleState, declared map[string]string) (plan,
 						WithHint("shorten the rule's name or app.id"))
 					ok = false
 				}
-				name := stepName(s)
+				name := st.stepName(s)
 				p.steps = append(p.steps, processors.NewRepartition(key, topic, name))
 				p.added = append(p.added, Repartition{Rule: r.Name, Step: name, Key: key.Source(), Topic: topic, Pos: key.Pos()})
 				stage++
@@ -294,7 +282,7 @@ func (st *build) nestedKeys(r *Rule, c processors.Chain, state keyState) (keySta
 		if g, isG := s.(processors.Grouper); isG {
 			if key, repart := g.GroupKey(); key != nil && repart && !state.has(key) {
 				st.errs.Add(key.Pos().At(diag.InvalidStep, "rule %q: %s groups by %s, which its input is not known to be partitioned by, and a repartition cannot be added inside a route branch or a used template",
-					r.Name, stepName(s), key.Source()).
+					r.Name, st.stepName(s), key.Source()).
 					WithHint("move the step to the rule's top level, put a rekey by %s at the rule's top level before the route or use, declare the topic's key (topics: {<topic>: {key: %s}}), or write repartition: false to group per input partition on purpose", key.Source(), key.Source()))
 				ok = false
 			}

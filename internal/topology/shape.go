@@ -24,34 +24,31 @@ type Shape struct {
 // StoreShape is a store and the definition of the step that declares it.
 type StoreShape struct {
 	StoreInfo
-	Step string `json:"step"` // the declaring step's kind and definition
+	// Step is the declaring step's kind and definition: its YAML in a
+	// canonical form, with the values of the template parameters it uses.
+	Step string `json:"step"`
 }
 
 // Shape returns the topology's shape.
 func (t *Topology) Shape() Shape {
-	defs := map[string]string{}
 	var repartitions []string
-	var walk func([]processors.Info)
-	walk = func(infos []processors.Info) {
-		for _, in := range infos {
-			if in.Store != "" {
-				defs[in.Kind+"\x00"+in.Store] = in.Kind + ": " + in.Arg
-			}
-			if in.Kind == "rekey" || in.Kind == "repartition" {
-				repartitions = append(repartitions, in.Kind+" "+in.Arg)
-			}
-			for _, b := range in.Branches {
-				walk(b.Steps)
-			}
-		}
-	}
 	for _, r := range t.Rules {
-		walk(r.Describe())
+		for _, s := range r.stages() {
+			if s.after == nil || len(s.Steps) == 0 {
+				continue
+			}
+			last := s.Steps[len(s.Steps)-1]
+			key := "?"
+			if e, ok := last.(processors.KeyEffecter); ok && e.KeyEffect().Key != nil {
+				key = normExpr(e.KeyEffect().Key.Source())
+			}
+			repartitions = append(repartitions, s.after.From[0]+" by "+key)
+		}
 	}
 	s := Shape{Sources: slices.Sorted(slices.Values(t.sources())), Repartitions: slices.Sorted(slices.Values(repartitions))}
 	s.Sources = slices.Compact(s.Sources)
 	for _, st := range t.Stores() {
-		s.Stores = append(s.Stores, StoreShape{StoreInfo: st, Step: defs[st.Kind+"\x00"+st.Name]})
+		s.Stores = append(s.Stores, StoreShape{StoreInfo: st, Step: t.storeDefs[st.Name]})
 	}
 	slices.SortFunc(s.Stores, func(a, b StoreShape) int { return strings.Compare(a.Name, b.Name) })
 	return s

@@ -29,13 +29,13 @@ func TestShapeDiff(t *testing.T) {
 		{name: "aggregation", rules: strings.Replace(base, "sum: event.total", "sum: event.tax", 1),
 			want: []string{"store totals: its step changed"}},
 		{name: "key", rules: strings.Replace(base, "key: event.customer_id", "key: event.region", 1),
-			want: []string{"repartition repartition by event.customer_id", "repartition repartition by event.region", "store totals: its step changed"}},
+			want: []string{"repartition shop.big.repartition by event.customer_id removed", "repartition shop.big.repartition by event.region added", "store totals: its step changed"}},
 		{name: "rekey", rules: strings.Replace(base, "      - aggregate: {store: totals, key: event.customer_id, sum: event.total}", "      - rekey: event.region\n      - aggregate: {store: totals, sum: event.total}", 1),
-			want: []string{"removed", "rekey event.region", "store totals: its step changed"}},
+			want: []string{"by event.customer_id removed", "by event.region added", "store totals: its step changed"}},
 		{name: "source", rules: strings.Replace(base, "from: orders", "from: payments", 1),
 			want: []string{"source topic orders removed", "source topic payments added"}},
 		{name: "store renamed", rules: strings.Replace(base, "store: totals", "store: sums", 1),
-			want: []string{"removed", "added", "store totals removed", "store sums added"}},
+			want: []string{"store totals removed", "store sums added"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			old, err := Build(parseConfig(t, "a.yaml", base))

@@ -20,9 +20,10 @@ type Topology struct {
 
 	byTopic       map[string][]*Rule // input topic -> rules (or continuations after a rekey) reading it, in order
 	coPartitioned [][]string
-	stores        []StoreInfo // sorted by name
-	repartitions  []string    // sorted
-	punctuating   []*Rule     // rules and continuations holding punctuating steps
+	stores        []StoreInfo       // sorted by name
+	storeDefs     map[string]string // store -> the definition of the step declaring it
+	repartitions  []string          // sorted
+	punctuating   []*Rule           // rules and continuations holding punctuating steps
 	added         []Repartition
 	maxSkew       time.Duration
 	tracer        Tracer // nil: no tracing (see WithTracer)
@@ -229,6 +230,10 @@ func (st *build) linkStores(t *Topology) {
 			continue
 		}
 		t.stores = append(t.stores, d.StoreInfo)
+		if t.storeDefs == nil {
+			t.storeDefs = map[string]string{}
+		}
+		t.storeDefs[d.Name] = d.def
 		if len(d.Topics) > 1 {
 			groups = append(groups, slices.Clone(d.Topics))
 		}
