@@ -829,27 +829,13 @@ func (c *console) validate(r *http.Request, d *pageData) error {
 // pastedFile names the validate box's text in positions.
 const pastedFile = "pasted"
 
-// checkFragment loads the fragment over cfg and builds the topology,
-// returning every problem once, in order of place.
+// checkFragment compiles the fragment over cfg (topology.CompileFragment)
+// and returns its problems, in order of place.
 func checkFragment(cfg *config.Config, data []byte) diag.List {
-	merged, loadErr := config.Fragment(cfg, pastedFile, data)
-	problems := diag.AsList(loadErr)
-	if loadErr != nil && problems == nil {
-		problems = diag.List{diag.Pos{File: pastedFile}.At(diag.Internal, "%v", loadErr)}
+	_, _, err := topology.CompileFragment(cfg, pastedFile, data)
+	problems := diag.AsList(err)
+	if err != nil && problems == nil {
+		problems = diag.List{diag.Pos{File: pastedFile}.At(diag.Internal, "%v", err)}
 	}
-	if merged != nil {
-		_, buildErr := topology.Build(merged)
-		seen := map[string]bool{}
-		for _, e := range problems {
-			seen[string(e.Code)+e.File+strconv.Itoa(e.Line)+e.Message] = true
-		}
-		for _, e := range diag.AsList(buildErr) {
-			if k := string(e.Code) + e.File + strconv.Itoa(e.Line) + e.Message; !seen[k] {
-				seen[k] = true
-				problems = append(problems, e)
-			}
-		}
-	}
-	problems.Sort()
 	return problems
 }

@@ -332,7 +332,9 @@ func TestConsoleConfig(t *testing.T) {
 		{"type error", "name: new\nfrom: orders\nsteps:\n  - filter: event.total + \"x\"\n  - to: out\n",
 			[]string{"1 problem(s)", "pasted:4:", `<a href="/errors#vx3002">VX3002</a>`}, ""},
 		{"unknown template", "rules:\n  - name: t\n    from: orders\n    template: nope\n",
-			[]string{"pasted:4:", "VX2001", `unknown template &#34;nope&#34;`}, ""},
+			[]string{"1 problem(s)", "pasted:4:", "VX2001", `unknown template &#34;nope&#34;`}, ""},
+		{"problems of the loader and of the steps, each once", "rules:\n  - name: t\n    from: orders\n    on_error: maybe\n    steps:\n      - filtr: event.total > 1\n      - use: nope\n",
+			[]string{"3 problem(s)", "VX1", "VX3003", "VX2001"}, ""},
 		{"escaped", "name: x\nfrom: orders\nsteps:\n  - <script>: 1\n",
 			[]string{"&lt;script&gt;"}, "<script>:"},
 	} {

@@ -31,6 +31,21 @@ func Compile(path string, opts ...Option) (*config.Config, *Topology, error) {
 		opt(&o)
 	}
 	cfg, loadErr := config.Load(path, o.load...)
+	return compiled(cfg, loadErr, opts)
+}
+
+// CompileFragment is Compile for a fragment checked against a running
+// configuration (the console's validate box): it loads data with
+// config.Fragment over base and builds the result, with the same split of
+// the checks. The Config comes back when data is usable YAML.
+func CompileFragment(base *config.Config, file string, data []byte, opts ...Option) (*config.Config, *Topology, error) {
+	cfg, loadErr := config.Fragment(base, file, data)
+	return compiled(cfg, loadErr, opts)
+}
+
+// compiled is the half of Compile after the loader: it builds cfg and returns
+// the loader's and the builder's problems in one list.
+func compiled(cfg *config.Config, loadErr error, opts []Option) (*config.Config, *Topology, error) {
 	if cfg == nil {
 		return nil, nil, loadErr
 	}
