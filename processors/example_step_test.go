@@ -28,7 +28,7 @@ func maskSpec() *processors.Spec {
 		Summary: "Hide all but the last characters of a string field.",
 		Doc:     "Replaces every character of the field but the last `keep` with `*`. A missing field, or one that is not a string, is left as it is.",
 		Fields: []processors.Field{
-			{Name: "field", Type: processors.CustomType("field name"), Required: true, Doc: "the top-level field to mask"},
+			{Name: "field", Type: processors.FieldName, Required: true, Doc: "the top-level field to mask"},
 			{Name: "keep", Type: processors.IntType, Doc: "characters left visible at the end; default 4"},
 		},
 		Example: "- mask: {field: card_number, keep: 4}",
@@ -44,7 +44,12 @@ func buildMask(b processors.Builder, n *yaml.Node, path string) processors.Step 
 	if !ok {
 		return nil
 	}
-	s := &maskStep{field: v.Node("field").Value, keep: v.Int("keep", 4)}
+	parts, name := v.FieldName("field")
+	if len(parts) != 1 {
+		b.Errorf(v.Node("field"), path+".field", diag.InvalidStep, "mask takes a top-level field, found %q", name)
+		return nil
+	}
+	s := &maskStep{field: parts[0], keep: v.Int("keep", 4)}
 	if s.keep < 0 {
 		b.Errorf(v.Node("keep"), path+".keep", diag.InvalidStep, "keep must not be negative, found %d", s.keep)
 		return nil
@@ -145,12 +150,13 @@ func TestMaskStepErrors(t *testing.T) {
   from: payments
   steps:
     - mask: {keep: many, fields: card}
+    - mask: {field: card.number}
 `)
 	var got []string
 	for _, e := range diag.AsList(err) {
 		got = append(got, string(e.Code)+" "+e.Path)
 	}
-	want := []string{"VX3004 rules[0].steps[0].mask", "VX3004 rules[0].steps[0].mask.fields"}
+	want := []string{"VX3004 rules[0].steps[0].mask", "VX3004 rules[0].steps[0].mask.fields", "VX3004 rules[0].steps[1].mask.field"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("problems\n%v\nwant\n%v", got, want)
 	}
@@ -162,7 +168,7 @@ func TestMaskStepDocs(t *testing.T) {
 	if err := processors.WriteDocs(&b, []*processors.Spec{maskSpec()}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## mask", "| `field` | field name | yes | the top-level field to mask |", "- mask: {field: card_number, keep: 4}"} {
+	for _, want := range []string{"## mask", "| `field` | field | yes | the top-level field to mask |", "- mask: {field: card_number, keep: 4}"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("docs lack %q:\n%s", want, b.String())
 		}

@@ -19,7 +19,7 @@ type Spec struct {
 	Kind    string  // the step's key in YAML, e.g. "filter"
 	Summary string  // one line
 	Doc     string  // a paragraph of Markdown
-	Fields  []Field // for the mapping form; empty when the kind takes one value
+	Fields  []Field // for the mapping form; empty when the kind takes one value, or one field named WholeValue that decodes the whole value
 	Example string  // YAML of one or more steps of this kind
 	// Key says, for a step that groups or looks up by a key (a Grouper),
 	// what that key is and what it keys; docs/steps.md lists it under
