@@ -152,10 +152,9 @@ func buildAggregate(b Builder, n *yaml.Node, path string) Step {
 	return s
 }
 
-// windowFields are the keys of an aggregate's window (grace is parsed by
-// hand: 0 is allowed).
-var windowFields = []Field{{Name: "tumbling", Type: DurationType}, {Name: "hopping", Type: CustomType("mapping")},
-	{Name: "session", Type: CustomType("mapping")}, {Name: "grace", Type: CustomType("duration")}}
+// windowFields are the keys of an aggregate's window.
+var windowFields = []Field{{Name: "tumbling", Type: DurationType}, {Name: "hopping", Type: MappingType},
+	{Name: "session", Type: MappingType}, {Name: "grace", Type: DurationOrZero}}
 
 var hoppingFields = []Field{{Name: "size", Type: DurationType, Required: true}, {Name: "advance", Type: DurationType, Required: true}}
 
@@ -174,8 +173,13 @@ func parseWindow(b Builder, n *yaml.Node, path string) (windowSpec, bool) {
 		d := ms(f.Duration("tumbling", 0))
 		w = windowSpec{kind: tumbling, size: d, advance: d}
 	}
+	// hopping and session are MappingType fields: one that is not a
+	// mapping was reported by DecodeFields.
 	if h := f.Node("hopping"); h != nil {
 		kinds++
+		if h.Kind != yaml.MappingNode {
+			return w, false
+		}
 		hf, good := DecodeFields(b, h, path+".hopping", "aggregate", hoppingFields)
 		if good {
 			size, adv := hf.Duration("size", 0), hf.Duration("advance", 0)
@@ -193,6 +197,9 @@ func parseWindow(b Builder, n *yaml.Node, path string) (windowSpec, bool) {
 	}
 	if sn := f.Node("session"); sn != nil {
 		kinds++
+		if sn.Kind != yaml.MappingNode {
+			return w, false
+		}
 		sf, good := DecodeFields(b, sn, path+".session", "aggregate", sessionFields)
 		if good {
 			w = windowSpec{kind: session, size: ms(sf.Duration("gap", 0))}
@@ -204,14 +211,7 @@ func parseWindow(b Builder, n *yaml.Node, path string) (windowSpec, bool) {
 			"e.g. window: {tumbling: 1h, grace: 5m}")
 		return w, false
 	}
-	if g := f.Node("grace"); g != nil {
-		if g.Kind == yaml.ScalarNode && (g.Value == "0" || g.Value == "0s") {
-			return w, ok
-		}
-		d, good := duration(b, g, path+".grace")
-		ok = ok && good
-		w.grace = ms(d)
-	}
+	w.grace = ms(f.Duration("grace", 0))
 	return w, ok
 }
 

@@ -65,6 +65,7 @@ type FieldType struct {
 	Keys   FieldKind // for ExprMap: KindFieldName when its names are event fields
 	Values []string  // for Enum
 	Of     string    // for KindReadStore: the kind of the step owning the store
+	ZeroOK bool      // for Duration: 0 is allowed too
 	Label  string    // the type as docs/steps.md shows it; default from Kind
 }
 
@@ -76,14 +77,16 @@ var (
 	KeyExpr      = FieldType{Kind: KindExpr, Result: ResultKey}
 	TimeExpr     = FieldType{Kind: KindExpr, Result: ResultTime}
 	DurationType = FieldType{Kind: KindDuration}
-	StoreType    = FieldType{Kind: KindStore}
-	OutputType   = FieldType{Kind: KindOutput}
-	StepsType    = FieldType{Kind: KindSteps}
-	ExprMapType  = FieldType{Kind: KindExprMap, Result: ResultAny}
-	IntType      = FieldType{Kind: KindInt}
-	BoolType     = FieldType{Kind: KindBool}
-	MappingType  = FieldType{Kind: KindMapping}
-	FieldName    = FieldType{Kind: KindFieldName}
+	// DurationOrZero is a duration that may be 0 (a window's grace).
+	DurationOrZero = FieldType{Kind: KindDuration, ZeroOK: true}
+	StoreType      = FieldType{Kind: KindStore}
+	OutputType     = FieldType{Kind: KindOutput}
+	StepsType      = FieldType{Kind: KindSteps}
+	ExprMapType    = FieldType{Kind: KindExprMap, Result: ResultAny}
+	IntType        = FieldType{Kind: KindInt}
+	BoolType       = FieldType{Kind: KindBool}
+	MappingType    = FieldType{Kind: KindMapping}
+	FieldName      = FieldType{Kind: KindFieldName}
 	// MapExpr is an expression that returns a map (map's expression form).
 	MapExpr = FieldType{Kind: KindExpr, Result: ResultMap}
 	// FieldExprMap maps event fields (a dotted name for a nested one) to
@@ -114,6 +117,9 @@ func (t FieldType) String() string {
 		}
 		return "expr"
 	case KindDuration:
+		if t.ZeroOK {
+			return "duration (0 allowed)"
+		}
 		return "duration"
 	case KindStore, KindReadStore:
 		return "store"
@@ -299,6 +305,11 @@ func DecodeField(b Builder, n *yaml.Node, path, kind string, f Field) (any, bool
 		}
 		return p, true
 	case KindDuration:
+		if f.Type.ZeroOK && n.Kind == yaml.ScalarNode {
+			if d, err := time.ParseDuration(n.Value); (err == nil && d == 0) || n.Value == "0" || n.Value == "0d" {
+				return time.Duration(0), true
+			}
+		}
 		d, ok := duration(b, n, path)
 		return d, ok
 	case KindStore:
