@@ -4,8 +4,6 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/veltrix/veltrix/pkg/diag"
 )
 
 func dropSpec() *Spec {
@@ -15,39 +13,14 @@ func dropSpec() *Spec {
 		Doc: "The value is a list of field names (or one name). A dotted name such as `customer.email` " +
 			"removes a nested field. A field the event does not have is ignored.",
 		Example: `- drop: [internal_notes, customer.email]`,
+		Fields:  dropFields,
 		Build: func(b Builder, n *yaml.Node, path string) Step {
-			if n.Kind != yaml.SequenceNode && n.Kind != yaml.ScalarNode {
-				b.Errorf(n, path, diag.InvalidStep, "drop expects a list of field names, found %s", nodeKind(n))
-				return nil
-			}
-			items := []*yaml.Node{n}
-			if n.Kind == yaml.SequenceNode {
-				items = n.Content
-			}
-			if len(items) == 0 {
-				b.Errorf(n, path, diag.InvalidStep, "drop needs at least one field name")
-				return nil
-			}
-			s := &dropStep{}
-			ok := true
-			for i, it := range items {
-				ipath := path
-				if n.Kind == yaml.SequenceNode {
-					ipath = path + "[" + itoa(i) + "]"
-				}
-				x, good := DecodeField(b, it, ipath, "drop", Field{Name: "drop", Type: FieldName})
-				if !good {
-					ok = false
-					continue
-				}
-				f := x.(fieldName)
-				s.names = append(s.names, f.name)
-				s.paths = append(s.paths, f.parts)
-			}
+			v, ok := DecodeFields(b, n, path, "drop", dropFields)
 			if !ok {
 				return nil
 			}
-			s.flat = true
+			s := &dropStep{flat: true}
+			s.paths, s.names = v.FieldNames(WholeValue)
 			for _, p := range s.paths {
 				s.flat = s.flat && len(p) == 1
 			}
@@ -55,6 +28,8 @@ func dropSpec() *Spec {
 		},
 	}
 }
+
+var dropFields = []Field{{Name: WholeValue, Type: FieldNames, Required: true, Doc: "the fields to remove"}}
 
 type dropStep struct {
 	names []string

@@ -53,6 +53,9 @@ const (
 	// KindFieldName: an event field, a dotted name for a nested one
 	// (Values.FieldName).
 	KindFieldName
+	// KindFieldNames: one field name or a list of at least one, each
+	// checked as a FieldName field's value (Values.FieldNames).
+	KindFieldNames
 )
 
 // ResultAny is an expression that may return anything (a log's value).
@@ -87,6 +90,7 @@ var (
 	BoolType       = FieldType{Kind: KindBool}
 	MappingType    = FieldType{Kind: KindMapping}
 	FieldName      = FieldType{Kind: KindFieldName}
+	FieldNames     = FieldType{Kind: KindFieldNames}
 	// MapExpr is an expression that returns a map (map's expression form).
 	MapExpr = FieldType{Kind: KindExpr, Result: ResultMap}
 	// FieldExprMap maps event fields (a dotted name for a nested one) to
@@ -125,6 +129,8 @@ func (t FieldType) String() string {
 		return "store"
 	case KindFieldName:
 		return "field"
+	case KindFieldNames:
+		return "field or list of fields"
 	case KindOutput:
 		return "topic"
 	case KindEnum:
@@ -213,6 +219,53 @@ func (v Values) FieldName(name string) ([]string, string) {
 type fieldName struct {
 	parts []string
 	name  string
+}
+
+// FieldNames is a FieldNames field's names: each one's parts, and the
+// names as written, in order.
+func (v Values) FieldNames(name string) (parts [][]string, names []string) {
+	fs, _ := v.vals[name].([]fieldName)
+	for _, f := range fs {
+		parts = append(parts, f.parts)
+		names = append(names, f.name)
+	}
+	return parts, names
+}
+
+// decodeFieldNames decodes a FieldNames field: one name, or a list of at
+// least one, every bad name reported.
+func decodeFieldNames(b Builder, n *yaml.Node, path, kind string, f Field) (any, bool) {
+	who := f.Name
+	if who == WholeValue {
+		who = kind
+	}
+	if n.Kind != yaml.SequenceNode && n.Kind != yaml.ScalarNode {
+		b.Errorf(n, path, diag.InvalidStep, "%s expects a list of field names, found %s", who, nodeKind(n))
+		return nil, false
+	}
+	items := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		items = n.Content
+	}
+	if len(items) == 0 {
+		b.Errorf(n, path, diag.InvalidStep, "%s needs at least one field name", who)
+		return nil, false
+	}
+	out := make([]fieldName, 0, len(items))
+	ok := true
+	for i, it := range items {
+		ipath := path
+		if n.Kind == yaml.SequenceNode {
+			ipath = path + "[" + itoa(i) + "]"
+		}
+		x, good := DecodeField(b, it, ipath, kind, Field{Name: f.Name, Type: FieldName})
+		if !good {
+			ok = false
+			continue
+		}
+		out = append(out, x.(fieldName))
+	}
+	return out, ok
 }
 
 // Duration is a Duration field's value (def when absent).
@@ -327,6 +380,8 @@ func DecodeField(b Builder, n *yaml.Node, path, kind string, f Field) (any, bool
 			return nil, false
 		}
 		return fn, true
+	case KindFieldNames:
+		return decodeFieldNames(b, n, path, kind, f)
 	case KindOutput:
 		if !scalar(b, n, path, "a topic name") {
 			return nil, false

@@ -224,6 +224,10 @@ func TestConvertedKindsErrors(t *testing.T) {
 		{"set not a mapping", "- set: [a]", []string{"VX3004 set"}},
 		{"set empty", "- set: {}", []string{"VX3004 set"}},
 		{"set several bad fields", "- set: {a..b: 'x +', c: 'y +', d: [1], e: '1'}", []string{"VX3004 set.a..b", "VX3001 set.c", "VX3004 set.d"}},
+		{"drop a mapping", "- drop: {a: 1}", []string{"VX3004 drop"}},
+		{"drop an empty list", "- drop: []", []string{"VX3004 drop"}},
+		{"drop bad names in a list", "- drop: [a, b..c, [d]]", []string{"VX3004 drop[1]", "VX3004 drop[2]"}},
+		{"drop one bad name", "- drop: .a", []string{"VX3004 drop"}},
 		{"map not a mapping", "- map: [a]", []string{"VX3004 map"}},
 		{"map empty", "- map: {}", []string{"VX3004 map"}},
 		{"map several bad fields", "- map: {.a: '1', b: 'nope()', c: {d: 1}}", []string{"VX3004 map..a", "VX3002 map.b", "VX3004 map.c"}},
@@ -330,8 +334,8 @@ func TestDecodeWholeFieldExprMap(t *testing.T) {
 }
 
 // TestSetAndMapProblems: set and map, which decode their value as a
-// mapping of field names to expressions, report the codes, places and
-// messages they always have.
+// mapping of field names to expressions, and drop, a list of field names,
+// report the codes, places and messages they always have.
 func TestSetAndMapProblems(t *testing.T) {
 	tests := []struct {
 		name, steps string
@@ -359,6 +363,9 @@ func TestSetAndMapProblems(t *testing.T) {
 		{"map expression syntax", "- map: 'x +'", []string{`VX3001 1:12 map: syntax error in expression "x +"`}},
 		{"map expression of a number", "- map: '1 + 2'", []string{`VX3002 1:8 map: map must return a map, but "1 + 2" returns int`}},
 		{"map expression of a list", "- map: '[1]'", []string{`VX3002 1:8 map: map must return a map, but "[1]" returns list(int)`}},
+		{"drop a mapping", "- drop: {a: 1}", []string{"VX3004 1:9 drop: drop expects a list of field names, found a mapping"}},
+		{"drop an empty list", "- drop: []", []string{"VX3004 1:9 drop: drop needs at least one field name"}},
+		{"drop a bad name", "- drop: [a, b..c]", []string{`VX3004 1:13 drop[1]: field name "b..c": empty part between dots`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
