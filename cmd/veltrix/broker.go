@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 
@@ -20,11 +21,13 @@ func newBrokerCmd() *cobra.Command {
 It is for development, demos and tests only — not for production, which runs on
 Apache Kafka, Redpanda or any Kafka-protocol cluster. Topics are created
 automatically on first use with --partitions partitions. With --data-dir the
-log and consumer group state survive a restart. The broker never compacts
-topics on its own.`,
+log and consumer group state survive a restart, a kill -9 included: at start
+the broker aborts the transactions that a crash left open, and logs one line
+for each. The broker never compacts topics on its own.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts := []broker.Option{broker.WithListen(listen), broker.WithPartitions(partitions), broker.WithTopics(topics...)}
+			opts := []broker.Option{broker.WithListen(listen), broker.WithPartitions(partitions), broker.WithTopics(topics...),
+				broker.WithLogger(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)))}
 			if dataDir != "" {
 				opts = append(opts, broker.WithDataDir(dataDir))
 			}
