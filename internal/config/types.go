@@ -48,6 +48,9 @@ type App struct {
 	StateDir string `yaml:"state_dir" default:"./data/state" doc:"directory of the local Pebble state stores"`
 	// InstanceID is the group.instance.id of static group membership.
 	InstanceID string `yaml:"instance_id" default:"" doc:"static group membership id (group.instance.id): a restarted instance with the same id gets its partitions back at once instead of waiting out its old session; empty: the host name and a hash of state_dir, stable across restarts; a clean stop leaves the group so that others take over at once"`
+	// StateMinFreeBytes is the room the state directory's file system must
+	// keep: below it, processing pauses (VX7001) until space comes back.
+	StateMinFreeBytes int `yaml:"state_min_free_bytes" default:"67108864" min:"0" doc:"processing pauses (not ready, VX7001 logged, nothing written or committed) while the file system of state_dir has less free space than this, and resumes when it has; Pebble cannot carry on after a write fails for a full disk; 0 turns the check off"`
 	// WatchConfig reloads the configuration when its files change.
 	WatchConfig bool `yaml:"watch_config" default:"false" doc:"reload the configuration when a YAML file in its directories (the main file's, the include patterns') changes, as on SIGHUP: rule changes apply with state kept, anything else is refused and logged"`
 }

@@ -162,6 +162,9 @@ func (e *Engine) runAtLeastOnce(ctx context.Context, opts []kgo.Opt, ts *tasks) 
 		// polled, so it may only run once that has been processed.
 		if !pending {
 			cl.AllowRebalance()
+			if err := e.roomOnDisk(ctx); err != nil {
+				break // stopping
+			}
 		}
 	}
 	e.ready.Store(false)

@@ -33,6 +33,7 @@ import (
 
 	"github.com/veltrix/veltrix/internal/clustercheck"
 	"github.com/veltrix/veltrix/internal/config"
+	"github.com/veltrix/veltrix/internal/diskspace"
 	"github.com/veltrix/veltrix/internal/group"
 	"github.com/veltrix/veltrix/internal/kafkaconn"
 	"github.com/veltrix/veltrix/internal/logging"
@@ -77,6 +78,7 @@ type Engine struct {
 
 	lagEvery time.Duration // WithLagInterval; see observe.go
 	live     liveness      // loop beats for /livez; see live.go
+	disk     diskGuard     // pauses processing while the state disk is nearly full; see disk.go
 
 	ready          atomic.Bool
 	lastBrokerRead atomic.Int64 // unix ns of the last answer from a broker (brokerSeen)
@@ -129,7 +131,8 @@ func WithClientOpts(opts ...kgo.Opt) Option {
 
 // New prepares an engine; it connects nothing until Run.
 func New(cfg *config.Config, topo *topology.Topology, opts ...Option) *Engine {
-	e := &Engine{cfg: cfg, topo: topo, log: slog.Default(), now: time.Now, purgeEvery: defaultPurgeInterval}
+	e := &Engine{cfg: cfg, topo: topo, log: slog.Default(), now: time.Now, purgeEvery: defaultPurgeInterval,
+		disk: diskGuard{free: diskspace.Free}}
 	e.rules.Store(topo)
 	for _, o := range opts {
 		o(e)

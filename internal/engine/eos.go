@@ -261,6 +261,9 @@ func (e *Engine) runTransactSession(ctx context.Context, opts []kgo.Opt, ts *tas
 
 	for ctx.Err() == nil {
 		if !inTxn {
+			if err := e.roomOnDisk(ctx); err != nil {
+				break // stopping
+			}
 			e.applyReload()
 			if err := ts.sync(ctx); err != nil {
 				if ctx.Err() != nil {

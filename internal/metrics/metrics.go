@@ -36,6 +36,7 @@ type Metrics struct {
 	ConsumerLag       *prometheus.GaugeVec     // topic, partition
 	StateStoreKeys    *prometheus.GaugeVec     // store
 	RestoreRemaining  *prometheus.GaugeVec     // store
+	StateDiskFree     prometheus.Gauge         //
 
 	// Kafka is the franz-go client hook (veltrix_kafka_*): pass it to the
 	// client with kgo.WithHooks.
@@ -104,12 +105,16 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: namespace, Name: "restore_remaining_records",
 			Help: "Changelog records still to restore, per store.",
 		}, []string{"store"}),
+		StateDiskFree: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "state_disk_free_bytes",
+			Help: "Bytes free on the file system of app.state_dir; processing pauses below app.state_min_free_bytes.",
+		}),
 		Kafka: kprom.NewMetrics(namespace, kprom.Subsystem("kafka"), kprom.Registerer(reg),
 			kprom.FetchAndProduceDetail(kprom.ByNode, kprom.Batches, kprom.Records, kprom.CompressedBytes, kprom.UncompressedBytes, kprom.ConsistentNaming)),
 	}
 	reg.MustRegister(m.RecordsConsumed, m.RecordsProduced, m.RuleRecords, m.EventErrors,
 		m.Transactions, m.Rebalances, m.SessionRestarts, m.ConfigReloads, m.ProcessingLatency, m.EndToEndLatency,
-		m.CommitDuration, m.ConsumerLag, m.StateStoreKeys, m.RestoreRemaining)
+		m.CommitDuration, m.ConsumerLag, m.StateStoreKeys, m.RestoreRemaining, m.StateDiskFree)
 	return m
 }
 

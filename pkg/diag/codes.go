@@ -3,7 +3,8 @@ package diag
 // The code catalog. Each code has a section in docs/errors.md (a test keeps the
 // two in step). Ranges: VX1xxx files and schema, VX2xxx templates and
 // parameters, VX3xxx expressions and steps, VX4xxx cluster checks, VX5xxx
-// failures of single events at run time, VX9xxx internal.
+// failures of single events at run time, VX6xxx reloads, VX7xxx the
+// instance's own resources, VX9xxx internal.
 const (
 	// Files and YAML.
 	FileUnreadable Code = "VX1001" // a config or included file cannot be read
@@ -65,6 +66,9 @@ const (
 	// Reloads.
 	ReloadSettingChanged Code = "VX6001" // a reload changed a setting that needs a restart
 	ReloadShapeChanged   Code = "VX6002" // a reload changed the topology's shape (sources, stores, repartitions)
+
+	// The instance's own resources.
+	StateDiskLow Code = "VX7001" // the state directory's disk is below app.state_min_free_bytes: processing paused
 
 	// Internal.
 	Internal Code = "VX9001" // a bug or an unexpected failure
