@@ -13,7 +13,9 @@
 // kfake alone gets them wrong). Such a transaction's records stay hidden
 // from read_committed consumers, the transaction's producer is fenced, and
 // later transactions of the same producer read as they were committed. The
-// check reads the whole log once per start.
+// check reads the whole log once per start. A topic that a client creates by
+// asking for it (auto-creation) is saved at once, so a kill -9 does not lose
+// it either (autocreate.go).
 package broker
 
 import (
@@ -109,6 +111,9 @@ func Start(opts ...Option) (*Broker, error) {
 	c, err := kfake.NewCluster(kopts...)
 	if err != nil {
 		return nil, fmt.Errorf("start broker on %s: %w", o.listen, err)
+	}
+	if o.dataDir != "" {
+		saveAutoCreatedTopics(c)
 	}
 	return &Broker{cluster: c, addr: c.ListenAddrs()[0]}, nil
 }
