@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -60,13 +62,18 @@ type openTxn struct {
 	epoch      int16
 }
 
-// recoveryPartitionBytes and recoveryFetchBytes bound one scan fetch: per
-// partition and per request.
-const (
-	recoveryPartitionBytes = 8 << 20
-	recoveryFetchBytes     = 64 << 20
-	recoveryTimeout        = 5 * time.Minute
-)
+// fetchLimits bound one fetch of the scan.
+type fetchLimits struct {
+	request   int32 // bytes per fetch answer
+	partition int32 // bytes per partition in an answer
+}
+
+// scanLimits are the scan's fetch limits: kfake sends at least one whole
+// batch of the first partition however large.
+var scanLimits = fetchLimits{request: 64 << 20, partition: 8 << 20}
+
+// recoveryTimeout bounds the whole check.
+const recoveryTimeout = 5 * time.Minute
 
 // recoverTransactions writes an ABORT marker for every transaction that the
 // log in dataDir leaves unfinished (see the comment above). It does nothing
@@ -132,12 +139,16 @@ func withPrivateCluster(dataDir string, kopts []kfake.Opt, fn func(*kgo.Client) 
 
 // partScan is the scan state of one partition.
 type partScan struct {
-	topic     string
-	partition int32
-	offset    int64
+	topicPart
+	offset int64
 	// last holds, per producer id, the epoch of its last transactional data
 	// batch while no control batch followed it.
 	last map[int64]int16
+}
+
+type topicPart struct {
+	topic     string
+	partition int32
 }
 
 // findOpenTxns reads every partition from its log start to its high
@@ -145,40 +156,18 @@ type partScan struct {
 // cluster knows as open (restored after a clean shutdown), and the number of
 // partitions read.
 func findOpenTxns(ctx context.Context, cl *kgo.Client) ([]openTxn, int, error) {
-	meta := kmsg.NewPtrMetadataRequest()
-	mresp, err := meta.RequestWith(ctx, cl)
+	scans, err := scanLog(ctx, cl, scanLimits)
 	if err != nil {
-		return nil, 0, fmt.Errorf("metadata: %w", err)
+		return nil, 0, err
 	}
-	var todo []*partScan
-	for _, t := range mresp.Topics {
-		if t.Topic == nil {
-			continue
-		}
-		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
-			return nil, 0, fmt.Errorf("metadata of topic %s: %w", *t.Topic, err)
-		}
-		for _, p := range t.Partitions {
-			todo = append(todo, &partScan{topic: *t.Topic, partition: p.Partition, last: map[int64]int16{}})
-		}
-	}
-	parts := len(todo)
-	var all []*partScan
-	all = append(all, todo...)
-	for len(todo) > 0 {
-		if todo, err = fetchRound(ctx, cl, todo); err != nil {
-			return nil, 0, err
-		}
-	}
-
 	var open []openTxn
-	for _, ps := range all {
+	for _, ps := range scans {
 		for pid, epoch := range ps.last {
 			open = append(open, openTxn{topic: ps.topic, partition: ps.partition, producerID: pid, epoch: epoch})
 		}
 	}
 	if len(open) == 0 {
-		return nil, parts, nil
+		return nil, len(scans), nil
 	}
 	active, err := activeProducers(ctx, cl, open)
 	if err != nil {
@@ -186,45 +175,59 @@ func findOpenTxns(ctx context.Context, cl *kgo.Client) ([]openTxn, int, error) {
 	}
 	open = slices.DeleteFunc(open, func(o openTxn) bool { return active[o.key()] })
 	slices.SortFunc(open, func(a, b openTxn) int {
-		switch {
-		case a.topic != b.topic:
-			if a.topic < b.topic {
-				return -1
-			}
-			return 1
-		case a.partition != b.partition:
-			return int(a.partition - b.partition)
-		case a.producerID < b.producerID:
-			return -1
-		case a.producerID > b.producerID:
-			return 1
-		}
-		return 0
+		return cmp.Or(strings.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition), cmp.Compare(a.producerID, b.producerID))
 	})
-	return open, parts, nil
+	return open, len(scans), nil
 }
 
 type txnKey struct {
-	topic      string
-	partition  int32
+	topicPart
 	producerID int64
 }
 
-func (o openTxn) key() txnKey { return txnKey{o.topic, o.partition, o.producerID} }
+func (o openTxn) key() txnKey { return txnKey{topicPart{o.topic, o.partition}, o.producerID} }
+
+// scanLog reads every partition of every topic from its log start to its
+// high watermark.
+func scanLog(ctx context.Context, cl *kgo.Client, lim fetchLimits) ([]*partScan, error) {
+	meta := kmsg.NewPtrMetadataRequest()
+	mresp, err := meta.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	var all []*partScan
+	for _, t := range mresp.Topics {
+		if t.Topic == nil {
+			continue
+		}
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+			return nil, fmt.Errorf("metadata of topic %s: %w", *t.Topic, err)
+		}
+		for _, p := range t.Partitions {
+			all = append(all, &partScan{topicPart: topicPart{*t.Topic, p.Partition}, last: map[int64]int16{}})
+		}
+	}
+	for todo := all; len(todo) > 0; {
+		if todo, err = fetchRound(ctx, cl, todo, lim); err != nil {
+			return nil, err
+		}
+	}
+	return all, nil
+}
 
 // fetchRound fetches the next batches of every partition in todo and returns
-// the partitions that have more to read.
-func fetchRound(ctx context.Context, cl *kgo.Client, todo []*partScan) ([]*partScan, error) {
+// the partitions that have more to read. A full answer leaves out the
+// partitions after the one that filled it: they are read in the next round.
+func fetchRound(ctx context.Context, cl *kgo.Client, todo []*partScan, lim fetchLimits) ([]*partScan, error) {
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = -1
 	req.MaxWaitMillis = 0
 	req.MinBytes = 0
-	req.MaxBytes = recoveryFetchBytes
+	req.MaxBytes = lim.request
 	req.IsolationLevel = 0 // read_uncommitted: every batch, control batches included
 	req.SessionID = 0
 	req.SessionEpoch = -1 // a full fetch, no session
 	byName := map[string]int{}
-	scans := map[txnKey]*partScan{}
 	for _, ps := range todo {
 		i, ok := byName[ps.topic]
 		if !ok {
@@ -239,9 +242,8 @@ func fetchRound(ctx context.Context, cl *kgo.Client, todo []*partScan) ([]*partS
 		rp.FetchOffset = ps.offset
 		rp.CurrentLeaderEpoch = -1
 		rp.LogStartOffset = -1
-		rp.PartitionMaxBytes = recoveryPartitionBytes
+		rp.PartitionMaxBytes = lim.partition
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
-		scans[txnKey{ps.topic, ps.partition, 0}] = ps
 	}
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
@@ -250,36 +252,41 @@ func fetchRound(ctx context.Context, cl *kgo.Client, todo []*partScan) ([]*partS
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
 		return nil, fmt.Errorf("fetch: %w", err)
 	}
-	var more []*partScan
-	for _, rt := range resp.Topics {
-		for _, rp := range rt.Partitions {
-			ps := scans[txnKey{rt.Topic, rp.Partition, 0}]
-			if ps == nil {
-				return nil, fmt.Errorf("fetch: answer for %s-%d, which was not asked", rt.Topic, rp.Partition)
-			}
-			delete(scans, txnKey{rt.Topic, rp.Partition, 0})
-			switch err := kerr.ErrorForCode(rp.ErrorCode); {
-			case errors.Is(err, kerr.OffsetOutOfRange) && rp.LogStartOffset > ps.offset:
-				ps.offset = rp.LogStartOffset // the log starts later (deleted records)
-			case err != nil:
-				return nil, fmt.Errorf("fetch %s-%d at offset %d: %w", rt.Topic, rp.Partition, ps.offset, err)
-			default:
-				next, err := ps.read(rp.RecordBatches)
-				if err != nil {
-					return nil, fmt.Errorf("read %s-%d at offset %d: %w", rt.Topic, rp.Partition, ps.offset, err)
-				}
-				if next == ps.offset && ps.offset < rp.HighWatermark {
-					return nil, fmt.Errorf("read %s-%d: no progress at offset %d (high watermark %d)", rt.Topic, rp.Partition, ps.offset, rp.HighWatermark)
-				}
-				ps.offset = next
-			}
-			if ps.offset < rp.HighWatermark {
-				more = append(more, ps)
-			}
+	answers := map[topicPart]*kmsg.FetchResponseTopicPartition{}
+	for i := range resp.Topics {
+		rt := &resp.Topics[i]
+		for j := range rt.Partitions {
+			answers[topicPart{rt.Topic, rt.Partitions[j].Partition}] = &rt.Partitions[j]
 		}
 	}
-	for k := range scans {
-		return nil, fmt.Errorf("fetch: no answer for %s-%d", k.topic, k.partition)
+	var more []*partScan
+	moved := false
+	for _, ps := range todo {
+		rp := answers[ps.topicPart]
+		if rp == nil { // left out of a full answer
+			more = append(more, ps)
+			continue
+		}
+		switch err := kerr.ErrorForCode(rp.ErrorCode); {
+		case errors.Is(err, kerr.OffsetOutOfRange) && rp.LogStartOffset > ps.offset:
+			ps.offset = rp.LogStartOffset // the log starts later (deleted records)
+			moved = true
+		case err != nil:
+			return nil, fmt.Errorf("fetch %s-%d at offset %d: %w", ps.topic, ps.partition, ps.offset, err)
+		default:
+			next, err := ps.read(rp.RecordBatches)
+			if err != nil {
+				return nil, fmt.Errorf("read %s-%d at offset %d: %w", ps.topic, ps.partition, ps.offset, err)
+			}
+			moved = moved || next > ps.offset
+			ps.offset = next
+		}
+		if ps.offset < rp.HighWatermark {
+			more = append(more, ps)
+		}
+	}
+	if len(more) > 0 && !moved {
+		return nil, fmt.Errorf("fetch: no partition moved on (%s-%d at offset %d)", more[0].topic, more[0].partition, more[0].offset)
 	}
 	return more, nil
 }
@@ -328,9 +335,9 @@ func (ps *partScan) observe(producerID int64, epoch int16, attrs int16) {
 func activeProducers(ctx context.Context, cl *kgo.Client, open []openTxn) (map[txnKey]bool, error) {
 	req := kmsg.NewPtrDescribeProducersRequest()
 	idx := map[string]int{}
-	seen := map[txnKey]bool{}
+	seen := map[topicPart]bool{}
 	for _, o := range open {
-		k := txnKey{o.topic, o.partition, 0}
+		k := topicPart{o.topic, o.partition}
 		if seen[k] {
 			continue
 		}
@@ -356,7 +363,7 @@ func activeProducers(ctx context.Context, cl *kgo.Client, open []openTxn) (map[t
 				return nil, fmt.Errorf("describe producers of %s-%d: %w", rt.Topic, rp.Partition, err)
 			}
 			for _, ap := range rp.ActiveProducers {
-				active[txnKey{rt.Topic, rp.Partition, ap.ProducerID}] = true
+				active[txnKey{topicPart{rt.Topic, rp.Partition}, ap.ProducerID}] = true
 			}
 		}
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 func TestScanFindsUnfinishedTransactions(t *testing.T) {
@@ -351,5 +352,68 @@ func TestCleanRestartKeepsAnOpenTransaction(t *testing.T) {
 	}
 	if got, want := readCommitted(ctx, t, addr, "m"), []string{"t0-0", "t0-1"}; !slices.Equal(got, want) {
 		t.Errorf("read_committed = %v, want %v", got, want)
+	}
+}
+
+// TestScanReadsPastFullAnswers scans a live broker with fetch limits far
+// below its log size: every partition is read to its end, and the one
+// transaction left open is found on the partitions it wrote to.
+func TestScanReadsPastFullAnswers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := Start(WithListen("127.0.0.1:0"), WithPartitions(3), WithTopics("plain"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	createTopic(ctx, t, b.Addr())
+
+	pr, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	value := bytes.Repeat([]byte("x"), 200)
+	for i := range 60 {
+		r := &kgo.Record{Topic: "plain", Partition: int32(i % 3), Value: value}
+		if err := pr.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl := txnClient(t, b.Addr())
+	defer cl.Close()
+	produceTxn(ctx, t, cl, "t0", false)
+	produceTxn(ctx, t, cl, "t1", true) // open
+
+	scanner, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.MaxVersions(kversion.V3_0_0()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer scanner.Close()
+	scans, err := scanLog(ctx, scanner, fetchLimits{request: 1000, partition: 600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, ps := range scans {
+		key := fmt.Sprintf("%s-%d", ps.topic, ps.partition)
+		if _, dup := got[key]; dup {
+			t.Errorf("%s scanned twice", key)
+		}
+		got[key] = len(ps.last)
+		wantOpen := 0
+		if ps.topic == crashTopic {
+			wantOpen = 1
+		}
+		if len(ps.last) != wantOpen {
+			t.Errorf("%s: %d unfinished transactions %v, want %d", key, len(ps.last), ps.last, wantOpen)
+		}
+		end := map[string]int64{"plain": 20, crashTopic: 3} // t0's record and marker, t1's record
+		if ps.offset != end[ps.topic] {
+			t.Errorf("%s: scan ended at offset %d, want %d", key, ps.offset, end[ps.topic])
+		}
+	}
+	if len(got) != 5 {
+		t.Errorf("scanned %v, want the 3 partitions of plain and 2 of %s", got, crashTopic)
 	}
 }
