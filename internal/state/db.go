@@ -17,6 +17,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -132,6 +133,10 @@ type DB struct {
 	cache interface{ Unref() }
 	pdb   *pebble.DB
 	wiped bool
+	// tableOpts write the sorted tables a restore ingests (see
+	// restoreRun): the options of the database's L0 tables, so they carry
+	// the same format, compression and bloom filters as Pebble's own.
+	tableOpts sstable.WriterOptions
 
 	mu     sync.Mutex
 	tasks  map[int32]*Task
@@ -200,6 +205,16 @@ func Open(opts Options) (*DB, error) {
 		}
 	}
 	db.pdb = pdb
+	po := popts()
+	po.EnsureDefaults()
+	db.tableOpts = po.MakeWriterOptions(0, pdb.TableFormat())
+	// Tables a restore wrote but did not ingest (the process stopped in
+	// between) are of no use.
+	if err := opts.FS.RemoveAll(opts.FS.PathJoin(opts.Dir, ingestDir)); err != nil {
+		_ = pdb.Close()
+		db.release()
+		return nil, fmt.Errorf("state: remove %s: %w", ingestDir, err)
+	}
 	return db, nil
 }
 

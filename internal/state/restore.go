@@ -212,20 +212,36 @@ func (t *Task) Restore(ctx context.Context, o RestoreOptions) error {
 	}
 	defer cl.Close()
 
-	// One buffer for every batch: a batch is flushed once it holds
-	// BatchBytes, plus at most one fetch's records.
-	b := t.db.pdb.NewBatch(pebble.WithInitialSizeBytes(o.BatchBytes+restoreFetchBytes),
-		pebble.WithMaxRetainedSizeBytes(2*(o.BatchBytes+restoreFetchBytes)))
-	defer func() { _ = b.Close() }()
+	// The records read since the last write; written once they hold
+	// BatchBytes (checked after each poll), as a table Pebble
+	// ingests or, for a small run, a batch (see restoreRun). The
+	// checkpoints follow in a batch of their own, after the data is in
+	// Pebble.
 	var (
-		key     []byte
-		touched bool // positions moved since the last flush
+		run = restoreRun{
+			buf:  make([]byte, 0, o.BatchBytes+restoreFetchBytes),
+			ents: make([]runEntry, 0, (o.BatchBytes+restoreFetchBytes)/64),
+		}
+		tables  int
+		touched bool // positions moved since the last write
 	)
+	b := t.db.pdb.NewBatch()
+	defer func() { _ = b.Close() }()
 	flush := func() error {
 		if !touched {
 			return nil
 		}
 		touched = false
+		run.sortLast()
+		if len(run.ents) > 0 && run.size() >= min(o.BatchBytes, restoreIngestBytes) {
+			tables++
+			if err := t.ingest(ctx, &run, fmt.Sprintf("p%d-%d.sst", t.partition, tables)); err != nil {
+				return fmt.Errorf("state: restore partition %d: %w", t.partition, err)
+			}
+		} else if err := run.toBatch(b); err != nil {
+			return fmt.Errorf("state: restore partition %d: %w", t.partition, err)
+		}
+		run.reset()
 		for _, r := range rs {
 			if err := b.Set(checkpointKey(r.s.name, t.partition), encodeOffset(r.pos), nil); err != nil {
 				return err
@@ -258,10 +274,9 @@ func (t *Task) Restore(ctx context.Context, o RestoreOptions) error {
 			return fmt.Errorf("state: restore partition %d: %w", t.partition, ferr)
 		}
 		n := 0
-		var aerr error
 		fetches.EachRecord(func(rec *kgo.Record) {
 			r := byTopic[rec.Topic]
-			if r == nil || rec.Partition != t.partition || aerr != nil {
+			if r == nil || rec.Partition != t.partition {
 				return
 			}
 			n++
@@ -270,16 +285,8 @@ func (t *Task) Restore(ctx context.Context, o RestoreOptions) error {
 			if rec.Attrs.IsControl() {
 				return
 			}
-			key = append(append(key[:0], r.s.prefix...), rec.Key...)
-			if rec.Value == nil {
-				aerr = b.Delete(key, nil)
-			} else {
-				aerr = b.Set(key, rec.Value, nil)
-			}
+			run.add(r.s.prefix, rec.Key, rec.Value, rec.Value == nil)
 		})
-		if aerr != nil {
-			return fmt.Errorf("state: restore partition %d: %w", t.partition, aerr)
-		}
 		if n == 0 {
 			// Nothing for a whole idle period. A store short of its end is
 			// restored only on evidence that nothing a read_committed
@@ -306,7 +313,7 @@ func (t *Task) Restore(ctx context.Context, o RestoreOptions) error {
 				}
 			}
 		}
-		if b.Len() >= o.BatchBytes {
+		if run.size() >= o.BatchBytes {
 			if err := flush(); err != nil {
 				return err
 			}
@@ -395,12 +402,26 @@ func (t *Task) listOffsets(ctx context.Context, list func(context.Context, ...st
 	return out, nil
 }
 
-// wipeStore deletes the task's range of s and its checkpoint.
+// wipeStore deletes the task's range of s and its checkpoint. An empty
+// range (a new state dir) gets no range deletion: in the memtable, one
+// would overlap the tables the restore ingests next and make Pebble flush
+// the memtable before each task's first ingest.
 func (t *Task) wipeStore(s *taskStore) error {
+	end := prefixEnd(s.prefix)
+	it, err := t.db.pdb.NewIter(&pebble.IterOptions{LowerBound: s.prefix, UpperBound: end})
+	if err != nil {
+		return fmt.Errorf("state: wipe store %q partition %d: %w", s.name, t.partition, err)
+	}
+	nonEmpty := it.First()
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return fmt.Errorf("state: wipe store %q partition %d: %w", s.name, t.partition, err)
+	}
 	b := t.db.pdb.NewBatch()
 	defer func() { _ = b.Close() }()
-	if err := b.DeleteRange(s.prefix, prefixEnd(s.prefix), nil); err != nil {
-		return err
+	if nonEmpty {
+		if err := b.DeleteRange(s.prefix, end, nil); err != nil {
+			return err
+		}
 	}
 	if err := b.Delete(checkpointKey(s.name, t.partition), nil); err != nil {
 		return err

@@ -9,5 +9,5 @@ import "testing"
 // and reports records/s. Filling
 // the changelog takes a while, so it is behind a build tag:
 //
-//	go test -tags restorebench -run '^$' -bench Restore1M -benchtime 1x ./pkg/state/
+//	go test -tags restorebench -run '^$' -bench Restore1M -benchtime 1x ./internal/state/
 func BenchmarkRestore1M(b *testing.B) { benchRestore(b, 1_000_000) }
