@@ -13,9 +13,14 @@
 // kfake alone gets them wrong). Such a transaction's records stay hidden
 // from read_committed consumers, the transaction's producer is fenced, and
 // later transactions of the same producer read as they were committed. The
-// check reads the whole log once per start. A topic that a client creates by
-// asking for it (auto-creation) is saved at once, so a kill -9 does not lose
-// it either (autocreate.go).
+// check reads the whole log once per start. What it cannot repair is a kill
+// inside kfake's commit of a transaction (its markers are written one
+// partition after the other, then its consumer offsets, with no record of the
+// decision): that transaction ends committed on some partitions, aborted on
+// the others, and its offsets are lost (docs/chaos.md, R4).
+//
+// A topic that a client creates by asking for it (auto-creation) is saved at
+// once, so a kill -9 does not lose it either (autocreate.go).
 package broker
 
 import (
