@@ -53,6 +53,12 @@ import (
 // kill during this second phase is harmless: the markers not yet written are
 // found again at the next start, and the epochs were saved by the first
 // close.
+//
+// A crash inside kfake's commit of a transaction cannot be repaired: the
+// transaction is committed on the partitions whose marker was written, and
+// its consumer offsets, which kfake applies after the markers, are lost. The
+// open part is aborted like any other, and a warning names the transaction
+// (cutCommits).
 
 // openTxn is a transaction on disk with data batches and no marker after them.
 type openTxn struct {
@@ -91,11 +97,14 @@ func recoverTransactions(dataDir string, kopts []kfake.Opt, log *slog.Logger) er
 	defer cancel()
 
 	start := time.Now()
-	var open []openTxn
-	var parts int
+	var (
+		open  []openTxn
+		cut   []cutCommit
+		parts int
+	)
 	err = withPrivateCluster(dataDir, kopts, func(cl *kgo.Client) error {
 		var err error
-		open, parts, err = findOpenTxns(ctx, cl)
+		open, cut, parts, err = findOpenTxns(ctx, cl)
 		return err
 	})
 	if err != nil {
@@ -112,6 +121,11 @@ func recoverTransactions(dataDir string, kopts []kfake.Opt, log *slog.Logger) er
 			log.Info(fmt.Sprintf("recovered: aborted the unfinished transaction of producer %d on %s-%d", o.producerID, o.topic, o.partition),
 				"producer_id", o.producerID, "epoch", o.epoch, "topic", o.topic, "partition", o.partition)
 		}
+	}
+	for _, c := range cut {
+		log.Warn(fmt.Sprintf("the broker was killed while it committed a transaction of producer %d: it is committed on %d partition(s) and now aborted on %d; "+
+			"its consumer offsets were not saved, so its input will be processed again and its results may repeat", c.producerID, c.committed, c.aborted),
+			"producer_id", c.producerID, "epoch", c.epoch)
 	}
 	log.Info("checked the log for unfinished transactions", "partitions", parts, "aborted", len(open), "took", time.Since(start).Round(time.Millisecond))
 	return nil
@@ -144,6 +158,18 @@ type partScan struct {
 	// last holds, per producer id, the epoch of its last transactional data
 	// batch while no control batch followed it.
 	last map[int64]int16
+	// markers holds, per producer id, its last control batch.
+	markers map[int64]marker
+}
+
+// marker is a control batch.
+type marker struct {
+	epoch  int16
+	commit bool
+}
+
+func newPartScan(topic string, partition int32) *partScan {
+	return &partScan{topicPart: topicPart{topic, partition}, last: map[int64]int16{}, markers: map[int64]marker{}}
 }
 
 type topicPart struct {
@@ -153,13 +179,14 @@ type topicPart struct {
 
 // findOpenTxns reads every partition from its log start to its high
 // watermark and returns the unfinished transactions, leaving out those the
-// cluster knows as open (restored after a clean shutdown), and the number of
-// partitions read.
-func findOpenTxns(ctx context.Context, cl *kgo.Client) ([]openTxn, int, error) {
+// cluster knows as open (restored after a clean shutdown), the commits the
+// crash cut, and the number of partitions read.
+func findOpenTxns(ctx context.Context, cl *kgo.Client) ([]openTxn, []cutCommit, int, error) {
 	scans, err := scanLog(ctx, cl, scanLimits)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
+	cut := cutCommits(scans)
 	var open []openTxn
 	for _, ps := range scans {
 		for pid, epoch := range ps.last {
@@ -167,17 +194,63 @@ func findOpenTxns(ctx context.Context, cl *kgo.Client) ([]openTxn, int, error) {
 		}
 	}
 	if len(open) == 0 {
-		return nil, len(scans), nil
+		return nil, cut, len(scans), nil
 	}
 	active, err := activeProducers(ctx, cl, open)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	open = slices.DeleteFunc(open, func(o openTxn) bool { return active[o.key()] })
 	slices.SortFunc(open, func(a, b openTxn) int {
 		return cmp.Or(strings.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition), cmp.Compare(a.producerID, b.producerID))
 	})
-	return open, len(scans), nil
+	return open, cut, len(scans), nil
+}
+
+// cutCommit is a transaction that a crash cut while the broker committed it.
+type cutCommit struct {
+	producerID         int64
+	epoch              int16
+	committed, aborted int // partitions
+}
+
+// cutCommits finds the transactions whose commit a crash cut: kfake writes a
+// transaction's COMMIT markers one partition after the other (and its
+// consumer offsets after them), so a kill in between leaves the transaction
+// committed on some partitions and unfinished on others. A transaction is
+// known by its producer id and epoch only when the producer's epoch changes
+// with every transaction (transaction version 2, which franz-go uses): so a
+// transaction counts as cut only if, on a partition where it is unfinished,
+// the producer's previous marker has an older epoch.
+func cutCommits(scans []*partScan) []cutCommit {
+	type pe struct {
+		pid   int64
+		epoch int16
+	}
+	committed := map[pe]int{}
+	unfinished := map[pe]int{}
+	epochChanges := map[pe]bool{}
+	for _, ps := range scans {
+		for pid, m := range ps.markers {
+			if _, open := ps.last[pid]; !open && m.commit {
+				committed[pe{pid, m.epoch}]++
+			}
+		}
+		for pid, epoch := range ps.last {
+			unfinished[pe{pid, epoch}]++
+			if m, ok := ps.markers[pid]; ok && m.epoch < epoch {
+				epochChanges[pe{pid, epoch}] = true
+			}
+		}
+	}
+	var cut []cutCommit
+	for k, n := range unfinished {
+		if committed[k] > 0 && epochChanges[k] {
+			cut = append(cut, cutCommit{producerID: k.pid, epoch: k.epoch, committed: committed[k], aborted: n})
+		}
+	}
+	slices.SortFunc(cut, func(a, b cutCommit) int { return cmp.Compare(a.producerID, b.producerID) })
+	return cut
 }
 
 type txnKey struct {
@@ -204,7 +277,7 @@ func scanLog(ctx context.Context, cl *kgo.Client, lim fetchLimits) ([]*partScan,
 			return nil, fmt.Errorf("metadata of topic %s: %w", *t.Topic, err)
 		}
 		for _, p := range t.Partitions {
-			all = append(all, &partScan{topicPart: topicPart{*t.Topic, p.Partition}, last: map[int64]int16{}})
+			all = append(all, newPartScan(*t.Topic, p.Partition))
 		}
 	}
 	for todo := all; len(todo) > 0; {
@@ -305,7 +378,7 @@ func (ps *partScan) read(raw []byte) (int64, error) {
 			return 0, fmt.Errorf("batch at offset %d: %w", int64(binary.BigEndian.Uint64(raw[:8])), err)
 		}
 		raw = raw[size:]
-		ps.observe(b.ProducerID, b.ProducerEpoch, b.Attributes)
+		ps.observe(b.ProducerID, b.ProducerEpoch, b.Attributes, isCommit(&b))
 		if end := b.FirstOffset + int64(b.LastOffsetDelta) + 1; end > next {
 			next = end
 		}
@@ -319,12 +392,27 @@ const (
 	attrControl       = 0x20
 )
 
+// isCommit says whether a control batch is a COMMIT marker: its record's
+// key is a version (int16) and a type (int16, 1 for COMMIT).
+func isCommit(b *kmsg.RecordBatch) bool {
+	if b.Attributes&attrControl == 0 {
+		return false
+	}
+	var rec kmsg.Record
+	if err := rec.ReadFrom(b.Records); err != nil || len(rec.Key) < 4 {
+		return false
+	}
+	return binary.BigEndian.Uint16(rec.Key[2:4]) == 1
+}
+
 // observe records one batch: a transactional data batch opens (or
-// continues) its producer's transaction, a control batch ends it.
-func (ps *partScan) observe(producerID int64, epoch int16, attrs int16) {
+// continues) its producer's transaction, a control batch (commit says
+// whether it is a COMMIT) ends it.
+func (ps *partScan) observe(producerID int64, epoch int16, attrs int16, commit bool) {
 	switch {
 	case attrs&attrControl != 0:
 		delete(ps.last, producerID)
+		ps.markers[producerID] = marker{epoch, commit}
 	case attrs&attrTransactional != 0:
 		ps.last[producerID] = epoch
 	}

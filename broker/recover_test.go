@@ -20,42 +20,97 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 )
 
-func TestScanFindsUnfinishedTransactions(t *testing.T) {
-	const (
-		data    = 0
-		txnData = attrTransactional
-		control = attrTransactional | attrControl
-	)
-	type batch struct {
-		pid   int64
-		epoch int16
-		attrs int16
+// batch is a record batch of a test log: kind is data (plain records), txn
+// (transactional records), commit or abort (markers).
+type batch struct {
+	pid   int64
+	epoch int16
+	kind  string
+}
+
+// scanOf observes the batches as a scan of one partition does.
+func scanOf(topic string, partition int32, batches []batch) *partScan {
+	ps := newPartScan(topic, partition)
+	for _, b := range batches {
+		switch b.kind {
+		case "data":
+			ps.observe(b.pid, b.epoch, 0, false)
+		case "txn":
+			ps.observe(b.pid, b.epoch, attrTransactional, false)
+		case "commit", "abort":
+			ps.observe(b.pid, b.epoch, attrTransactional|attrControl, b.kind == "commit")
+		default:
+			panic("batch kind " + b.kind)
+		}
 	}
+	return ps
+}
+
+func TestScanFindsUnfinishedTransactions(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		batches []batch
 		want    map[int64]int16
 	}{
 		{"empty log", nil, map[int64]int16{}},
-		{"plain records", []batch{{-1, -1, data}, {7, 0, data}}, map[int64]int16{}},
-		{"committed", []batch{{1, 0, txnData}, {1, 0, txnData}, {1, 0, control}}, map[int64]int16{}},
-		{"open at the end", []batch{{1, 0, txnData}, {1, 0, control}, {1, 0, txnData}}, map[int64]int16{1: 0}},
-		{"crash-aborted then a committed one of a new epoch", []batch{{1, 0, txnData}, {1, 1, txnData}, {1, 1, control}}, map[int64]int16{}},
-		{"a marker with nothing open", []batch{{1, 0, control}, {1, 0, control}}, map[int64]int16{}},
-		{"epoch of the last batch", []batch{{1, 3, txnData}, {1, 4, txnData}}, map[int64]int16{1: 4}},
-		{"producers apart", []batch{{1, 0, txnData}, {2, 5, txnData}, {1, 0, control}, {3, 0, txnData}, {2, 5, data}},
+		{"plain records", []batch{{-1, -1, "data"}, {7, 0, "data"}}, map[int64]int16{}},
+		{"committed", []batch{{1, 0, "txn"}, {1, 0, "txn"}, {1, 0, "commit"}}, map[int64]int16{}},
+		{"open at the end", []batch{{1, 0, "txn"}, {1, 0, "commit"}, {1, 0, "txn"}}, map[int64]int16{1: 0}},
+		{"crash-aborted then a committed one of a new epoch", []batch{{1, 0, "txn"}, {1, 1, "txn"}, {1, 1, "commit"}}, map[int64]int16{}},
+		{"a marker with nothing open", []batch{{1, 0, "abort"}, {1, 0, "commit"}}, map[int64]int16{}},
+		{"epoch of the last batch", []batch{{1, 3, "txn"}, {1, 4, "txn"}}, map[int64]int16{1: 4}},
+		{"producers apart", []batch{{1, 0, "txn"}, {2, 5, "txn"}, {1, 0, "abort"}, {3, 0, "txn"}, {2, 5, "data"}},
 			map[int64]int16{2: 5, 3: 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ps := &partScan{last: map[int64]int16{}}
-			for _, b := range tc.batches {
-				ps.observe(b.pid, b.epoch, b.attrs)
-			}
+			ps := scanOf("t", 0, tc.batches)
 			if !maps.Equal(ps.last, tc.want) {
 				t.Fatalf("unfinished = %v, want %v", ps.last, tc.want)
+			}
+		})
+	}
+}
+
+func TestCutCommits(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		parts [][]batch
+		want  []cutCommit
+	}{
+		{"nothing open", [][]batch{{{1, 4, "txn"}, {1, 4, "commit"}}, {{1, 4, "txn"}, {1, 4, "commit"}}}, nil},
+		{"open everywhere: not cut", [][]batch{
+			{{1, 4, "txn"}, {1, 4, "commit"}, {1, 5, "txn"}},
+			{{1, 4, "txn"}, {1, 4, "commit"}, {1, 5, "txn"}},
+		}, nil},
+		{"committed on one partition, open on two", [][]batch{
+			{{1, 4, "txn"}, {1, 4, "commit"}, {1, 5, "txn"}, {1, 5, "commit"}},
+			{{1, 4, "txn"}, {1, 4, "commit"}, {1, 5, "txn"}},
+			{{1, 3, "txn"}, {1, 3, "commit"}, {1, 5, "txn"}},
+		}, []cutCommit{{producerID: 1, epoch: 5, committed: 1, aborted: 2}}},
+		{"an abort marker is no commit", [][]batch{
+			{{1, 4, "commit"}, {1, 5, "txn"}, {1, 5, "abort"}},
+			{{1, 4, "commit"}, {1, 5, "txn"}},
+		}, nil},
+		{"the same epoch for every transaction: cannot tell", [][]batch{
+			{{1, 4, "txn"}, {1, 4, "commit"}},
+			{{1, 4, "txn"}, {1, 4, "commit"}, {1, 4, "txn"}},
+		}, nil},
+		{"other producers apart", [][]batch{
+			{{1, 4, "commit"}, {2, 7, "commit"}, {2, 8, "txn"}, {2, 8, "commit"}},
+			{{1, 4, "commit"}, {1, 5, "txn"}, {2, 7, "commit"}, {2, 8, "txn"}},
+		}, []cutCommit{{producerID: 2, epoch: 8, committed: 1, aborted: 1}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var scans []*partScan
+			for i, p := range tc.parts {
+				scans = append(scans, scanOf("t", int32(i), p))
+			}
+			if got := cutCommits(scans); !slices.Equal(got, tc.want) {
+				t.Fatalf("cut commits = %+v, want %+v", got, tc.want)
 			}
 		})
 	}
@@ -408,6 +463,15 @@ func TestScanReadsPastFullAnswers(t *testing.T) {
 		if len(ps.last) != wantOpen {
 			t.Errorf("%s: %d unfinished transactions %v, want %d", key, len(ps.last), ps.last, wantOpen)
 		}
+		commits := 0
+		for _, m := range ps.markers {
+			if m.commit {
+				commits++
+			}
+		}
+		if commits != wantOpen || len(ps.markers) != wantOpen { // t0's COMMIT on the transaction's partitions
+			t.Errorf("%s: markers %v, want %d COMMIT", key, ps.markers, wantOpen)
+		}
 		end := map[string]int64{"plain": 20, crashTopic: 3} // t0's record and marker, t1's record
 		if ps.offset != end[ps.topic] {
 			t.Errorf("%s: scan ended at offset %d, want %d", key, ps.offset, end[ps.topic])
@@ -416,4 +480,55 @@ func TestScanReadsPastFullAnswers(t *testing.T) {
 	if len(got) != 5 {
 		t.Errorf("scanned %v, want the 3 partitions of plain and 2 of %s", got, crashTopic)
 	}
+}
+
+// TestKillInsideACommitIsReported builds the log a kill inside kfake's commit
+// leaves (the COMMIT marker on one partition of the transaction, none on the
+// other), kills the broker, and checks that the restart aborts the open part
+// and says that the commit was cut.
+func TestKillInsideACommitIsReported(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs broker processes")
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	b := startChild(t, dir)
+	createTopic(ctx, t, b.addr)
+	cl := txnClient(t, b.addr)
+	defer cl.Close()
+	produceTxn(ctx, t, cl, "t0", false)
+	produceTxn(ctx, t, cl, "t1", true)
+	pid, epoch, err := cl.ProducerID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The marker kfake's commit writes first, and then the kill.
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	m := kmsg.NewWriteTxnMarkersRequestMarker()
+	m.ProducerID, m.ProducerEpoch, m.Committed = pid, epoch, true
+	mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+	mt.Topic, mt.Partitions = crashTopic, []int32{0}
+	m.Topics = append(m.Topics, mt)
+	req.Markers = append(req.Markers, m)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.Markers[0].Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("write marker: error code %d", code)
+	}
+	b.kill()
+
+	b = startChild(t, dir)
+	log := b.log()
+	if n := strings.Count(log, "recovered: aborted the unfinished transaction"); n != 1 {
+		t.Errorf("%d recovery lines, want 1 (partition 1):\n%s", n, log)
+	}
+	want := fmt.Sprintf("killed while it committed a transaction of producer %d: it is committed on 1 partition(s) and now aborted on 1", pid)
+	if !strings.Contains(log, want) {
+		t.Errorf("no %q in the log:\n%s", want, log)
+	}
+	checkStable(ctx, t, b.addr)
 }
