@@ -501,7 +501,8 @@ func (t *task) Store(name string) processors.Store {
 func (t *task) StreamTime() time.Time { return t.pt.streamTime }
 
 // poll polls for the loop of either guarantee: it waits for room in the
-// pipeline, then polls until records come or the commit interval is up;
+// pipeline, then polls until records come, the commit interval is up or
+// tasks are assigned (which the loop opens next);
 // openSince is when the open transaction (or commit interval) began, zero
 // when nothing is open.
 func (e *Engine) poll(ctx context.Context, pl *pipeline, pollRecords func(context.Context, int) kgo.Fetches, openSince time.Time) (kgo.Fetches, error) {
@@ -514,7 +515,9 @@ func (e *Engine) poll(ctx context.Context, pl *pipeline, pollRecords func(contex
 	pl.room(2 * p.MaxPollRecords)
 	pollCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
+	pollCtx, done := pl.ts.pollContext(pollCtx)
 	fetches := pollRecords(pollCtx, p.MaxPollRecords)
+	done()
 	if err := e.fetchErrors(fetches); err != nil {
 		return nil, fmt.Errorf("poll: %w", err)
 	}

@@ -271,6 +271,9 @@ func (e *Engine) runTransactSession(ctx context.Context, opts []kgo.Opt, ts *tas
 				}
 				return progressed, err
 			}
+			// The tasks assigned so far are restored: ready now, not
+			// after the next poll (up to a commit interval later).
+			e.markReady(sess.Client())
 		}
 		var openSince time.Time
 		if inTxn {

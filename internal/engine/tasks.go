@@ -52,7 +52,11 @@ type tasks struct {
 	// of a task arrives before the task is restored, and a restore never
 	// runs inside a transaction.
 	paused map[int32]map[string]bool
-	cl     groupClient // the session's client (attach), nil between sessions
+	// endPoll ends the loop's poll under way (nil when none), so that the
+	// loop opens newly assigned tasks at once rather than when the poll
+	// times out (sync runs between polls).
+	endPoll context.CancelFunc
+	cl      groupClient // the session's client (attach), nil between sessions
 	// attached is signalled when a session attaches its client: the
 	// client syncs with the group as soon as it is made, before that.
 	attached *sync.Cond
@@ -166,6 +170,24 @@ func (ts *tasks) onSynced(m map[string][]int32) {
 			ts.paused[p][topic] = true
 			ts.assigned[p] = true // after a pending revocation: the task starts over
 		}
+	}
+	if ts.endPoll != nil {
+		ts.endPoll()
+	}
+}
+
+// pollContext returns the context of a poll of the loop: ctx, ended early
+// when tasks are assigned (see endPoll). Call done when the poll returns.
+func (ts *tasks) pollContext(ctx context.Context) (pctx context.Context, done func()) {
+	pctx, cancel := context.WithCancel(ctx)
+	ts.mu.Lock()
+	ts.endPoll = cancel
+	ts.mu.Unlock()
+	return pctx, func() {
+		ts.mu.Lock()
+		ts.endPoll = nil
+		ts.mu.Unlock()
+		cancel()
 	}
 }
 
