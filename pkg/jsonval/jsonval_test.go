@@ -101,6 +101,15 @@ func checkSame(t *testing.T, data []byte, o *Object) {
 		if !ok {
 			t.Fatalf("Get(%q) not found", k)
 		}
+		// Names the object lacks are not found (whether or not their
+		// keyBit is set).
+		for _, absent := range []string{k + "_", "_" + k, k[:len(k)/2]} {
+			if _, in := want[absent]; !in {
+				if _, found := o.Get(absent); found {
+					t.Fatalf("Get(%q) found a field the object lacks", absent)
+				}
+			}
+		}
 		if got := v.Decode(); !reflect.DeepEqual(got, w) {
 			t.Errorf("Get(%q).Decode() = %#v, want %#v", k, got, w)
 		}
@@ -289,6 +298,7 @@ func FuzzParse(f *testing.F) {
 		`{}`, `{"a":1}`, `{"id":"o-1","type":"order.created","total":129.5,"items":[{"sku":"s","qty":2}],"customer":{"id":"c"}}`,
 		`{"s":"a\"b\\c\u00e9\ud83d\ude00\ud800"}`, "{\"s\":\"\xff\"}", `{"a":1,"a":2}`, `{"a":1e400}`, `{"a":-0.0e-5}`,
 		`[1]`, `null`, `{"a":[[[]]],"b":{"c":{}}}`, `{"a" : tru}`, ` {"x":"y"} `, `{"k\u0000":"\t"}`,
+		"{\"k\xe9\":1}", "{\"a\":[\"\xe2\x82\"]}", "{\"a\":{\"b\":\"\xc3\xa9\"},\"c\":\"\x80\"}", " {\"\\n\\u00e9\":\"\xf0\x9f\x98\x80\"} ",
 	} {
 		f.Add([]byte(s))
 	}
@@ -306,6 +316,11 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		checkSame(t, data, &o)
+		// The UTF-8 check of the indexed object reads only some of its
+		// bytes and finds what a check of all of them finds.
+		if got, want := o.InvalidUTF8(), InvalidUTF8At(data); got != want {
+			t.Fatalf("%q: InvalidUTF8 = %d, want %d", data, got, want)
+		}
 		// Re-encoding every value as given reproduces the object.
 		edits := make([]Edit, 0, len(want))
 		for k, v := range want {

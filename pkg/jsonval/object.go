@@ -34,14 +34,26 @@ type Object struct {
 	raw    []byte
 	fields []field
 	lazy   bool // set by SetValid: raw is not indexed yet
+	// mixed is false when raw is known to be ASCII: every key and string
+	// value is plain and no array or object is inside.
+	mixed bool
+	// keys has the bit keyBit of every plain key set, and all bits when a
+	// key is not plain: Get of a name whose bit is clear finds nothing
+	// without reading the fields (a set step adding a field looks up
+	// a name the event does not have).
+	keys uint64
 }
+
+// keyBit is the bit of keys for a plain key of length n starting with the
+// byte c.
+func keyBit(n int, c byte) uint64 { return 1 << ((uint(n)*5 + uint(c)) & 63) }
 
 // Parse validates data as a JSON object (see the package doc for exactly
 // what is accepted) and indexes its top-level fields, reusing o's index
 // storage. data is kept, not copied: it must not change while o is used. A
 // document that is not an object, malformed or not, is a *SyntaxError.
 func (o *Object) Parse(data []byte) error {
-	o.raw, o.fields, o.lazy = data, o.fields[:0], false
+	o.raw, o.fields, o.lazy, o.mixed, o.keys = data, o.fields[:0], false, false, 0
 	if cap(o.fields) == 0 {
 		o.fields = make([]field, 0, 16)
 	}
@@ -95,7 +107,7 @@ func (o *Object) Clone() Object {
 	if o.lazy {
 		return Object{raw: o.raw, lazy: true}
 	}
-	return Object{raw: o.raw, fields: slices.Clone(o.fields)}
+	return Object{raw: o.raw, fields: slices.Clone(o.fields), mixed: o.mixed, keys: o.keys}
 }
 
 // Raw returns the object's bytes (nil before a successful Parse).
@@ -149,19 +161,68 @@ func (o *Object) is(i int, name string) bool {
 // as with encoding/json.
 func (o *Object) Get(name string) (Value, bool) {
 	o.index()
-	// is, written out: the call cost a third of a look-up.
-	for i := len(o.fields) - 1; i >= 0; i-- {
-		f := &o.fields[i]
-		if f.keyPlain {
-			if int(f.ke-f.ks) != len(name) || string(o.raw[f.ks:f.ke]) != name {
+	// is, written out: the call cost a third of a look-up. Most fields
+	// differ from name in length, or else in their first byte: both are
+	// ruled out before the bytes are compared.
+	fields, raw := o.fields, o.raw
+	if len(name) == 0 || len(name) > len(raw) {
+		return o.getSlow(name)
+	}
+	n, c := uint32(len(name)), name[0]
+	if o.keys&keyBit(len(name), c) == 0 {
+		return Value{}, false
+	}
+	for i := len(fields) - 1; i >= 0; i-- {
+		f := &fields[i]
+		if !f.keyPlain {
+			if unquote(raw[f.ks:f.ke]) != name {
 				continue
 			}
-		} else if unquote(o.raw[f.ks:f.ke]) != name {
+		} else if f.ke-f.ks != n || raw[f.ks] != c || string(raw[f.ks:f.ke]) != name {
 			continue
 		}
-		return Value{Raw: o.raw[f.vs:f.ve], Kind: f.kind, plain: f.valPlain}, true
+		return Value{Raw: raw[f.vs:f.ve], Kind: f.kind, plain: f.valPlain}, true
 	}
 	return Value{}, false
+}
+
+// getSlow is Get for an empty name, or one longer than the object.
+func (o *Object) getSlow(name string) (Value, bool) {
+	for i := len(o.fields) - 1; i >= 0; i-- {
+		if o.is(i, name) {
+			f := &o.fields[i]
+			return Value{Raw: o.raw[f.vs:f.ve], Kind: f.kind, plain: f.valPlain}, true
+		}
+	}
+	return Value{}, false
+}
+
+// InvalidUTF8 returns the offset of the first byte of the object that does
+// not start a valid UTF-8 sequence, or -1 when the object is valid UTF-8.
+// An object whose keys and string values are all plain, with no array or
+// object inside, is ASCII: Parse has seen every byte, and this reads none.
+func (o *Object) InvalidUTF8() int {
+	o.index()
+	if !o.mixed {
+		return -1
+	}
+	return InvalidUTF8At(o.raw)
+}
+
+// InvalidUTF8At returns the offset of the first byte of b that does not
+// start a valid UTF-8 sequence, or -1 when b is valid UTF-8.
+func InvalidUTF8At(b []byte) int {
+	if utf8.Valid(b) {
+		return -1
+	}
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
 }
 
 // Map decodes the whole object as encoding/json would into a map[string]any.

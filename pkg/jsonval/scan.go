@@ -380,6 +380,17 @@ func scanObject(d []byte, i, depth int, idx *Object) (int, error) {
 			f := &idx.fields[len(idx.fields)-1]
 			f.ks, f.ke, f.vs, f.ve = uint32(kstart+1), uint32(kend-1), uint32(i), uint32(vend)
 			f.kind, f.keyPlain, f.valPlain = kind, kplain, vplain
+			// A key or string that is not plain, or an array or object,
+			// may hold non-ASCII bytes (vplain is false for all but
+			// plain strings).
+			if !kplain || !vplain && kind >= KindString {
+				idx.mixed = true
+			}
+			if kplain && kend-kstart > 2 {
+				idx.keys |= keyBit(kend-kstart-2, d[kstart+1])
+			} else {
+				idx.keys = ^uint64(0)
+			}
 		}
 		i = skipSpace(d, vend)
 		if i >= len(d) {
