@@ -89,8 +89,9 @@ func (t *Topology) Process(task processors.ProcessorContext, rec *kgo.Record, ob
 	if len(rules) == 0 {
 		return nil
 	}
-	ev := events.Get().(*processors.Event)
-	defer events.Put(ev)
+	sc := scratches.Get().(*scratch)
+	defer scratches.Put(sc)
+	ev := &sc.ev
 	decodeErr := processors.DecodeInto(ev, rec)
 	var recErr error // fails the record for every rule
 	// Stream time is never ahead of the clock, and the callers raise it to
@@ -132,7 +133,7 @@ func (t *Topology) Process(task processors.ProcessorContext, rec *kgo.Record, ob
 				e = ev.Clone()
 			}
 			e.Clock = task
-			keep, err = r.run(task, e, span)
+			keep, err = r.run(task, e, span, &sc.buf)
 		}
 		outcome, code := OutcomeMatched, diag.Code("")
 		var fatal error
@@ -167,9 +168,16 @@ func isTombstone(v []byte) bool {
 	return v == nil || string(bytes.TrimSpace(v)) == "null"
 }
 
-// events recycles the Events records are decoded into: steps do not keep
-// an Event past Process (see processors.DecodeInto).
-var events = sync.Pool{New: func() any { return new(processors.Event) }}
+// scratch is what Process needs for a record: the Event it is decoded into
+// and the buffer of a rule's outputs. Steps keep neither past Process (see
+// processors.DecodeInto), so scratches recycles them, in one pool: a Get
+// and a Put per record instead of two of each.
+type scratch struct {
+	ev  processors.Event
+	buf buffer
+}
+
+var scratches = sync.Pool{New: func() any { return &scratch{buf: buffer{outs: make([]processors.Output, 0, 4)}} }}
 
 // asDiag returns the *diag.Error in err, or wraps err as VX9001.
 func asDiag(err error) *diag.Error {
@@ -216,13 +224,11 @@ type buffer struct {
 
 func (b *buffer) Emit(o processors.Output) { b.outs = append(b.outs, o) }
 
-var buffers = sync.Pool{New: func() any { return &buffer{outs: make([]processors.Output, 0, 4)} }}
-
 // run runs the rule's steps over ev, emitting its outputs only on success,
-// each with the trace context of span when the record is traced. A panic
-// inside a step is a VX9001 failure of this event.
-func (r *Rule) run(task processors.ProcessorContext, ev *processors.Event, span RuleSpan) (keep bool, err error) {
-	buf := buffers.Get().(*buffer)
+// each with the trace context of span when the record is traced. buf holds
+// the outputs meanwhile; run leaves it empty. A panic inside a step is a
+// VX9001 failure of this event.
+func (r *Rule) run(task processors.ProcessorContext, ev *processors.Event, span RuleSpan, buf *buffer) (keep bool, err error) {
 	buf.ProcessorContext = task
 	defer func() {
 		if p := recover(); p != nil {
@@ -246,7 +252,6 @@ func (r *Rule) run(task processors.ProcessorContext, ev *processors.Event, span 
 		clear(buf.outs)
 		buf.outs = buf.outs[:0]
 		buf.ProcessorContext = nil
-		buffers.Put(buf)
 	}()
 	return r.Steps.Process(buf, ev)
 }
