@@ -150,6 +150,9 @@ func scanString(d []byte, i int) (int, bool, error) {
 		for i+8 <= len(d) {
 			if m := specialBytes(binary.LittleEndian.Uint64(d[i:])); m != 0 {
 				i += bits.TrailingZeros64(m) >> 3
+				if d[i] == '"' { // the usual end: no class look-up
+					return i + 1, plain, nil
+				}
 				break
 			}
 			i += 8
@@ -349,14 +352,18 @@ func scanObject(d []byte, i, depth int, idx *Object) (int, error) {
 			return 0, err
 		}
 		kstart := i
-		i = skipSpace(d, kend)
-		if i >= len(d) {
-			return 0, eof(d)
+		if kend+1 < len(d) && d[kend] == ':' && d[kend+1] > ' ' {
+			i = kend + 1 // compact JSON: the colon, then the value
+		} else {
+			i = skipSpace(d, kend)
+			if i >= len(d) {
+				return 0, eof(d)
+			}
+			if d[i] != ':' {
+				return 0, errAt(i, "invalid character %s after object key", quoteChar(d[i]))
+			}
+			i = skipSpace(d, i+1)
 		}
-		if d[i] != ':' {
-			return 0, errAt(i, "invalid character %s after object key", quoteChar(d[i]))
-		}
-		i = skipSpace(d, i+1)
 		var (
 			vend   int
 			kind   Kind
@@ -391,6 +398,10 @@ func scanObject(d []byte, i, depth int, idx *Object) (int, error) {
 			} else {
 				idx.keys = ^uint64(0)
 			}
+		}
+		if vend+1 < len(d) && d[vend] == ',' && d[vend+1] > ' ' {
+			i = vend + 1 // compact JSON: the comma, then the next key
+			continue
 		}
 		i = skipSpace(d, vend)
 		if i >= len(d) {
