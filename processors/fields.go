@@ -358,12 +358,7 @@ func DecodeField(b Builder, n *yaml.Node, path, kind string, f Field) (any, bool
 		}
 		return p, true
 	case KindDuration:
-		if f.Type.ZeroOK && n.Kind == yaml.ScalarNode {
-			if d, err := time.ParseDuration(n.Value); (err == nil && d == 0) || n.Value == "0" || n.Value == "0d" {
-				return time.Duration(0), true
-			}
-		}
-		d, ok := duration(b, n, path)
+		d, ok := duration(b, n, path, f.Type.ZeroOK)
 		return d, ok
 	case KindStore:
 		s := b.Store(n, path, kind)

@@ -326,9 +326,10 @@ func stateError(store string, err error) error {
 // daysRE matches a number of days, which Go durations lack.
 var daysRE = regexp.MustCompile(`^(\d+)d$`)
 
-// duration parses a positive duration node: a Go duration ("90s", "1h30m")
-// or a number of days ("7d"), in whole milliseconds.
-func duration(b Builder, n *yaml.Node, path string) (time.Duration, bool) {
+// duration parses a positive duration node (or 0 too, when zeroOK): a Go
+// duration ("90s", "1h30m") or a number of days ("7d"), in whole
+// milliseconds.
+func duration(b Builder, n *yaml.Node, path string, zeroOK bool) (time.Duration, bool) {
 	if !scalar(b, n, path, "a duration such as 30m, 1h or 7d") {
 		return 0, false
 	}
@@ -341,6 +342,7 @@ func duration(b Builder, n *yaml.Node, path string) (time.Duration, bool) {
 	case err != nil:
 		setHint(b.Errorf(n, path, diag.InvalidStep, "%q is not a duration", n.Value), "write a duration such as 30s, 5m, 1h or 7d")
 		return 0, false
+	case d == 0 && zeroOK:
 	case d <= 0:
 		b.Errorf(n, path, diag.InvalidStep, "duration %s must be positive", n.Value)
 		return 0, false
