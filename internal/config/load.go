@@ -191,21 +191,26 @@ func (l *loader) includes(cfg *Config, mainPath string, src *sources) {
 			if !ok {
 				continue
 			}
-			var templates, rules *yaml.Node
-			for _, kv := range l.pairs(root, "", file) {
-				switch kv.name {
-				case "templates":
-					templates = kv.val
-				case "rules":
-					rules = kv.val
-				default:
-					l.unknownKey(l.pos(file, kv.key, kv.name), kv.name, includeKeys,
-						fmt.Sprintf("an included file holds only templates: and rules:; settings belong in %s", l.display(mainPath)))
-				}
-			}
-			l.content(cfg, file, templates, rules)
+			l.included(cfg, root, file, fmt.Sprintf("an included file holds only templates: and rules:; settings belong in %s", l.display(mainPath)))
 		}
 	}
+}
+
+// included reads a file that holds only templates: and rules: (an included
+// file, a pasted fragment); another key is VX1101 with the hint.
+func (l *loader) included(cfg *Config, root *yaml.Node, file, hint string) {
+	var templates, rules *yaml.Node
+	for _, kv := range l.pairs(root, "", file) {
+		switch kv.name {
+		case "templates":
+			templates = kv.val
+		case "rules":
+			rules = kv.val
+		default:
+			l.unknownKey(l.pos(file, kv.key, kv.name), kv.name, includeKeys, hint)
+		}
+	}
+	l.content(cfg, file, templates, rules)
 }
 
 // content reads the templates and rules of one file.

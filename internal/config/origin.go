@@ -75,23 +75,12 @@ func Fragment(base *Config, file string, data []byte) (*Config, error) {
 		return nil, l.errs.Err()
 	}
 	frag := &Config{App: base.App}
-	var templates, rules *yaml.Node
 	if root != nil && hasKey(root, "name") {
-		rules = &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{root}, Line: root.Line, Column: root.Column}
+		rules := &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{root}, Line: root.Line, Column: root.Column}
+		l.content(frag, file, nil, rules)
 	} else {
-		for _, kv := range l.pairs(root, "", file) {
-			switch kv.name {
-			case "templates":
-				templates = kv.val
-			case "rules":
-				rules = kv.val
-			default:
-				l.unknownKey(l.pos(file, kv.key, kv.name), kv.name, includeKeys,
-					"paste templates: and rules: as in an included file, or one rule (a mapping with name:)")
-			}
-		}
+		l.included(frag, root, file, "paste templates: and rules: as in an included file, or one rule (a mapping with name:)")
 	}
-	l.content(frag, file, templates, rules)
 	out := *base
 	out.Templates = replaceByName(base.Templates, frag.Templates, func(t *Template) string { return t.Name })
 	out.Rules = replaceByName(base.Rules, frag.Rules, func(r *Rule) string { return r.Name })
