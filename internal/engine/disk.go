@@ -44,11 +44,11 @@ type diskGuard struct {
 // not ready. It returns ctx's error when stopped while paused.
 func (e *Engine) roomOnDisk(ctx context.Context) error {
 	need := int64(e.cfg.App.StateMinFreeBytes)
-	if need <= 0 || e.now().Sub(e.disk.checked) < diskCheckEvery {
+	if need <= 0 || time.Since(e.disk.checked) < diskCheckEvery {
 		return nil
 	}
 	for {
-		e.disk.checked = e.now()
+		e.disk.checked = time.Now() // wall time: WithClock sets the steps' processing time, not this
 		free, err := e.disk.free(e.cfg.App.StateDir)
 		switch {
 		case err != nil:
