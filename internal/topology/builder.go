@@ -40,7 +40,6 @@ type build struct {
 // (Describe).
 type stepDecl struct {
 	kind    string
-	path    string     // the item's path
 	item    *yaml.Node // the item
 	params  map[string]*config.Value
 	outputs []string // topics it declared with Output
@@ -353,7 +352,7 @@ func (sc *scope) BuildingItem(listPath string, i int, item *yaml.Node) {
 	if sc.depth == 0 && listPath == sc.rs.topPath {
 		sc.rs.item = i
 	}
-	sc.rs.building = append(sc.rs.building, &stepDecl{path: fmt.Sprintf("%s[%d]", listPath, i), item: item, params: sc.params})
+	sc.rs.building = append(sc.rs.building, &stepDecl{item: item, params: sc.params})
 }
 
 // BuiltItem implements processors.ItemObserver: it closes the item's
