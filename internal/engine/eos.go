@@ -55,8 +55,12 @@ func (p *producer) send(r *kgo.Record) {
 }
 
 // done handles a produce result. The client is done with r: it goes back
-// to the pool Emit takes records from.
+// to the pool Emit takes records from, and no longer reads the input
+// records it may share bytes with.
 func (p *producer) done(r *kgo.Record, err error) {
+	if b, ok := r.Context.(*batchRef); ok {
+		b.release()
+	}
 	if err != nil {
 		p.mu.Lock()
 		if p.err == nil {
