@@ -20,10 +20,7 @@
 // and may run on several goroutines at once, so it keeps no mutable state of
 // its own: per-task state lives in the stores its ProcessorContext returns.
 // Within one task, Process is called for one event at a time, in offset
-// order. The ProcessorContext is valid only during the call, and so are the
-// event's bytes (its Key, its Value and what is decoded from it): the engine
-// reuses their memory once the event's outputs are produced, so a step
-// copies what must last (a Store copies what it is given). Before a step
+// order. The ProcessorContext is valid only during the call. Before a step
 // that is not Lazy, the event's Value is decoded. Outputs a step emits are
 // held until the whole rule has finished the event: they are produced only
 // when no later step fails, and, in exactly-once mode, become visible when
