@@ -246,9 +246,6 @@ func (e *Engine) Run(ctx context.Context) error {
 		// topology.RecordSize); a batch may hold one such record.
 		kgo.ProducerBatchMaxBytes(int32(e.cfg.Kafka.MaxRecordBytes+1024)),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		// Fetched batches are decoded into pooled memory, given back
-		// once nothing reads their records (see batchRef).
-		kgo.WithPools(&fetchPools{}),
 		// Fetched records wait in the client until polled: bounding one
 		// fetch bounds that backlog (franz-go's default is 50 MiB, which
 		// with compression decodes to several times that).
@@ -457,7 +454,6 @@ type task struct {
 	e       *Engine
 	produce func(*kgo.Record)
 	current *kgo.Record   // the record being processed
-	batch   *batchRef     // the batch it is in
 	pt      *partTask     // its task
 	obs     *taskOutcomes // its per-record metrics
 }
@@ -478,12 +474,7 @@ func (t *task) Emit(o processors.Output) {
 			ts = now
 		}
 	}
-	r := pooled(kgo.Record{Topic: o.Topic, Key: o.Key, Value: o.Value, Headers: o.Headers, Timestamp: ts})
-	if t.batch != nil {
-		t.batch.hold()
-		r.Context = t.batch // released with the produce result
-	}
-	t.produce(r)
+	t.produce(pooled(kgo.Record{Topic: o.Topic, Key: o.Key, Value: o.Value, Headers: o.Headers, Timestamp: ts}))
 }
 
 // records recycles the records Emit and the changelogs produce: the

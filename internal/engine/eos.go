@@ -55,12 +55,8 @@ func (p *producer) send(r *kgo.Record) {
 }
 
 // done handles a produce result. The client is done with r: it goes back
-// to the pool Emit takes records from, and no longer reads the input
-// records it may share bytes with.
+// to the pool Emit takes records from.
 func (p *producer) done(r *kgo.Record, err error) {
-	if b, ok := r.Context.(*batchRef); ok {
-		b.release()
-	}
 	if err != nil {
 		p.mu.Lock()
 		if p.err == nil {

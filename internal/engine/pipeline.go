@@ -102,14 +102,11 @@ func (pl *pipeline) work(t *task, q <-chan []kgo.FetchTopicPartition) {
 	defer pl.wg.Done()
 	for parts := range q {
 		var err error
-		t.batch = newBatchRef(parts)
 		if !pl.failed.Load() {
 			pl.slots <- struct{}{}
 			err = t.run(parts)
 			<-pl.slots
 		}
-		t.batch.release()
-		t.batch = nil
 		n := 0
 		for _, p := range parts {
 			n += len(p.Records)
