@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -12,12 +11,7 @@ import (
 // the broker with SIGKILL and restarts it: the topic and its records are
 // still there.
 func TestAutoCreatedTopicSurvivesKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs broker processes")
-	}
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx, dir := brokerProcessTest(t, time.Minute)
 
 	b := startChild(t, dir)
 	pr, err := kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.AllowAutoTopicCreation())

@@ -116,6 +116,18 @@ func TestCutCommits(t *testing.T) {
 	}
 }
 
+// brokerProcessTest begins a test that runs broker processes (skipped with
+// -short): a context bounded by limit, and a data dir for the brokers.
+func brokerProcessTest(t *testing.T, limit time.Duration) (context.Context, string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs broker processes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	t.Cleanup(cancel)
+	return ctx, t.TempDir()
+}
+
 // childDirEnv names the data dir of a broker that this test binary runs as a
 // child process (TestBrokerChildProcess), so that it can be killed with
 // SIGKILL: a broker in this process cannot stop without saving its state.
@@ -335,12 +347,7 @@ func readCommitted(ctx context.Context, t *testing.T, addr, mark string) []strin
 // then again after the same producer committed another one: the open
 // transaction must stay aborted, and the committed ones must stay visible.
 func TestKillDuringTransaction(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs broker processes")
-	}
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx, dir := brokerProcessTest(t, 2*time.Minute)
 	want := []string{"t0-0", "t0-1", "t2-0", "t2-1"}
 
 	b := startChild(t, dir)
@@ -487,12 +494,7 @@ func TestScanReadsPastFullAnswers(t *testing.T) {
 // other), kills the broker, and checks that the restart aborts the open part
 // and says that the commit was cut.
 func TestKillInsideACommitIsReported(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs broker processes")
-	}
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx, dir := brokerProcessTest(t, time.Minute)
 
 	b := startChild(t, dir)
 	createTopic(ctx, t, b.addr)
