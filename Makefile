@@ -103,14 +103,19 @@ chaos-smoke: build
 	@$(MAKE) --no-print-directory chaos-run CHAOS_RUN_FLAGS="-smoke $(CHAOS_FLAGS)"
 
 chaos-run:
-	@st=0; ./bin/chaos -broker dev $(CHAOS_RUN_FLAGS) || st=1; \
+	@st=0; rm -f bin/chaos-*.report bin/chaos-*.failed; \
+	{ ./bin/chaos -broker dev $(CHAOS_RUN_FLAGS) || echo FAILED >bin/chaos-dev.failed; } | tee bin/chaos-dev.report; \
 	if command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then \
-	  ./bin/chaos -broker kafka $(CHAOS_RUN_FLAGS) || st=1; \
+	  { ./bin/chaos -broker kafka $(CHAOS_RUN_FLAGS) || echo FAILED >bin/chaos-kafka.failed; } | tee bin/chaos-kafka.report; \
 	elif [ -n "$$CI" ]; then \
 	  echo "CI: the chaos suite on Apache Kafka needs a JDK 17+ and Maven"; st=1; \
 	else \
 	  echo "chaos on Apache Kafka skipped: no JDK/Maven here (install openjdk-17-jdk-headless and maven)"; \
-	fi; exit $$st
+	fi; \
+	for b in dev kafka; do \
+	  if [ -f bin/chaos-$$b.failed ]; then st=1; rm -f bin/chaos-$$b.failed; \
+	    echo; echo "== chaos on the $$b broker FAILED; its report again:"; cat bin/chaos-$$b.report; fi; \
+	done; exit $$st
 
 ## bench: the benchmark suite (Veltrix vs raw franz-go vs Goka); prints a table, writes bench/results.json.
 ## BENCH_BROKER=kafka runs it on a one-node Apache Kafka (deploy/kafka/kafka.sh) and adds Kafka Streams.

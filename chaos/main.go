@@ -165,6 +165,9 @@ func (r result) line() string {
 	for _, p := range r.v.problems {
 		s += "\n    " + p
 	}
+	for _, t := range r.logTails {
+		s += "\n    " + t
+	}
 	return s
 }
 

@@ -38,6 +38,9 @@ type result struct {
 	err                error  // the scenario could not run to its verdict
 	notes              []string
 	failed             bool
+	// logTails is the end of each log of a failed scenario: CI keeps the
+	// output, not the work dir.
+	logTails []string
 }
 
 // run is one scenario in progress: its broker, topics, instances and load.
@@ -278,5 +281,33 @@ func runScenario(ctx context.Context, e *env, s scenario) result {
 	}
 	res.notes = r.notes
 	res.failed = r.failed || res.err != nil || !res.v.ok()
+	if res.failed {
+		res.logTails = logTails(dir, 15)
+	}
 	return res
+}
+
+// logTails is the last n lines of every *.log in dir and the directory
+// above it (the broker's), each headed by its name and indented.
+func logTails(dir string, n int) []string {
+	var out []string
+	for _, pattern := range []string{filepath.Join(dir, "*.log"), filepath.Join(dir, "..", "*.log")} {
+		paths, _ := filepath.Glob(pattern)
+		for _, p := range paths {
+			b, err := os.ReadFile(p)
+			if err != nil || len(b) == 0 {
+				continue
+			}
+			var t strings.Builder
+			fmt.Fprintf(&t, "last lines of %s:", filepath.Base(p))
+			for _, l := range strings.Split(tailLines(string(b), n), "\n") {
+				if len(l) > 400 {
+					l = l[:400] + "..."
+				}
+				t.WriteString("\n      " + l)
+			}
+			out = append(out, t.String())
+		}
+	}
+	return out
 }

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLogTailsOfAFailedScenario(t *testing.T) {
+	work := t.TempDir()
+	dir := filepath.Join(work, "dev-R1")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(p, s string) {
+		t.Helper()
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(dir, "i1.log"), "one\ntwo\nthree\n")
+	write(filepath.Join(dir, "i2.log"), "")
+	write(filepath.Join(work, "broker.log"), strings.Repeat("x", 500)+"\n")
+	write(filepath.Join(dir, "veltrix.yaml"), "not a log\n")
+
+	got := logTails(dir, 2)
+	want := []string{
+		"last lines of i1.log:\n      two\n      three",
+		"last lines of broker.log:\n      " + strings.Repeat("x", 400) + "...",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d tails %q, want %d", len(got), got, len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("tail %d:\n got %q\nwant %q", i, got[i], want[i])
+		}
+	}
+}
