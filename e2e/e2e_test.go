@@ -186,6 +186,12 @@ type kcatRecord struct{ Topic, Key, Value string }
 // deadline passes; it returns what it read last.
 func kcatReadCommitted(t *testing.T, brokers string, want int, timeout time.Duration, topics ...string) []kcatRecord {
 	t.Helper()
+	return kcatRead(t, brokers, "read_committed", want, timeout, topics...)
+}
+
+// kcatRead is kcatReadCommitted with the given isolation.level.
+func kcatRead(t *testing.T, brokers, isolation string, want int, timeout time.Duration, topics ...string) []kcatRecord {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var recs []kcatRecord
 	for {
@@ -193,7 +199,7 @@ func kcatReadCommitted(t *testing.T, brokers string, want int, timeout time.Dura
 		for _, topic := range topics {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			out, err := exec.CommandContext(ctx, "kcat", "-C", "-b", brokers, "-t", topic,
-				"-X", "isolation.level=read_committed", "-o", "beginning", "-e", "-q",
+				"-X", "isolation.level="+isolation, "-o", "beginning", "-e", "-q",
 				"-f", "%t\t%k\t%s\n").Output()
 			cancel()
 			if err != nil {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,4 +39,60 @@ func TestRestartAfterKillResumesAtOnce(t *testing.T) {
 	p.stop(t)
 	checkOutputs(t, got, want)
 	t.Logf("all outputs %s after the restart (old session 40 s)", took.Round(100*time.Millisecond))
+}
+
+// An instance killed with kill -9 inside an open transaction and started
+// again without its state dir (a lost disk, an emptyDir volume) ends that
+// transaction at once: its transactional id follows its group instance id,
+// not a file in the state dir. A new id would leave the dead transaction
+// open until processing.transaction_timeout (60 s here), and every
+// read_committed reader of its partitions, the restarted instance's own
+// outputs included, would wait for it.
+func TestRestartWithoutStateEndsTheDeadTransaction(t *testing.T) {
+	brokers := startBroker(t, "orders")
+	lines, want := events(2_000)
+	state := t.TempDir()
+	cfg := writeConfig(t, brokers, state)
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setCommitInterval := func(d string) {
+		t.Helper()
+		c := strings.Replace(string(b), "commit_interval: 100ms", "commit_interval: "+d+"\n  transaction_timeout: 60s", 1)
+		if err := os.WriteFile(cfg, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first run keeps its transaction open: it is killed inside it.
+	setCommitInterval("50s")
+	kcatProduce(t, brokers, "orders", lines[:1_000])
+	p := start(t, "run", "-c", cfg)
+	if got := kcatRead(t, brokers, "read_uncommitted", 1, time.Minute, "orders.high-value"); len(got) == 0 {
+		t.Fatal("no output written inside the first run's transaction")
+	}
+	if got := kcatReadCommitted(t, brokers, 1, 0, "orders.high-value"); len(got) != 0 {
+		t.Fatalf("%d outputs committed before the kill; the transaction should still be open", len(got))
+	}
+	p.kill()
+
+	entries, err := os.ReadDir(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(state, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setCommitInterval("100ms")
+	restarted := time.Now()
+	p = start(t, "run", "-c", cfg)
+	kcatProduce(t, brokers, "orders", lines[1_000:])
+	// Well inside the dead transaction's 60 s timeout.
+	got := kcatReadCommitted(t, brokers, len(want), 20*time.Second, "orders.high-value")
+	took := time.Since(restarted)
+	p.stop(t)
+	checkOutputs(t, got, want)
+	t.Logf("all outputs %s after the restart without state (dead transaction's timeout 60 s)", took.Round(100*time.Millisecond))
 }

@@ -47,7 +47,7 @@ type App struct {
 	ID       string `yaml:"id" default:"veltrix" doc:"consumer group id, transactional id prefix and internal topic prefix"`
 	StateDir string `yaml:"state_dir" default:"./data/state" doc:"directory of the local Pebble state stores"`
 	// InstanceID is the group.instance.id of static group membership.
-	InstanceID string `yaml:"instance_id" default:"" doc:"static group membership id (group.instance.id): a restarted instance with the same id gets its partitions back at once instead of waiting out its old session; empty: the host name and a hash of state_dir, stable across restarts; a clean stop leaves the group so that others take over at once"`
+	InstanceID string `yaml:"instance_id" default:"" doc:"static group membership id (group.instance.id), also the suffix of the transactional id (app.id-<this>): a restarted instance with the same id gets its partitions back at once instead of waiting out its old session, and fences the transaction its dead run left open; empty: the host name and a hash of state_dir's path, stable across restarts, with or without the dir's contents; a clean stop leaves the group so that others take over at once"`
 	// StateMinFreeBytes is the room the state directory's file system must
 	// keep: below it, processing pauses (VX7001) until space comes back.
 	StateMinFreeBytes int `yaml:"state_min_free_bytes" default:"67108864" min:"0" doc:"processing pauses (not ready, VX7001 logged, nothing written or committed) while the file system of state_dir has less free space than this, and resumes when it has; Pebble cannot carry on after a write fails for a full disk; 0 turns the check off"`

@@ -12,7 +12,6 @@ package engine
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -22,7 +21,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -384,27 +382,15 @@ func (e *Engine) prepare(ctx context.Context, base []kgo.Opt) (int32, error) {
 	return n, nil
 }
 
-// instanceID returns this instance's stable id, kept in the state dir like
-// Kafka Streams' process id: a restarted instance reuses its transactional id
-// and so fences its own zombie at once, while two instances (with their own
-// state dirs) never share one.
-func instanceID(stateDir string) (string, error) {
-	path := filepath.Join(stateDir, "instance-id")
-	if b, err := os.ReadFile(path); err == nil {
-		if id := strings.TrimSpace(string(b)); id != "" {
-			return id, nil
-		}
-	}
-	if err := os.MkdirAll(stateDir, 0o755); err != nil {
-		return "", fmt.Errorf("instance id: %w", err)
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
-	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
-		return "", fmt.Errorf("instance id: %w", err)
-	}
-	return id, nil
+// TransactionalID is the exactly-once producer's transactional id: the app
+// id and the group instance id. It follows the member, not the state dir: an
+// instance that comes back without its state (a lost disk) fences the
+// transaction its dead run left open at once, where a new id would leave it
+// to processing.transaction_timeout and hold every read_committed reader of
+// its partitions until then. Both ids are unique in the group for the same
+// reason: one member, one producer.
+func TransactionalID(cfg *config.Config) string {
+	return cfg.App.ID + "-" + groupInstanceID(cfg)
 }
 
 // groupInstanceID is the static membership id: app.instance_id, else the

@@ -154,12 +154,8 @@ func sessionRecoverable(err error) bool {
 // runTransactSession runs one transactional session until ctx ends (nil) or
 // an error; progressed says whether it committed a transaction.
 func (e *Engine) runTransactSession(ctx context.Context, opts []kgo.Opt, ts *tasks) (progressed bool, _ error) {
-	id, err := instanceID(e.cfg.App.StateDir)
-	if err != nil {
-		return false, err
-	}
 	opts = append(slices.Clone(opts),
-		kgo.TransactionalID(e.cfg.App.ID+"-"+id),
+		kgo.TransactionalID(TransactionalID(e.cfg)),
 		kgo.TransactionTimeout(e.cfg.Processing.TransactionTimeout),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			e.metrics.Rebalances.Inc()

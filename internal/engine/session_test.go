@@ -2,9 +2,6 @@ package engine_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -52,11 +49,7 @@ func TestFencedProducerStartsANewSession(t *testing.T) {
 	r := start(engine.New(cfg, topo, engine.WithMetrics(m)))
 	readCommitted(t, r, addr, 100, time.Minute, "orders.high", "orders.normal")
 
-	id, err := os.ReadFile(filepath.Join(cfg.App.StateDir, "instance-id"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fence(t, addr, cfg.App.ID+"-"+strings.TrimSpace(string(id)))
+	fence(t, addr, engine.TransactionalID(cfg))
 	produce(t, addr, recs[3_000:])
 	got := readCommitted(t, r, addr, len(created), 2*time.Minute, "orders.high", "orders.normal")
 	if err := r.stop(); err != nil {
