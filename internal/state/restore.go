@@ -366,7 +366,8 @@ func (t *Task) settledEnds(ctx context.Context, adm *kadm.Client, topics []strin
 			return lso, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("state: restore partition %d: changelog %s still has an open transaction after %s (last stable offset %d, high watermark %d)",
+			return nil, fmt.Errorf("state: restore partition %d: changelog %s still has an open transaction after %s (last stable offset %d, high watermark %d); "+
+				"one open this long is likely hanging (its coordinator no longer knows it): find it with kafka-transactions.sh find-hanging, and read docs/operations.md (\"Hanging transactions\") before aborting it",
 				t.partition, open, timeout, lso[open], hwm[open])
 		}
 		if !logged {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -704,6 +705,34 @@ func TestRestoreWaitsForThePreviousOwnersTransaction(t *testing.T) {
 	for k, want := range map[string]string{"k1": "a", "k2": "b"} {
 		if v, ok := mustGet(t, task.Store("s"), k); !ok || v != want {
 			t.Errorf("%s = %q,%v after the restore, want %q", k, v, ok, want)
+		}
+	}
+}
+
+// A transaction that stays open on the changelog past the settle timeout
+// fails the restore with the partition, the offsets and where to read on:
+// such a transaction is a hanging one (its coordinator no longer knows it)
+// and needs an operator; restoring around it could lose committed records.
+func TestRestoreFailsOnAHangingTransaction(t *testing.T) {
+	topic := ChangelogTopic(testApp, "s")
+	_, kopts := newCluster(t, 1, topic)
+	ctx := testCtx(t)
+	prod := txnProducer(t, kopts, "hanging")
+	if err := prod.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := prod.ProduceSync(ctx, rec(topic, 0, "k1", "a")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	db := openDB(t, t.TempDir())
+	task := openTask(t, db, 0, "s")
+	err := task.Restore(ctx, RestoreOptions{Kafka: kopts, SettleTimeout: 300 * time.Millisecond})
+	if err == nil {
+		t.Fatal("restore succeeded over an open transaction")
+	}
+	for _, want := range []string{"restore partition 0", topic, "last stable offset 0, high watermark 1", "kafka-transactions.sh find-hanging", "docs/operations.md"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
 		}
 	}
 }
