@@ -113,7 +113,7 @@ chaos-run:
 	  echo "chaos on Apache Kafka skipped: no JDK/Maven here (install openjdk-17-jdk-headless and maven)"; \
 	fi; \
 	for b in dev kafka; do \
-	  if [ -f bin/chaos-$$b.failed ]; then st=1; rm -f bin/chaos-$$b.failed; \
+	  if [ -f bin/chaos-$$b.failed ]; then st=1; \
 	    echo; echo "== chaos on the $$b broker FAILED; its report again:"; cat bin/chaos-$$b.report; fi; \
 	done; exit $$st
 

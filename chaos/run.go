@@ -287,27 +287,26 @@ func runScenario(ctx context.Context, e *env, s scenario) result {
 	return res
 }
 
-// logTails is the last n lines of every *.log in dir and the directory
-// above it (the broker's), each headed by its name and indented.
+// logTails is the last n lines of every *.log in a scenario's dir (its
+// instances' and a dev broker process's), each headed by its name and
+// indented.
 func logTails(dir string, n int) []string {
 	var out []string
-	for _, pattern := range []string{filepath.Join(dir, "*.log"), filepath.Join(dir, "..", "*.log")} {
-		paths, _ := filepath.Glob(pattern)
-		for _, p := range paths {
-			b, err := os.ReadFile(p)
-			if err != nil || len(b) == 0 {
-				continue
-			}
-			var t strings.Builder
-			fmt.Fprintf(&t, "last lines of %s:", filepath.Base(p))
-			for _, l := range strings.Split(tailLines(string(b), n), "\n") {
-				if len(l) > 400 {
-					l = l[:400] + "..."
-				}
-				t.WriteString("\n      " + l)
-			}
-			out = append(out, t.String())
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil || len(b) == 0 {
+			continue
 		}
+		var t strings.Builder
+		fmt.Fprintf(&t, "last lines of %s:", filepath.Base(p))
+		for _, l := range strings.Split(tailLines(string(b), n), "\n") {
+			if len(l) > 400 {
+				l = l[:400] + "..."
+			}
+			t.WriteString("\n      " + l)
+		}
+		out = append(out, t.String())
 	}
 	return out
 }

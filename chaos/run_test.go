@@ -21,13 +21,14 @@ func TestLogTailsOfAFailedScenario(t *testing.T) {
 	}
 	write(filepath.Join(dir, "i1.log"), "one\ntwo\nthree\n")
 	write(filepath.Join(dir, "i2.log"), "")
-	write(filepath.Join(work, "broker.log"), strings.Repeat("x", 500)+"\n")
+	write(filepath.Join(dir, "broker.log"), strings.Repeat("x", 500)+"\n")
 	write(filepath.Join(dir, "veltrix.yaml"), "not a log\n")
+	write(filepath.Join(work, "other.log"), "another scenario's\n")
 
 	got := logTails(dir, 2)
 	want := []string{
-		"last lines of i1.log:\n      two\n      three",
 		"last lines of broker.log:\n      " + strings.Repeat("x", 400) + "...",
+		"last lines of i1.log:\n      two\n      three",
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d tails %q, want %d", len(got), got, len(want))
