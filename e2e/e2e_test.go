@@ -259,6 +259,19 @@ rules:%s`, app, stateDir, brokers, rules)
 	return path
 }
 
+// rewriteConfig replaces, in the config file at path, each old string of
+// the old, new pairs with its new one.
+func rewriteConfig(t *testing.T, path string, oldnew ...string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(strings.NewReplacer(oldnew...).Replace(string(b))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // events returns n kcat input lines ("key\tjson") and the expected outputs by key.
 func events(n int) ([]string, map[string]float64) {
 	lines := make([]string, 0, n)

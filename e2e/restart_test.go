@@ -3,7 +3,6 @@ package e2e
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -16,14 +15,7 @@ func TestRestartAfterKillResumesAtOnce(t *testing.T) {
 	brokers := startBroker(t, "orders")
 	lines, want := events(4_000)
 	cfg := writeConfig(t, brokers, t.TempDir())
-	b, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b = []byte(strings.NewReplacer("session_timeout: 6s", "session_timeout: 40s", "rebalance_timeout: 10s", "rebalance_timeout: 40s").Replace(string(b)))
-	if err := os.WriteFile(cfg, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	rewriteConfig(t, cfg, "session_timeout: 6s", "session_timeout: 40s", "rebalance_timeout: 10s", "rebalance_timeout: 40s")
 	kcatProduce(t, brokers, "orders", lines[:2_000])
 	p := start(t, "run", "-c", cfg)
 	kcatReadCommitted(t, brokers, 1, time.Minute, "orders.high-value")
@@ -59,21 +51,10 @@ func restartAndReadAll(t *testing.T, brokers, cfg string, rest []string, want ma
 func TestRestartWithoutStateEndsTheDeadTransaction(t *testing.T) {
 	brokers := startBroker(t, "orders")
 	lines, want := events(2_000)
-	state := t.TempDir()
+	state := filepath.Join(t.TempDir(), "state")
 	cfg := writeConfig(t, brokers, state)
-	b, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	setCommitInterval := func(d string) {
-		t.Helper()
-		c := strings.Replace(string(b), "commit_interval: 100ms", "commit_interval: "+d+"\n  transaction_timeout: 60s", 1)
-		if err := os.WriteFile(cfg, []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	// The first run keeps its transaction open: it is killed inside it.
-	setCommitInterval("50s")
+	rewriteConfig(t, cfg, "commit_interval: 100ms", "commit_interval: 50s\n  transaction_timeout: 60s")
 	kcatProduce(t, brokers, "orders", lines[:1_000])
 	p := start(t, "run", "-c", cfg)
 	if got := kcatRead(t, brokers, "read_uncommitted", 1, time.Minute, "orders.high-value"); len(got) == 0 {
@@ -84,16 +65,11 @@ func TestRestartWithoutStateEndsTheDeadTransaction(t *testing.T) {
 	}
 	p.kill()
 
-	entries, err := os.ReadDir(state)
-	if err != nil {
+	// The same state dir path (so the same member), without its contents.
+	if err := os.RemoveAll(state); err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range entries {
-		if err := os.RemoveAll(filepath.Join(state, e.Name())); err != nil {
-			t.Fatal(err)
-		}
-	}
-	setCommitInterval("100ms")
+	rewriteConfig(t, cfg, "commit_interval: 50s", "commit_interval: 100ms")
 	// Well inside the dead transaction's 60 s timeout.
 	restartAndReadAll(t, brokers, cfg, lines[1_000:], want, "without state (dead transaction's timeout 60 s)")
 }
