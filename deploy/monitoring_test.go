@@ -49,7 +49,7 @@ func served(t *testing.T) map[string][]string {
 	reg := &capture{Registry: prometheus.NewRegistry()}
 	reg.MustRegister(metrics.Runtime()...)
 	m := metrics.New(reg)
-	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"), kgo.WithHooks(m.Kafka))
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"), kgo.WithHooks(m.KafkaHooks()))
 	if err != nil {
 		t.Fatal(err)
 	}

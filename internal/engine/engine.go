@@ -254,7 +254,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		// one partition, and one core did the work).
 		kgo.FetchMaxPartitionBytes(fetchMaxBytes/4),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.WithHooks(e.metrics.Kafka, brokerSeen{e}),
+		kgo.WithHooks(brokerSeen{e}), // and each session's client its own metrics.KafkaHooks
 		kgo.ClientID("veltrix-"+e.cfg.App.ID),
 		kgo.SessionTimeout(e.cfg.Kafka.SessionTimeout),
 		kgo.HeartbeatInterval(min(3*time.Second, e.cfg.Kafka.SessionTimeout/3)),

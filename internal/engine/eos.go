@@ -155,6 +155,7 @@ func sessionRecoverable(err error) bool {
 // an error; progressed says whether it committed a transaction.
 func (e *Engine) runTransactSession(ctx context.Context, opts []kgo.Opt, ts *tasks) (progressed bool, _ error) {
 	opts = append(slices.Clone(opts),
+		kgo.WithHooks(e.metrics.KafkaHooks()),
 		kgo.TransactionalID(TransactionalID(e.cfg)),
 		kgo.TransactionTimeout(e.cfg.Processing.TransactionTimeout),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {

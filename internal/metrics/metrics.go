@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/veltrix/veltrix/internal/topology"
@@ -38,9 +39,7 @@ type Metrics struct {
 	RestoreRemaining  *prometheus.GaugeVec     // store
 	StateDiskFree     prometheus.Gauge         //
 
-	// Kafka is the franz-go client hook (veltrix_kafka_*): pass it to the
-	// client with kgo.WithHooks.
-	Kafka *kprom.Metrics
+	reg prometheus.Registerer // for KafkaHooks
 }
 
 // New creates the metrics and registers them on reg.
@@ -109,8 +108,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: namespace, Name: "state_disk_free_bytes",
 			Help: "Bytes free on the file system of app.state_dir; processing pauses below app.state_min_free_bytes.",
 		}),
-		Kafka: kprom.NewMetrics(namespace, kprom.Subsystem("kafka"), kprom.Registerer(reg),
-			kprom.FetchAndProduceDetail(kprom.ByNode, kprom.Batches, kprom.Records, kprom.CompressedBytes, kprom.UncompressedBytes, kprom.ConsistentNaming)),
+		reg: reg,
 	}
 	reg.MustRegister(m.RecordsConsumed, m.RecordsProduced, m.RuleRecords, m.EventErrors,
 		m.Transactions, m.Rebalances, m.SessionRestarts, m.ConfigReloads, m.ProcessingLatency, m.EndToEndLatency,
@@ -139,4 +137,17 @@ func (m *Metrics) Lag(topic string, partition int32, lag int64) {
 // instance no longer owns).
 func (m *Metrics) DropLag(topic string, partition int32) {
 	m.ConsumerLag.DeleteLabelValues(topic, strconv.Itoa(int(partition)))
+}
+
+// KafkaHooks returns the franz-go hooks that export one client's metrics
+// (veltrix_kafka_*): pass them to that client with kgo.WithHooks, and make
+// new ones for the next client (a new transactional session's). They
+// register their metrics when the client starts and unregister them when it
+// closes, so the series start again with each client, and two clients with
+// hooks must not be open at once. Hooks shared by clients would race: kprom
+// makes its collectors anew for each new client while the connections of
+// the last one, closed, may still be reporting into them.
+func (m *Metrics) KafkaHooks() kgo.Hook {
+	return kprom.NewMetrics(namespace, kprom.Subsystem("kafka"), kprom.Registerer(m.reg),
+		kprom.FetchAndProduceDetail(kprom.ByNode, kprom.Batches, kprom.Records, kprom.CompressedBytes, kprom.UncompressedBytes, kprom.ConsistentNaming))
 }
