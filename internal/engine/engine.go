@@ -84,6 +84,9 @@ type Engine struct {
 	tasks          atomic.Pointer[tasks]
 	advertise      string // HTTP address advertised to the group
 	purgeEvery     time.Duration
+	// maxTxnTimeout is the brokers' transaction.max.timeout.ms, as prepare
+	// read it (0: the cluster did not say).
+	maxTxnTimeout time.Duration
 
 	ownersMu     sync.Mutex
 	ownersClient *kgo.Client
@@ -370,6 +373,7 @@ func (e *Engine) prepare(ctx context.Context, base []kgo.Opt) (int32, error) {
 		return 0, fmt.Errorf("%w: %w", ErrClusterCheck, err)
 	}
 	n := res.Tasks(e.topo)
+	e.maxTxnTimeout = res.MaxTxnTimeout
 	if stores := e.topo.Stores(); len(stores) > 0 {
 		changelogs := map[string]int32{}
 		for _, s := range stores {

@@ -1,9 +1,12 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"maps"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,14 +16,18 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/veltrix/veltrix/internal/metrics"
+	"github.com/veltrix/veltrix/pkg/diag"
 )
 
 // fakeCluster is what the lag tracker reads: the owned partitions (changed
 // by the test as a rebalance would) and each partition's lag.
 type fakeCluster struct {
-	mu     sync.Mutex
-	owned  map[string][]int32
-	lags   map[string]map[int32]int64
+	mu    sync.Mutex
+	owned map[string][]int32
+	lags  map[string]map[int32]int64
+	// txns are partitions with records behind an open transaction: their
+	// last stable and end offsets.
+	txns   map[string]map[int32]partitionOffsets
 	err    error
 	during func() // runs inside the offsets request
 	asked  int
@@ -38,18 +45,20 @@ func (f *fakeCluster) set(owned map[string][]int32, lags map[string]map[int32]in
 	f.owned, f.lags = owned, lags
 }
 
-func (f *fakeCluster) lag(_ context.Context, owned map[string][]int32) (map[string]map[int32]int64, error) {
+func (f *fakeCluster) offsets(_ context.Context, owned map[string][]int32) (map[string]map[int32]partitionOffsets, error) {
 	f.mu.Lock()
 	during := f.during
 	f.asked++
-	out := map[string]map[int32]int64{}
+	out := map[string]map[int32]partitionOffsets{}
 	for topic, ps := range owned {
 		for _, p := range ps {
 			if v, ok := f.lags[topic][p]; ok {
 				if out[topic] == nil {
-					out[topic] = map[int32]int64{}
+					out[topic] = map[int32]partitionOffsets{}
 				}
-				out[topic][p] = v
+				o := f.txns[topic][p]
+				o.lag = v
+				out[topic][p] = o
 			}
 		}
 	}
@@ -61,11 +70,12 @@ func (f *fakeCluster) lag(_ context.Context, owned map[string][]int32) (map[stri
 	return out, err
 }
 
-// lagSeries returns the consumer lag series as "topic/partition" -> value.
-func lagSeries(t *testing.T, m *metrics.Metrics) map[string]float64 {
+// gaugeSeries returns the series of a per-partition gauge as
+// "topic/partition" -> value.
+func gaugeSeries(t *testing.T, g *prometheus.GaugeVec) map[string]float64 {
 	t.Helper()
 	ch := make(chan prometheus.Metric, 64)
-	m.ConsumerLag.Collect(ch)
+	g.Collect(ch)
 	close(ch)
 	out := map[string]float64{}
 	for pm := range ch {
@@ -82,17 +92,17 @@ func lagSeries(t *testing.T, m *metrics.Metrics) map[string]float64 {
 	return out
 }
 
-// waitSeries waits until the lag series are exactly want.
-func waitSeries(t *testing.T, m *metrics.Metrics, want map[string]float64, what string) {
+// waitSeries waits until the series of g are exactly want.
+func waitSeries(t *testing.T, g *prometheus.GaugeVec, want map[string]float64, what string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		got := lagSeries(t, m)
+		got := gaugeSeries(t, g)
 		if maps.Equal(got, want) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: lag series %v, want %v", what, got, want)
+			t.Fatalf("%s: series %v, want %v", what, got, want)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -105,21 +115,21 @@ func TestLagTracker(t *testing.T) {
 		map[string]map[int32]int64{"orders": {0: 5, 1: 0, 2: 9}, "payments": {0: 3}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	l := &lagTracker{m: m, owned: f.ownedNow, lag: f.lag, every: 20 * time.Millisecond}
+	l := &lagTracker{m: m, owned: f.ownedNow, offsets: f.offsets, every: 20 * time.Millisecond, now: time.Now}
 	go func() { l.run(ctx); close(done) }()
 
 	// Every owned partition has a series, idle ones (lag 0) included; a
 	// partition not owned (orders/2) has none.
-	waitSeries(t, m, map[string]float64{"orders/0": 5, "orders/1": 0, "payments/0": 3}, "owned partitions")
+	waitSeries(t, m.ConsumerLag, map[string]float64{"orders/0": 5, "orders/1": 0, "payments/0": 3}, "owned partitions")
 
 	// Computed periodically, not only when records arrive.
 	f.set(map[string][]int32{"orders": {0, 1}, "payments": {0}},
 		map[string]map[int32]int64{"orders": {0: 0, 1: 7}, "payments": {0: 3}})
-	waitSeries(t, m, map[string]float64{"orders/0": 0, "orders/1": 7, "payments/0": 3}, "the next interval")
+	waitSeries(t, m.ConsumerLag, map[string]float64{"orders/0": 0, "orders/1": 7, "payments/0": 3}, "the next interval")
 
 	// A revoked partition's series goes; an assigned one appears.
 	f.set(map[string][]int32{"orders": {1, 2}}, map[string]map[int32]int64{"orders": {0: 4, 1: 7, 2: 9}})
-	waitSeries(t, m, map[string]float64{"orders/1": 7, "orders/2": 9}, "after a rebalance")
+	waitSeries(t, m.ConsumerLag, map[string]float64{"orders/1": 7, "orders/2": 9}, "after a rebalance")
 
 	// A failed request keeps the last values.
 	f.mu.Lock()
@@ -137,7 +147,7 @@ func TestLagTracker(t *testing.T) {
 			t.Fatal("no request after the failure")
 		}
 	}
-	waitSeries(t, m, map[string]float64{"orders/1": 7, "orders/2": 9}, "after a failed request")
+	waitSeries(t, m.ConsumerLag, map[string]float64{"orders/1": 7, "orders/2": 9}, "after a failed request")
 
 	// A revocation while the request is out: the answer does not bring the
 	// revoked partition's series back.
@@ -149,12 +159,116 @@ func TestLagTracker(t *testing.T) {
 		f.mu.Unlock()
 	}
 	f.mu.Unlock()
-	waitSeries(t, m, map[string]float64{"orders/2": 100}, "revoked during the request")
+	waitSeries(t, m.ConsumerLag, map[string]float64{"orders/2": 100}, "revoked during the request")
 
 	// Run returns: no series left.
 	cancel()
 	<-done
 	if got := testutil.CollectAndCount(m.ConsumerLag); got != 0 {
 		t.Errorf("%d lag series after the tracker stopped, want 0", got)
+	}
+	if got := testutil.CollectAndCount(m.OpenTransaction); got != 0 {
+		t.Errorf("%d open transaction series after the tracker stopped, want 0", got)
+	}
+}
+
+// fakeClock is a clock the test moves.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// lockedBuffer is a log destination the tracker writes while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// Records behind an open transaction are not lag (read_committed cannot
+// read them): veltrix_open_transaction_age_seconds says how long the
+// transaction has held the partition's last stable offset, from 0 again
+// when the offset moves (that transaction ended, another is open) and 0
+// when no record is behind it; past hangingAfter the transaction is logged
+// as hanging, once (VX4008).
+func TestOpenTransactionAge(t *testing.T) {
+	m := metrics.New(prometheus.NewRegistry())
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	logs := &lockedBuffer{}
+	f := &fakeCluster{}
+	owned := map[string][]int32{"orders": {0, 1}}
+	lags := map[string]map[int32]int64{"orders": {0: 0, 1: 2}}
+	open := func(stable, end int64) map[string]map[int32]partitionOffsets {
+		return map[string]map[int32]partitionOffsets{"orders": {0: {stable: stable, end: end}, 1: {stable: 40, end: 40}}}
+	}
+	f.set(owned, lags)
+	f.txns = open(10, 15)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	l := &lagTracker{m: m, owned: f.ownedNow, offsets: f.offsets, every: 10 * time.Millisecond, now: clock.now,
+		log: slog.New(slog.NewTextHandler(logs, nil)), hangingAfter: time.Minute}
+	go func() { l.run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	hanging := func() int { return strings.Count(logs.String(), "code="+string(diag.TransactionHanging)) }
+	waitSeries(t, m.OpenTransaction, map[string]float64{"orders/0": 0, "orders/1": 0}, "first seen")
+	waitSeries(t, m.ConsumerLag, map[string]float64{"orders/0": 0, "orders/1": 2}, "lag, records behind the transaction not counted")
+	clock.add(30 * time.Second)
+	waitSeries(t, m.OpenTransaction, map[string]float64{"orders/0": 30, "orders/1": 0}, "held 30 s")
+	if n := hanging(); n != 0 {
+		t.Fatalf("VX4008 logged %d times after 30 s, before hangingAfter", n)
+	}
+	clock.add(31 * time.Second)
+	waitSeries(t, m.OpenTransaction, map[string]float64{"orders/0": 61, "orders/1": 0}, "held past hangingAfter")
+	clock.add(30 * time.Second)
+	waitSeries(t, m.OpenTransaction, map[string]float64{"orders/0": 91, "orders/1": 0}, "still held")
+	if n := hanging(); n != 1 {
+		t.Fatalf("VX4008 logged %d times, want once: %s", n, logs)
+	}
+	for _, want := range []string{"topic=orders", "partition=0", "last_stable_offset=10", "records_behind=5", "kafka-transactions.sh find-hanging"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the VX4008 line lacks %q: %s", want, logs)
+		}
+	}
+
+	// The transaction ended and another one is open behind the new
+	// offset: its age counts from when the tracker saw it.
+	f.mu.Lock()
+	f.txns = open(15, 18)
+	f.mu.Unlock()
+	waitSeries(t, m.OpenTransaction, map[string]float64{"orders/0": 0, "orders/1": 0}, "a new transaction")
+	clock.add(10 * time.Second)
+	waitSeries(t, m.OpenTransaction, map[string]float64{"orders/0": 10, "orders/1": 0}, "the new transaction held 10 s")
+
+	// Nothing behind the last stable offset: no open transaction.
+	f.mu.Lock()
+	f.txns = open(18, 18)
+	f.mu.Unlock()
+	waitSeries(t, m.OpenTransaction, map[string]float64{"orders/0": 0, "orders/1": 0}, "committed")
+	if n := hanging(); n != 1 {
+		t.Errorf("VX4008 logged %d times in all, want once", n)
 	}
 }

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"maps"
 	"slices"
 	"strconv"
@@ -21,8 +22,15 @@ import (
 // partition.
 func lagOf(t *testing.T, m *metrics.Metrics, topic string) map[int32]float64 {
 	t.Helper()
+	return seriesOf(t, m.ConsumerLag, topic)
+}
+
+// seriesOf returns the series of a per-partition gauge of topic by
+// partition.
+func seriesOf(t *testing.T, g *prometheus.GaugeVec, topic string) map[int32]float64 {
+	t.Helper()
 	ch := make(chan prometheus.Metric, 64)
-	m.ConsumerLag.Collect(ch)
+	g.Collect(ch)
 	close(ch)
 	out := map[int32]float64{}
 	for pm := range ch {
@@ -125,4 +133,78 @@ func TestConsumerLagFollowsOwnership(t *testing.T) {
 	if n := len(lagOf(t, mb, "lag.in")); n != 0 {
 		t.Errorf("the stopped instance still shows %d lag series", n)
 	}
+}
+
+// openTxnAge returns an instance's veltrix_open_transaction_age_seconds of
+// one partition (-1: no series).
+func openTxnAge(t *testing.T, m *metrics.Metrics, topic string, partition int32) float64 {
+	t.Helper()
+	if v, ok := seriesOf(t, m.OpenTransaction, topic)[partition]; ok {
+		return v
+	}
+	return -1
+}
+
+// Another producer's transaction held open on an input partition, on a
+// broker: the record behind it is not processed (read_committed), the
+// consumer lag does not count it, and veltrix_open_transaction_age_seconds
+// grows while the transaction stays open; once it commits, the record is
+// processed and the age is back at 0.
+func TestOpenTransactionAgeOnABroker(t *testing.T) {
+	addr := newCluster(t, "held.in")
+	rules := `rules:
+  - name: copy
+    from: held.in
+    steps:
+      - to: held.out
+`
+	produce(t, addr, []*kgo.Record{{Topic: "held.in", Partition: 0, Value: []byte(`{"n":0}`)}})
+	cfg, topo := loadTopology(t, addr, "exactly_once", rules)
+	m := metrics.New(prometheus.NewRegistry())
+	r := start(engine.New(cfg, topo, engine.WithMetrics(m), engine.WithLagInterval(100*time.Millisecond)))
+	defer r.stop()
+	if got := readCommitted(t, r, addr, 1, time.Minute, "held.out"); len(got) != 1 {
+		t.Fatalf("%d outputs of the first record, want 1", len(got))
+	}
+
+	txn, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID("held-"+t.Name()),
+		kgo.TransactionTimeout(time.Minute), kgo.DefaultProduceTopic("held.in"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := txn.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.ProduceSync(ctx, &kgo.Record{Partition: 0, Value: []byte(`{"n":1}`)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	wait := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); !ok(); time.Sleep(20 * time.Millisecond) {
+			if err := r.failed(); err != nil {
+				t.Fatalf("%s: the instance stopped: %v", what, err)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within a minute (age %v, lag %v)", what, openTxnAge(t, m, "held.in", 0), lagOf(t, m, "held.in"))
+			}
+		}
+	}
+	wait("the age of the open transaction passes 1 s", func() bool { return openTxnAge(t, m, "held.in", 0) >= 1 })
+	if lag := lagOf(t, m, "held.in")[0]; lag != 0 {
+		t.Errorf("consumer lag %v while the only record waiting is behind an open transaction, want 0", lag)
+	}
+	if got := readCommitted(t, r, addr, 2, 500*time.Millisecond, "held.out"); len(got) != 1 {
+		t.Errorf("%d outputs while the second record's transaction is open, want 1", len(got))
+	}
+
+	if err := txn.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	if got := readCommitted(t, r, addr, 2, time.Minute, "held.out"); len(got) != 2 {
+		t.Fatalf("%d outputs after the commit, want 2", len(got))
+	}
+	wait("the age is 0 after the commit", func() bool { return openTxnAge(t, m, "held.in", 0) == 0 })
 }

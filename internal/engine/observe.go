@@ -195,35 +195,82 @@ func (t *taskOutcomes) logError(rule string, outcome topology.Outcome, code diag
 // soon as this instance no longer owns it (checked every lagOwnedEvery), so
 // no instance reports a stale lag for a partition another one now
 // processes; all series are dropped when Run returns.
+//
+// The lag stops at the last stable offset, so records behind an open
+// transaction do not count: veltrix_open_transaction_age_seconds says how
+// long the partition's last stable offset has been held where it is with
+// records behind it (its high watermark above it). A transaction cannot
+// stay open longer than the brokers' transaction.max.timeout.ms; one that
+// holds a partition longer is hanging (a lost marker: docs/operations.md),
+// and the tracker logs VX4008 once for it.
 
-// defaultLagInterval is how often the lag is read from the cluster: two
-// requests (ListOffsets, OffsetFetch) per interval and instance.
+// defaultLagInterval is how often the lag is read from the cluster: three
+// requests (two ListOffsets, one OffsetFetch) per interval and instance.
 const defaultLagInterval = 5 * time.Second
 
 // lagOwnedEvery is how often the shown series are compared with the owned
 // partitions (local state only, no request).
 const lagOwnedEvery = 250 * time.Millisecond
 
+// defaultMaxTxnTimeout is Kafka's default transaction.max.timeout.ms, for a
+// cluster that does not say its own.
+const defaultMaxTxnTimeout = 15 * time.Minute
+
+// hangingAfter is how long a transaction may hold a partition before the
+// tracker calls it hanging: the brokers' longest transaction timeout, and a
+// minute for the coordinator's periodic check of expired transactions
+// (every 10 s by default) and the tracker's interval.
+func hangingAfter(maxTxnTimeout time.Duration) time.Duration {
+	if maxTxnTimeout <= 0 {
+		maxTxnTimeout = defaultMaxTxnTimeout
+	}
+	return maxTxnTimeout + time.Minute
+}
+
 // WithLagInterval sets how often veltrix_consumer_lag is computed from the
 // cluster's end and committed offsets (default 5s).
 func WithLagInterval(d time.Duration) Option { return func(e *Engine) { e.lagEvery = d } }
 
-// lagOffsets returns, for the given owned partitions, their lag.
-type lagOffsets func(ctx context.Context, owned map[string][]int32) (map[string]map[int32]int64, error)
-
-// lagTracker keeps veltrix_consumer_lag to the owned partitions.
-type lagTracker struct {
-	m     *metrics.Metrics
-	owned func() map[string][]int32
-	lag   lagOffsets
-	every time.Duration
-	shown map[string]map[int32]bool // series set, by topic and partition
+// partitionOffsets is what the lag tracker reads of one owned partition.
+type partitionOffsets struct {
+	lag    int64 // stable - the group's committed offset, never below 0
+	stable int64 // the last stable offset: read_committed readers stop there
+	end    int64 // the high watermark: above stable while a transaction is open
 }
 
-// run updates the gauge until ctx ends, then drops every series it set.
+// lagOffsets returns the offsets of the given owned partitions.
+type lagOffsets func(ctx context.Context, owned map[string][]int32) (map[string]map[int32]partitionOffsets, error)
+
+// lagTracker keeps veltrix_consumer_lag and
+// veltrix_open_transaction_age_seconds to the owned partitions.
+type lagTracker struct {
+	m       *metrics.Metrics
+	owned   func() map[string][]int32
+	offsets lagOffsets
+	every   time.Duration
+	now     func() time.Time
+	log     *slog.Logger
+	// hangingAfter is the age from which an open transaction is logged
+	// as hanging (VX4008).
+	hangingAfter time.Duration
+	shown        map[string]map[int32]bool        // series set, by topic and partition
+	held         map[string]map[int32]*heldOffset // partitions with an open transaction
+}
+
+// heldOffset is a last stable offset seen held by an open transaction.
+type heldOffset struct {
+	at     int64     // the offset
+	since  time.Time // when the tracker first saw it held there
+	warned bool      // VX4008 logged
+}
+
+// run updates the gauges until ctx ends, then drops every series it set.
 func (l *lagTracker) run(ctx context.Context) {
 	if l.shown == nil {
 		l.shown = map[string]map[int32]bool{}
+	}
+	if l.held == nil {
+		l.held = map[string]map[int32]*heldOffset{}
 	}
 	defer l.keep(nil)
 	check := time.NewTicker(min(lagOwnedEvery, l.every))
@@ -244,30 +291,59 @@ func (l *lagTracker) run(ctx context.Context) {
 	}
 }
 
-// update computes the lag of the owned partitions and sets the series of
+// update reads the offsets of the owned partitions and sets the series of
 // those still owned once the answer is in (a revocation during the
 // requests must not bring a series back).
 func (l *lagTracker) update(ctx context.Context, owned map[string][]int32) {
 	if len(owned) == 0 {
 		return
 	}
-	lags, err := l.lag(ctx, owned)
+	offsets, err := l.offsets(ctx, owned)
 	if err != nil {
 		return // the next interval tries again; the series keep their last value
 	}
+	now := l.now()
 	still := l.owned()
-	for topic, ps := range lags {
-		for p, lag := range ps {
+	for topic, ps := range offsets {
+		for p, o := range ps {
 			if !slices.Contains(still[topic], p) {
 				continue
 			}
-			l.m.Lag(topic, p, lag)
+			l.m.Lag(topic, p, o.lag)
+			l.m.OpenTransactionAge(topic, p, l.openFor(topic, p, o, now))
 			if l.shown[topic] == nil {
 				l.shown[topic] = map[int32]bool{}
 			}
 			l.shown[topic][p] = true
 		}
 	}
+}
+
+// openFor returns how long an open transaction has held the partition's
+// last stable offset where it is now (0 when no record is behind it), and
+// logs VX4008 once when that passes hangingAfter.
+func (l *lagTracker) openFor(topic string, p int32, o partitionOffsets, now time.Time) time.Duration {
+	if o.end <= o.stable {
+		delete(l.held[topic], p)
+		return 0
+	}
+	h := l.held[topic][p]
+	if h == nil || h.at != o.stable {
+		if l.held[topic] == nil {
+			l.held[topic] = map[int32]*heldOffset{}
+		}
+		h = &heldOffset{at: o.stable, since: now}
+		l.held[topic][p] = h
+	}
+	age := now.Sub(h.since)
+	if age >= l.hangingAfter && !h.warned {
+		h.warned = true
+		l.log.Warn("an open transaction has held an input partition longer than the brokers let a transaction run: it is likely hanging, and the records behind it are not processed",
+			"code", diag.TransactionHanging, "topic", topic, "partition", p,
+			"last_stable_offset", o.stable, "records_behind", o.end-o.stable, "open_for", age.Round(time.Second),
+			"hint", `find it with kafka-transactions.sh find-hanging; read docs/operations.md ("Hanging transactions") before aborting it`)
+	}
+	return age
 }
 
 // keep drops the series of every partition not in owned (all of them for
@@ -278,6 +354,7 @@ func (l *lagTracker) keep(owned map[string][]int32) {
 			if !slices.Contains(owned[topic], p) {
 				l.m.DropLag(topic, p)
 				delete(ps, p)
+				delete(l.held[topic], p)
 			}
 		}
 		if len(ps) == 0 {
@@ -300,9 +377,10 @@ func (e *Engine) trackLag(ctx context.Context, base []kgo.Opt) {
 	if every <= 0 {
 		every = defaultLagInterval
 	}
-	l := &lagTracker{m: e.metrics, owned: e.ownedInputs, every: every,
-		lag: func(ctx context.Context, owned map[string][]int32) (map[string]map[int32]int64, error) {
-			return groupLag(ctx, adm, e.cfg.App.ID, owned)
+	l := &lagTracker{m: e.metrics, owned: e.ownedInputs, every: every, now: e.now, log: e.log,
+		hangingAfter: hangingAfter(e.maxTxnTimeout),
+		offsets: func(ctx context.Context, owned map[string][]int32) (map[string]map[int32]partitionOffsets, error) {
+			return groupOffsets(ctx, adm, e.cfg.App.ID, owned)
 		}}
 	l.run(ctx)
 }
@@ -326,14 +404,19 @@ func (e *Engine) ownedInputs() map[string][]int32 {
 	return out
 }
 
-// groupLag reads the end offsets of the owned partitions and the group's
-// committed offsets, each with one request, and returns end - committed
-// (end - log start before the first commit; never below 0).
-func groupLag(ctx context.Context, adm *kadm.Client, group string, owned map[string][]int32) (map[string]map[int32]int64, error) {
+// groupOffsets reads the last stable and end offsets of the owned
+// partitions and the group's committed offsets, each with one request, and
+// returns them with the lag: stable - committed (stable - log start before
+// the first commit; never below 0).
+func groupOffsets(ctx context.Context, adm *kadm.Client, group string, owned map[string][]int32) (map[string]map[int32]partitionOffsets, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	topics := slices.Sorted(maps.Keys(owned))
-	ends, err := adm.ListCommittedOffsets(ctx, topics...)
+	stables, err := adm.ListCommittedOffsets(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("list last stable offsets: %w", err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, topics...)
 	if err != nil {
 		return nil, fmt.Errorf("list end offsets: %w", err)
 	}
@@ -342,12 +425,16 @@ func groupLag(ctx context.Context, adm *kadm.Client, group string, owned map[str
 		return nil, fmt.Errorf("fetch committed offsets: %w", err)
 	}
 	var starts kadm.ListedOffsets
-	out := map[string]map[int32]int64{}
+	out := map[string]map[int32]partitionOffsets{}
 	for topic, ps := range owned {
 		for _, p := range ps {
-			end, ok := ends.Lookup(topic, p)
-			if !ok || end.Err != nil || end.Offset < 0 {
+			stable, ok := stables.Lookup(topic, p)
+			if !ok || stable.Err != nil || stable.Offset < 0 {
 				continue
+			}
+			end := stable.Offset
+			if e, ok := ends.Lookup(topic, p); ok && e.Err == nil {
+				end = e.Offset
 			}
 			pos := int64(-1)
 			if c, ok := committed.Lookup(topic, p); ok && c.Err == nil {
@@ -366,9 +453,9 @@ func groupLag(ctx context.Context, adm *kadm.Client, group string, owned map[str
 				pos = s.Offset
 			}
 			if out[topic] == nil {
-				out[topic] = map[int32]int64{}
+				out[topic] = map[int32]partitionOffsets{}
 			}
-			out[topic][p] = max(end.Offset-pos, 0)
+			out[topic][p] = partitionOffsets{lag: max(stable.Offset-pos, 0), stable: stable.Offset, end: end}
 		}
 	}
 	return out, nil

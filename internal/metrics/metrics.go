@@ -35,6 +35,7 @@ type Metrics struct {
 	EndToEndLatency   prometheus.Histogram     //
 	CommitDuration    prometheus.Histogram     //
 	ConsumerLag       *prometheus.GaugeVec     // topic, partition
+	OpenTransaction   *prometheus.GaugeVec     // topic, partition
 	StateStoreKeys    *prometheus.GaugeVec     // store
 	RestoreRemaining  *prometheus.GaugeVec     // store
 	StateDiskFree     prometheus.Gauge         //
@@ -96,6 +97,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: namespace, Name: "consumer_lag",
 			Help: "Records of an input partition this instance owns not yet committed: its last stable offset minus the group's committed offset, computed every few seconds.",
 		}, []string{"topic", "partition"}),
+		OpenTransaction: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "open_transaction_age_seconds",
+			Help: "How long an open transaction has held the last stable offset of an input partition this instance owns, with records behind it that read_committed consumers cannot read (0: none), computed every few seconds; older than the brokers' transaction.max.timeout.ms, it is hanging (VX4008).",
+		}, []string{"topic", "partition"}),
 		StateStoreKeys: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "state_store_keys",
 			Help: "Approximate keys in each local state store.",
@@ -112,7 +117,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.RecordsConsumed, m.RecordsProduced, m.RuleRecords, m.EventErrors,
 		m.Transactions, m.Rebalances, m.SessionRestarts, m.ConfigReloads, m.ProcessingLatency, m.EndToEndLatency,
-		m.CommitDuration, m.ConsumerLag, m.StateStoreKeys, m.RestoreRemaining, m.StateDiskFree)
+		m.CommitDuration, m.ConsumerLag, m.OpenTransaction, m.StateStoreKeys, m.RestoreRemaining, m.StateDiskFree)
 	return m
 }
 
@@ -133,10 +138,17 @@ func (m *Metrics) Lag(topic string, partition int32, lag int64) {
 	m.ConsumerLag.WithLabelValues(topic, strconv.Itoa(int(partition))).Set(float64(lag))
 }
 
-// DropLag removes the consumer lag series of one partition (one this
-// instance no longer owns).
+// OpenTransactionAge sets the open transaction age gauge of one partition.
+func (m *Metrics) OpenTransactionAge(topic string, partition int32, age time.Duration) {
+	m.OpenTransaction.WithLabelValues(topic, strconv.Itoa(int(partition))).Set(age.Seconds())
+}
+
+// DropLag removes the consumer lag and open transaction age series of one
+// partition (one this instance no longer owns).
 func (m *Metrics) DropLag(topic string, partition int32) {
-	m.ConsumerLag.DeleteLabelValues(topic, strconv.Itoa(int(partition)))
+	p := strconv.Itoa(int(partition))
+	m.ConsumerLag.DeleteLabelValues(topic, p)
+	m.OpenTransaction.DeleteLabelValues(topic, p)
 }
 
 // KafkaHooks returns the franz-go hooks that export one client's metrics
