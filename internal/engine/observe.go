@@ -359,6 +359,7 @@ func (l *lagTracker) keep(owned map[string][]int32) {
 		}
 		if len(ps) == 0 {
 			delete(l.shown, topic)
+			delete(l.held, topic)
 		}
 	}
 }
