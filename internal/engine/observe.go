@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/veltrix/veltrix/internal/metrics"
+	"github.com/veltrix/veltrix/internal/state"
 	"github.com/veltrix/veltrix/internal/topology"
 	"github.com/veltrix/veltrix/pkg/diag"
 )
@@ -341,7 +342,7 @@ func (l *lagTracker) openFor(topic string, p int32, o partitionOffsets, now time
 		l.log.Warn("an open transaction has held an input partition longer than the brokers let a transaction run: it is likely hanging, and the records behind it are not processed",
 			"code", diag.TransactionHanging, "topic", topic, "partition", p,
 			"last_stable_offset", o.stable, "records_behind", o.end-o.stable, "open_for", age.Round(time.Second),
-			"hint", `find it with kafka-transactions.sh find-hanging; read docs/operations.md ("Hanging transactions") before aborting it`)
+			"hint", state.HangingTransactionHint)
 	}
 	return age
 }

@@ -340,6 +340,11 @@ func (t *Task) Restore(ctx context.Context, o RestoreOptions) error {
 	return t.syncedNow()
 }
 
+// HangingTransactionHint is what to do about a transaction that holds a
+// partition longer than any transaction may run: a hanging one, which its
+// coordinator no longer knows and which may hold committed records.
+const HangingTransactionHint = `find it with kafka-transactions.sh find-hanging, and read docs/operations.md ("Hanging transactions") before aborting it`
+
 // settledEnds waits until the task's partition of every topic has no open
 // transaction (last stable offset = high watermark), for at most timeout, and
 // returns the last stable offsets (see RestoreOptions.SettleTimeout).
@@ -367,8 +372,8 @@ func (t *Task) settledEnds(ctx context.Context, adm *kadm.Client, topics []strin
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("state: restore partition %d: changelog %s still has an open transaction after %s (last stable offset %d, high watermark %d); "+
-				"one open this long is likely hanging (its coordinator no longer knows it): find it with kafka-transactions.sh find-hanging, and read docs/operations.md (\"Hanging transactions\") before aborting it",
-				t.partition, open, timeout, lso[open], hwm[open])
+				"one open this long is likely hanging (its coordinator no longer knows it): %s",
+				t.partition, open, timeout, lso[open], hwm[open], HangingTransactionHint)
 		}
 		if !logged {
 			t.db.opts.Logger.Info("restore waits for the previous owner's last transaction on the changelog to end",
