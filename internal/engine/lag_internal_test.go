@@ -190,7 +190,8 @@ func (c *fakeClock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// lockedBuffer is a log destination the tracker writes while the test reads.
+// lockedBuffer is a log destination the code under test writes while the
+// test reads (external tests: LockedBuffer).
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

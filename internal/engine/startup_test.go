@@ -1,14 +1,12 @@
 package engine_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,23 +29,6 @@ func closedAddr(t *testing.T) string {
 	return addr
 }
 
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // With nothing listening, Run retries (logging each attempt with its error
 // and the next delay) until kafka.startup_timeout, then returns
 // ErrClusterUnreachable, not a configuration error.
@@ -59,7 +40,7 @@ func TestStartupUnreachableTimesOut(t *testing.T) {
       - to: out
 `)
 	cfg.Kafka.StartupTimeout = 1500 * time.Millisecond
-	var logs lockedBuffer
+	var logs engine.LockedBuffer
 	eng := engine.New(cfg, topo, engine.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -142,7 +123,7 @@ func TestFailedRecordLogNamesTopicPartitionOffset(t *testing.T) {
     steps:
       - to: orders.out
 `)
-	var logs lockedBuffer
+	var logs engine.LockedBuffer
 	log, err := logging.New(&logs, config.Log{Format: config.LogJSON, Level: "info"})
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +168,7 @@ func TestSkippedRecordLogNamesTopicPartitionOffset(t *testing.T) {
     steps:
       - to: orders.out
 `)
-	var logs lockedBuffer
+	var logs engine.LockedBuffer
 	log, err := logging.New(&logs, config.Log{Format: config.LogJSON, Level: "info"})
 	if err != nil {
 		t.Fatal(err)
