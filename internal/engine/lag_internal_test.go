@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +32,28 @@ type fakeCluster struct {
 	err    error
 	during func() // runs inside the offsets request
 	asked  int
+	// written are the partitions written and not read (nil: every
+	// partition of the topic); ends their last stable and end offsets.
+	written map[string][]int32
+	ends    map[string]map[int32]partitionOffsets
+}
+
+func (f *fakeCluster) writtenNow() map[string][]int32 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.written)
+}
+
+func (f *fakeCluster) endsOf(_ context.Context, topics []string) (map[string]map[int32]partitionOffsets, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]map[int32]partitionOffsets{}
+	for _, topic := range topics {
+		if ps, ok := f.ends[topic]; ok {
+			out[topic] = maps.Clone(ps)
+		}
+	}
+	return out, f.err
 }
 
 func (f *fakeCluster) ownedNow() map[string][]int32 {
@@ -271,5 +294,88 @@ func TestOpenTransactionAge(t *testing.T) {
 	waitSeries(t, m.OpenTransaction, map[string]float64{"orders/0": 0, "orders/1": 0}, "committed")
 	if n := hanging(); n != 1 {
 		t.Errorf("VX4008 logged %d times in all, want once", n)
+	}
+}
+
+// The partitions an instance writes and does not read are watched for open
+// transactions too, without a lag series: every partition of its output and
+// DLQ topics, and its tasks' changelog partitions. A hanging transaction
+// there holds read_committed readers downstream (or the changelog's next
+// restore).
+func TestOpenTransactionAgeOfWrittenPartitions(t *testing.T) {
+	m := metrics.New(prometheus.NewRegistry())
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	logs := &lockedBuffer{}
+	f := &fakeCluster{
+		written: map[string][]int32{"sums": nil, "app.counts-changelog": {1}},
+		ends: map[string]map[int32]partitionOffsets{
+			"sums":                 {0: {stable: 7, end: 7}, 1: {stable: 3, end: 9}},
+			"app.counts-changelog": {0: {stable: 1, end: 4}, 1: {stable: 5, end: 5}},
+		},
+	}
+	f.set(map[string][]int32{"orders": {1}}, map[string]map[int32]int64{"orders": {1: 2}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	l := &lagTracker{m: m, owned: f.ownedNow, offsets: f.offsets, written: f.writtenNow, ends: f.endsOf,
+		every: 10 * time.Millisecond, now: clock.now, log: slog.New(slog.NewTextHandler(logs, nil)), hangingAfter: time.Minute}
+	go func() { l.run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	waitSeries(t, m.OpenTransaction, map[string]float64{"orders/1": 0, "sums/0": 0, "sums/1": 0, "app.counts-changelog/1": 0},
+		"every output partition and the task's changelog partition, not another task's")
+	waitSeries(t, m.ConsumerLag, map[string]float64{"orders/1": 2}, "lag of the input only")
+	clock.add(61 * time.Second)
+	waitSeries(t, m.OpenTransaction, map[string]float64{"orders/1": 0, "sums/0": 0, "sums/1": 61, "app.counts-changelog/1": 0},
+		"an output partition held past hangingAfter")
+	waitLog := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), want); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in the log: %s", want, logs)
+			}
+		}
+	}
+	waitLog("code=" + string(diag.TransactionHanging))
+	for _, want := range []string{"topic=sums", "partition=1", "last_stable_offset=3", "records_behind=6", "read_committed"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the VX4008 line lacks %q: %s", want, logs)
+		}
+	}
+
+	// The task is revoked: its changelog partition is no longer this
+	// instance's to watch; the outputs still are.
+	f.mu.Lock()
+	f.owned, f.written = map[string][]int32{}, map[string][]int32{"sums": nil}
+	f.mu.Unlock()
+	waitSeries(t, m.OpenTransaction, map[string]float64{"sums/0": 0, "sums/1": 61}, "after the revocation")
+	waitSeries(t, m.ConsumerLag, map[string]float64{}, "no input owned")
+	if n := strings.Count(logs.String(), "code="+string(diag.TransactionHanging)); n != 1 {
+		t.Errorf("VX4008 logged %d times, want once: %s", n, logs)
+	}
+}
+
+func TestWrittenPartitions(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		outputs    []string
+		changelogs []string
+		owned      map[string][]int32
+		want       map[string][]int32
+	}{
+		{name: "nothing owned: every output partition, no changelog",
+			outputs: []string{"sums", "app.dlq"}, changelogs: []string{"app.counts-changelog"},
+			want: map[string][]int32{"sums": nil, "app.dlq": nil}},
+		{name: "the tasks' changelog partitions, once each",
+			outputs: []string{"sums"}, changelogs: []string{"app.counts-changelog", "app.seen-changelog"},
+			owned: map[string][]int32{"orders": {2, 0}, "app.r.repartition": {0, 5}},
+			want:  map[string][]int32{"sums": nil, "app.counts-changelog": {0, 2, 5}, "app.seen-changelog": {0, 2, 5}}},
+		{name: "no outputs, no stores", owned: map[string][]int32{"orders": {1}}, want: map[string][]int32{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := writtenPartitions(tc.outputs, tc.changelogs, tc.owned)
+			if !maps.EqualFunc(got, tc.want, func(a, b []int32) bool { return (a == nil) == (b == nil) && slices.Equal(a, b) }) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -145,11 +145,12 @@ func openTxnAge(t *testing.T, m *metrics.Metrics, topic string, partition int32)
 	return -1
 }
 
-// Another producer's transaction held open on an input partition, on a
-// broker: the record behind it is not processed (read_committed), the
-// consumer lag does not count it, and veltrix_open_transaction_age_seconds
-// grows while the transaction stays open; once it commits, the record is
-// processed and the age is back at 0.
+// Another producer's transaction held open on an input partition and an
+// output partition, on a broker: the record behind it is not processed
+// (read_committed), the consumer lag does not count it, and
+// veltrix_open_transaction_age_seconds of both partitions grows while the
+// transaction stays open; once it commits, the record is processed and the
+// ages are back at 0.
 func TestOpenTransactionAgeOnABroker(t *testing.T) {
 	addr := newCluster(t, "held.in")
 	rules := `rules:
@@ -178,7 +179,8 @@ func TestOpenTransactionAgeOnABroker(t *testing.T) {
 	if err := txn.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}
-	if err := txn.ProduceSync(ctx, &kgo.Record{Partition: 0, Value: []byte(`{"n":1}`)}).FirstErr(); err != nil {
+	if err := txn.ProduceSync(ctx, &kgo.Record{Partition: 0, Value: []byte(`{"n":1}`)},
+		&kgo.Record{Topic: "held.out", Partition: 0, Value: []byte(`{"other":true}`)}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	wait := func(what string, ok func() bool) {
@@ -193,6 +195,7 @@ func TestOpenTransactionAgeOnABroker(t *testing.T) {
 		}
 	}
 	wait("the age of the open transaction passes 1 s", func() bool { return openTxnAge(t, m, "held.in", 0) >= 1 })
+	wait("the output partition's age passes 1 s", func() bool { return openTxnAge(t, m, "held.out", 0) >= 1 })
 	if lag := lagOf(t, m, "held.in")[0]; lag != 0 {
 		t.Errorf("consumer lag %v while the only record waiting is behind an open transaction, want 0", lag)
 	}
@@ -203,8 +206,10 @@ func TestOpenTransactionAgeOnABroker(t *testing.T) {
 	if err := txn.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		t.Fatal(err)
 	}
-	if got := readCommitted(t, r, addr, 2, time.Minute, "held.out"); len(got) != 2 {
-		t.Fatalf("%d outputs after the commit, want 2", len(got))
+	if got := readCommitted(t, r, addr, 3, time.Minute, "held.out"); len(got) != 3 {
+		t.Fatalf("%d records in held.out after the commit, want 3 (two outputs, the other producer's record)", len(got))
 	}
-	wait("the age is 0 after the commit", func() bool { return openTxnAge(t, m, "held.in", 0) == 0 })
+	wait("the ages are 0 after the commit", func() bool {
+		return openTxnAge(t, m, "held.in", 0) == 0 && openTxnAge(t, m, "held.out", 0) == 0
+	})
 }

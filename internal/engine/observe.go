@@ -204,9 +204,17 @@ func (t *taskOutcomes) logError(rule string, outcome topology.Outcome, code diag
 // stay open longer than the brokers' transaction.max.timeout.ms; one that
 // holds a partition longer is hanging (a lost marker: docs/operations.md),
 // and the tracker logs VX4008 once for it.
+//
+// The partitions an instance writes and no rule reads are watched for open
+// transactions too, without a lag: every partition of the output and DLQ
+// topics (a hanging transaction there holds read_committed readers
+// downstream; each instance reports them, the alert takes the maximum), and
+// the changelog partitions of the instance's tasks (one there fails the
+// partition's next restore).
 
 // defaultLagInterval is how often the lag is read from the cluster: three
-// requests (two ListOffsets, one OffsetFetch) per interval and instance.
+// requests (two ListOffsets, one OffsetFetch) per interval and instance, and
+// two more (ListOffsets) for the written partitions.
 const defaultLagInterval = 5 * time.Second
 
 // lagOwnedEvery is how often the shown series are compared with the owned
@@ -242,12 +250,21 @@ type partitionOffsets struct {
 // lagOffsets returns the offsets of the given owned partitions.
 type lagOffsets func(ctx context.Context, owned map[string][]int32) (map[string]map[int32]partitionOffsets, error)
 
+// txnOffsets returns the last stable and end offsets of every partition of
+// the given topics (lag unset).
+type txnOffsets func(ctx context.Context, topics []string) (map[string]map[int32]partitionOffsets, error)
+
 // lagTracker keeps veltrix_consumer_lag and
 // veltrix_open_transaction_age_seconds to the owned partitions.
 type lagTracker struct {
 	m       *metrics.Metrics
 	owned   func() map[string][]int32
 	offsets lagOffsets
+	// written returns the partitions written and not read whose open
+	// transactions are watched (a nil list: every partition of the
+	// topic), and ends reads their offsets; both nil: none.
+	written func() map[string][]int32
+	ends    txnOffsets
 	every   time.Duration
 	now     func() time.Time
 	log     *slog.Logger
@@ -273,16 +290,17 @@ func (l *lagTracker) run(ctx context.Context) {
 	if l.held == nil {
 		l.held = map[string]map[int32]*heldOffset{}
 	}
-	defer l.keep(nil)
+	defer l.keep(nil, nil)
 	check := time.NewTicker(min(lagOwnedEvery, l.every))
 	defer check.Stop()
 	next := time.Now() // the first computation at once
 	for {
-		owned := l.owned()
-		l.keep(owned)
+		owned, written := l.owned(), l.writtenNow()
+		l.keep(owned, written)
 		if now := time.Now(); !now.Before(next) {
 			next = now.Add(l.every)
 			l.update(ctx, owned)
+			l.updateWritten(ctx, written)
 		}
 		select {
 		case <-ctx.Done():
@@ -311,19 +329,63 @@ func (l *lagTracker) update(ctx context.Context, owned map[string][]int32) {
 				continue
 			}
 			l.m.Lag(topic, p, o.lag)
-			l.m.OpenTransactionAge(topic, p, l.openFor(topic, p, o, now))
-			if l.shown[topic] == nil {
-				l.shown[topic] = map[int32]bool{}
-			}
-			l.shown[topic][p] = true
+			l.showAge(topic, p, o, now, true)
 		}
 	}
 }
 
+// writtenNow returns the written partitions to watch now (nil when the
+// tracker watches none).
+func (l *lagTracker) writtenNow() map[string][]int32 {
+	if l.written == nil {
+		return nil
+	}
+	return l.written()
+}
+
+// updateWritten reads the offsets of the written partitions and sets the
+// open transaction age of those still watched once the answer is in.
+func (l *lagTracker) updateWritten(ctx context.Context, written map[string][]int32) {
+	if len(written) == 0 {
+		return
+	}
+	offsets, err := l.ends(ctx, slices.Sorted(maps.Keys(written)))
+	if err != nil {
+		return
+	}
+	now := l.now()
+	still := l.writtenNow()
+	for topic, ps := range offsets {
+		for p, o := range ps {
+			if watches(still, topic, p) {
+				l.showAge(topic, p, o, now, false)
+			}
+		}
+	}
+}
+
+// watches reports whether a partition is in a map of watched partitions,
+// where a topic's nil list stands for all of its partitions.
+func watches(m map[string][]int32, topic string, p int32) bool {
+	ps, ok := m[topic]
+	return ok && (ps == nil || slices.Contains(ps, p))
+}
+
+// showAge sets the open transaction age series of a partition (input:
+// one the instance reads).
+func (l *lagTracker) showAge(topic string, p int32, o partitionOffsets, now time.Time, input bool) {
+	l.m.OpenTransactionAge(topic, p, l.openFor(topic, p, o, now, input))
+	if l.shown[topic] == nil {
+		l.shown[topic] = map[int32]bool{}
+	}
+	l.shown[topic][p] = true
+}
+
 // openFor returns how long an open transaction has held the partition's
 // last stable offset where it is now (0 when no record is behind it), and
-// logs VX4008 once when that passes hangingAfter.
-func (l *lagTracker) openFor(topic string, p int32, o partitionOffsets, now time.Time) time.Duration {
+// logs VX4008 once when that passes hangingAfter (input: a partition the
+// instance reads, else one it writes).
+func (l *lagTracker) openFor(topic string, p int32, o partitionOffsets, now time.Time, input bool) time.Duration {
 	if o.end <= o.stable {
 		delete(l.held[topic], p)
 		return 0
@@ -339,20 +401,23 @@ func (l *lagTracker) openFor(topic string, p int32, o partitionOffsets, now time
 	age := now.Sub(h.since)
 	if age >= l.hangingAfter && !h.warned {
 		h.warned = true
-		l.log.Warn("an open transaction has held an input partition longer than the brokers let a transaction run: it is likely hanging, and the records behind it are not processed",
-			"code", diag.TransactionHanging, "topic", topic, "partition", p,
+		msg := "an open transaction has held an input partition longer than the brokers let a transaction run: it is likely hanging, and the records behind it are not processed"
+		if !input {
+			msg = "an open transaction has held a partition this instance writes longer than the brokers let a transaction run: it is likely hanging, and read_committed readers of the partition (a changelog's restore) wait behind it"
+		}
+		l.log.Warn(msg, "code", diag.TransactionHanging, "topic", topic, "partition", p,
 			"last_stable_offset", o.stable, "records_behind", o.end-o.stable, "open_for", age.Round(time.Second),
 			"hint", state.HangingTransactionHint)
 	}
 	return age
 }
 
-// keep drops the series of every partition not in owned (all of them for
-// nil).
-func (l *lagTracker) keep(owned map[string][]int32) {
+// keep drops the series of every partition neither in owned nor in written
+// (all of them for nil, nil).
+func (l *lagTracker) keep(owned, written map[string][]int32) {
 	for topic, ps := range l.shown {
 		for p := range ps {
-			if !slices.Contains(owned[topic], p) {
+			if !slices.Contains(owned[topic], p) && !watches(written, topic, p) {
 				l.m.DropLag(topic, p)
 				delete(ps, p)
 				delete(l.held[topic], p)
@@ -379,12 +444,50 @@ func (e *Engine) trackLag(ctx context.Context, base []kgo.Opt) {
 	if every <= 0 {
 		every = defaultLagInterval
 	}
+	inputs := e.topo.InputTopics()
+	var outputs, changelogs []string
+	for _, t := range e.topo.OutputTopics() {
+		if !slices.Contains(inputs, t) {
+			outputs = append(outputs, t)
+		}
+	}
+	for _, s := range e.topo.Stores() {
+		changelogs = append(changelogs, s.Changelog)
+	}
 	l := &lagTracker{m: e.metrics, owned: e.ownedInputs, every: every, now: e.now, log: e.log,
 		hangingAfter: hangingAfter(e.maxTxnTimeout),
 		offsets: func(ctx context.Context, owned map[string][]int32) (map[string]map[int32]partitionOffsets, error) {
 			return groupOffsets(ctx, adm, e.cfg.App.ID, owned)
+		},
+		written: func() map[string][]int32 { return writtenPartitions(outputs, changelogs, e.ownedInputs()) },
+		ends: func(ctx context.Context, topics []string) (map[string]map[int32]partitionOffsets, error) {
+			return topicOffsets(ctx, adm, topics)
 		}}
 	l.run(ctx)
+}
+
+// writtenPartitions returns the partitions an instance writes and no rule
+// reads, whose open transactions it watches: every partition (a nil list)
+// of the output and DLQ topics, and the partitions of its tasks (the
+// partition numbers of the owned input partitions) of each changelog.
+func writtenPartitions(outputs, changelogs []string, owned map[string][]int32) map[string][]int32 {
+	out := make(map[string][]int32, len(outputs)+len(changelogs))
+	for _, t := range outputs {
+		out[t] = nil
+	}
+	var tasks []int32
+	for _, ps := range owned {
+		tasks = append(tasks, ps...)
+	}
+	if len(tasks) == 0 {
+		return out
+	}
+	slices.Sort(tasks)
+	tasks = slices.Compact(tasks)
+	for _, t := range changelogs {
+		out[t] = tasks
+	}
+	return out
 }
 
 // ownedInputs returns the input partitions this instance holds now.
@@ -414,13 +517,9 @@ func groupOffsets(ctx context.Context, adm *kadm.Client, group string, owned map
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	topics := slices.Sorted(maps.Keys(owned))
-	stables, err := adm.ListCommittedOffsets(ctx, topics...)
+	offsets, err := topicOffsets(ctx, adm, topics)
 	if err != nil {
-		return nil, fmt.Errorf("list last stable offsets: %w", err)
-	}
-	ends, err := adm.ListEndOffsets(ctx, topics...)
-	if err != nil {
-		return nil, fmt.Errorf("list end offsets: %w", err)
+		return nil, err
 	}
 	committed, err := adm.FetchOffsetsForTopics(ctx, group, topics...)
 	if err != nil {
@@ -430,13 +529,9 @@ func groupOffsets(ctx context.Context, adm *kadm.Client, group string, owned map
 	out := map[string]map[int32]partitionOffsets{}
 	for topic, ps := range owned {
 		for _, p := range ps {
-			stable, ok := stables.Lookup(topic, p)
-			if !ok || stable.Err != nil || stable.Offset < 0 {
+			o, ok := offsets[topic][p]
+			if !ok {
 				continue
-			}
-			end := stable.Offset
-			if e, ok := ends.Lookup(topic, p); ok && e.Err == nil {
-				end = e.Offset
 			}
 			pos := int64(-1)
 			if c, ok := committed.Lookup(topic, p); ok && c.Err == nil {
@@ -457,8 +552,40 @@ func groupOffsets(ctx context.Context, adm *kadm.Client, group string, owned map
 			if out[topic] == nil {
 				out[topic] = map[int32]partitionOffsets{}
 			}
-			out[topic][p] = partitionOffsets{lag: max(stable.Offset-pos, 0), stable: stable.Offset, end: end}
+			o.lag = max(o.stable-pos, 0)
+			out[topic][p] = o
 		}
 	}
+	return out, nil
+}
+
+// topicOffsets reads the last stable and end offsets of every partition of
+// topics, with one request each; partitions whose last stable offset could
+// not be read are left out.
+func topicOffsets(ctx context.Context, adm *kadm.Client, topics []string) (map[string]map[int32]partitionOffsets, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	stables, err := adm.ListCommittedOffsets(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("list last stable offsets: %w", err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets: %w", err)
+	}
+	out := map[string]map[int32]partitionOffsets{}
+	stables.Each(func(stable kadm.ListedOffset) {
+		if stable.Err != nil || stable.Offset < 0 {
+			return
+		}
+		end := stable.Offset
+		if e, ok := ends.Lookup(stable.Topic, stable.Partition); ok && e.Err == nil {
+			end = e.Offset
+		}
+		if out[stable.Topic] == nil {
+			out[stable.Topic] = map[int32]partitionOffsets{}
+		}
+		out[stable.Topic][stable.Partition] = partitionOffsets{stable: stable.Offset, end: end}
+	})
 	return out, nil
 }

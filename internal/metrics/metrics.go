@@ -99,7 +99,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"topic", "partition"}),
 		OpenTransaction: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "open_transaction_age_seconds",
-			Help: "How long an open transaction has held the last stable offset of an input partition this instance owns, with records behind it that read_committed consumers cannot read (0: none), computed every few seconds and counted from when this instance first saw it; older than the brokers' transaction.max.timeout.ms, it is hanging (VX4008).",
+			Help: "How long an open transaction has held the last stable offset of a partition, with records behind it that read_committed consumers cannot read (0: none): the input partitions this instance owns, its tasks' changelog partitions and every partition of its output and DLQ topics; computed every few seconds and counted from when this instance first saw it; older than the brokers' transaction.max.timeout.ms, it is hanging (VX4008).",
 		}, []string{"topic", "partition"}),
 		StateStoreKeys: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "state_store_keys",

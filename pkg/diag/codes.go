@@ -52,7 +52,7 @@ const (
 	ClusterUnreachable    Code = "VX4005" // the brokers cannot be reached
 	TxnTimeoutTooLarge    Code = "VX4006" // processing.transaction_timeout above the brokers' transaction.max.timeout.ms
 	RecordLimitAboveTopic Code = "VX4007" // warning: kafka.max_record_bytes above a topic's max.message.bytes
-	TransactionHanging    Code = "VX4008" // an input partition held by a transaction open longer than the brokers' transaction.max.timeout.ms
+	TransactionHanging    Code = "VX4008" // a partition read or written held by a transaction open longer than the brokers' transaction.max.timeout.ms
 
 	// Failures of single events.
 	MalformedEvent   Code = "VX5001" // the record value is not a JSON object
