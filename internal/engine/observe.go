@@ -255,7 +255,8 @@ type lagOffsets func(ctx context.Context, owned map[string][]int32) (map[string]
 type txnOffsets func(ctx context.Context, topics []string) (map[string]map[int32]partitionOffsets, error)
 
 // lagTracker keeps veltrix_consumer_lag and
-// veltrix_open_transaction_age_seconds to the owned partitions.
+// veltrix_open_transaction_age_seconds to the owned partitions, and the
+// latter to the written ones.
 type lagTracker struct {
 	m       *metrics.Metrics
 	owned   func() map[string][]int32
