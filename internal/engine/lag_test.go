@@ -213,3 +213,44 @@ func TestOpenTransactionAgeOnABroker(t *testing.T) {
 		return openTxnAge(t, m, "held.in", 0) == 0 && openTxnAge(t, m, "held.out", 0) == 0
 	})
 }
+
+// Output topics a reload adds are watched for open transactions from then
+// on, on every partition, and those it drops are not.
+func TestReloadedOutputsAreWatched(t *testing.T) {
+	addr := newCluster(t, "watch.in")
+	rules := func(out string) string {
+		return `rules:
+  - name: copy
+    from: watch.in
+    steps:
+      - to: ` + out + "\n"
+	}
+	cfg, topo := loadTopology(t, addr, "exactly_once", rules("watch.a"))
+	m := metrics.New(prometheus.NewRegistry())
+	eng := engine.New(cfg, topo, engine.WithMetrics(m), engine.WithLagInterval(50*time.Millisecond))
+	r := start(eng)
+	defer r.stop()
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); !ok(); time.Sleep(20 * time.Millisecond) {
+			if err := r.failed(); err != nil {
+				t.Fatalf("%s: the instance stopped: %v", what, err)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within a minute (watch.a %v, watch.b %v)", what,
+					seriesOf(t, m.OpenTransaction, "watch.a"), seriesOf(t, m.OpenTransaction, "watch.b"))
+			}
+		}
+	}
+	waitFor("every partition of the output watched", func() bool { return len(seriesOf(t, m.OpenTransaction, "watch.a")) == 6 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, next := loadTopology(t, addr, "exactly_once", rules("watch.b"))
+	if err := eng.Reload(ctx, next); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	waitFor("the new output watched, the old one not", func() bool {
+		return len(seriesOf(t, m.OpenTransaction, "watch.b")) == 6 && len(seriesOf(t, m.OpenTransaction, "watch.a")) == 0
+	})
+}

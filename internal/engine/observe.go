@@ -445,22 +445,28 @@ func (e *Engine) trackLag(ctx context.Context, base []kgo.Opt) {
 	if every <= 0 {
 		every = defaultLagInterval
 	}
+	// A reload keeps the inputs and stores (the topology's shape) but may
+	// change the outputs: they are read from the rules in use each time.
 	inputs := e.topo.InputTopics()
-	var outputs, changelogs []string
-	for _, t := range e.topo.OutputTopics() {
-		if !slices.Contains(inputs, t) {
-			outputs = append(outputs, t)
-		}
-	}
+	var changelogs []string
 	for _, s := range e.topo.Stores() {
 		changelogs = append(changelogs, s.Changelog)
+	}
+	outputs := func() []string {
+		var out []string
+		for _, t := range e.Rules().OutputTopics() {
+			if !slices.Contains(inputs, t) {
+				out = append(out, t)
+			}
+		}
+		return out
 	}
 	l := &lagTracker{m: e.metrics, owned: e.ownedInputs, every: every, now: e.now, log: e.log,
 		hangingAfter: hangingAfter(e.maxTxnTimeout),
 		offsets: func(ctx context.Context, owned map[string][]int32) (map[string]map[int32]partitionOffsets, error) {
 			return groupOffsets(ctx, adm, e.cfg.App.ID, owned)
 		},
-		written: func() map[string][]int32 { return writtenPartitions(outputs, changelogs, e.ownedInputs()) },
+		written: func() map[string][]int32 { return writtenPartitions(outputs(), changelogs, e.ownedInputs()) },
 		ends: func(ctx context.Context, topics []string) (map[string]map[int32]partitionOffsets, error) {
 			return topicOffsets(ctx, adm, topics)
 		}}
