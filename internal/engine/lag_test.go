@@ -230,19 +230,8 @@ func TestReloadedOutputsAreWatched(t *testing.T) {
 	eng := engine.New(cfg, topo, engine.WithMetrics(m), engine.WithLagInterval(50*time.Millisecond))
 	r := start(eng)
 	defer r.stop()
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(time.Minute); !ok(); time.Sleep(20 * time.Millisecond) {
-			if err := r.failed(); err != nil {
-				t.Fatalf("%s: the instance stopped: %v", what, err)
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within a minute (watch.a %v, watch.b %v)", what,
-					seriesOf(t, m.OpenTransaction, "watch.a"), seriesOf(t, m.OpenTransaction, "watch.b"))
-			}
-		}
-	}
-	waitFor("every partition of the output watched", func() bool { return len(seriesOf(t, m.OpenTransaction, "watch.a")) == 6 })
+	watched := func(topic string) int { return len(seriesOf(t, m.OpenTransaction, topic)) }
+	waitFor(t, r, "open transaction age series of every partition of the output", func() bool { return watched("watch.a") == 6 })
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -250,7 +239,7 @@ func TestReloadedOutputsAreWatched(t *testing.T) {
 	if err := eng.Reload(ctx, next); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
-	waitFor("the new output watched, the old one not", func() bool {
-		return len(seriesOf(t, m.OpenTransaction, "watch.b")) == 6 && len(seriesOf(t, m.OpenTransaction, "watch.a")) == 0
+	waitFor(t, r, "series of the new output's partitions and none of the old one's", func() bool {
+		return watched("watch.b") == 6 && watched("watch.a") == 0
 	})
 }
