@@ -32,28 +32,9 @@ type fakeCluster struct {
 	err    error
 	during func() // runs inside the offsets request
 	asked  int
-	// written are the partitions written and not read (nil: every
-	// partition of the topic); ends their last stable and end offsets.
-	written map[string][]int32
-	ends    map[string]map[int32]partitionOffsets
-}
-
-func (f *fakeCluster) writtenNow() map[string][]int32 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return maps.Clone(f.written)
-}
-
-func (f *fakeCluster) endsOf(_ context.Context, topics []string) (map[string]map[int32]partitionOffsets, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := map[string]map[int32]partitionOffsets{}
-	for _, topic := range topics {
-		if ps, ok := f.ends[topic]; ok {
-			out[topic] = maps.Clone(ps)
-		}
-	}
-	return out, f.err
+	// ends are the last stable and end offsets of the written topics'
+	// partitions.
+	ends map[string]map[int32]partitionOffsets
 }
 
 func (f *fakeCluster) ownedNow() map[string][]int32 {
@@ -68,10 +49,16 @@ func (f *fakeCluster) set(owned map[string][]int32, lags map[string]map[int32]in
 	f.owned, f.lags = owned, lags
 }
 
-func (f *fakeCluster) offsets(_ context.Context, owned map[string][]int32) (map[string]map[int32]partitionOffsets, error) {
+func (f *fakeCluster) offsets(_ context.Context, owned, written map[string][]int32) (map[string]map[int32]partitionOffsets, map[string]map[int32]partitionOffsets, error) {
 	f.mu.Lock()
 	during := f.during
 	f.asked++
+	outputs := map[string]map[int32]partitionOffsets{}
+	for topic := range written {
+		if ps, ok := f.ends[topic]; ok {
+			outputs[topic] = maps.Clone(ps)
+		}
+	}
 	out := map[string]map[int32]partitionOffsets{}
 	for topic, ps := range owned {
 		for _, p := range ps {
@@ -90,7 +77,7 @@ func (f *fakeCluster) offsets(_ context.Context, owned map[string][]int32) (map[
 	if during != nil {
 		during()
 	}
-	return out, err
+	return out, outputs, err
 }
 
 // gaugeSeries returns the series of a per-partition gauge as
@@ -213,6 +200,11 @@ func (c *fakeClock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// hangingLogged counts the VX4008 lines in logs.
+func hangingLogged(logs *lockedBuffer) int {
+	return strings.Count(logs.String(), "code="+string(diag.TransactionHanging))
+}
+
 // lockedBuffer is a log destination the code under test writes while the
 // test reads (external tests: LockedBuffer).
 type lockedBuffer struct {
@@ -257,7 +249,7 @@ func TestOpenTransactionAge(t *testing.T) {
 	go func() { l.run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 
-	hanging := func() int { return strings.Count(logs.String(), "code="+string(diag.TransactionHanging)) }
+	hanging := func() int { return hangingLogged(logs) }
 	waitSeries(t, m.OpenTransaction, map[string]float64{"orders/0": 0, "orders/1": 0}, "first seen")
 	waitSeries(t, m.ConsumerLag, map[string]float64{"orders/0": 0, "orders/1": 2}, "lag, records behind the transaction not counted")
 	clock.add(30 * time.Second)
@@ -307,7 +299,6 @@ func TestOpenTransactionAgeOfWrittenPartitions(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
 	logs := &lockedBuffer{}
 	f := &fakeCluster{
-		written: map[string][]int32{"sums": nil, "app.counts-changelog": {1}},
 		ends: map[string]map[int32]partitionOffsets{
 			"sums":                 {0: {stable: 7, end: 7}, 1: {stable: 3, end: 9}},
 			"app.counts-changelog": {0: {stable: 1, end: 4}, 1: {stable: 5, end: 5}},
@@ -316,7 +307,10 @@ func TestOpenTransactionAgeOfWrittenPartitions(t *testing.T) {
 	f.set(map[string][]int32{"orders": {1}}, map[string]map[int32]int64{"orders": {1: 2}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	l := &lagTracker{m: m, owned: f.ownedNow, offsets: f.offsets, written: f.writtenNow, ends: f.endsOf,
+	written := func(owned map[string][]int32) map[string][]int32 {
+		return writtenPartitions([]string{"sums"}, []string{"app.counts-changelog"}, owned)
+	}
+	l := &lagTracker{m: m, owned: f.ownedNow, offsets: f.offsets, written: written,
 		every: 10 * time.Millisecond, now: clock.now, log: slog.New(slog.NewTextHandler(logs, nil)), hangingAfter: time.Minute}
 	go func() { l.run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
@@ -328,7 +322,7 @@ func TestOpenTransactionAgeOfWrittenPartitions(t *testing.T) {
 	waitSeries(t, m.OpenTransaction, map[string]float64{"orders/1": 0, "sums/0": 0, "sums/1": 61, "app.counts-changelog/1": 0},
 		"an output partition held past hangingAfter")
 	// The line is logged before the gauge is set.
-	hanging := func() int { return strings.Count(logs.String(), "code="+string(diag.TransactionHanging)) }
+	hanging := func() int { return hangingLogged(logs) }
 	if n := hanging(); n != 1 {
 		t.Fatalf("VX4008 logged %d times, want once: %s", n, logs)
 	}
@@ -340,9 +334,7 @@ func TestOpenTransactionAgeOfWrittenPartitions(t *testing.T) {
 
 	// The task is revoked: its changelog partition is no longer this
 	// instance's to watch; the outputs still are.
-	f.mu.Lock()
-	f.owned, f.written = map[string][]int32{}, map[string][]int32{"sums": nil}
-	f.mu.Unlock()
+	f.set(map[string][]int32{}, nil)
 	waitSeries(t, m.OpenTransaction, map[string]float64{"sums/0": 0, "sums/1": 61}, "after the revocation")
 	waitSeries(t, m.ConsumerLag, map[string]float64{}, "no input owned")
 	if n := hanging(); n != 1 {

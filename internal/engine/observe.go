@@ -213,8 +213,8 @@ func (t *taskOutcomes) logError(rule string, outcome topology.Outcome, code diag
 // partition's next restore).
 
 // defaultLagInterval is how often the lag is read from the cluster: three
-// requests (two ListOffsets, one OffsetFetch) per interval and instance, and
-// two more (ListOffsets) for the written partitions.
+// requests (two ListOffsets, one OffsetFetch) per interval and instance,
+// for the owned and the written partitions together.
 const defaultLagInterval = 5 * time.Second
 
 // lagOwnedEvery is how often the shown series are compared with the owned
@@ -247,12 +247,10 @@ type partitionOffsets struct {
 	end    int64 // the high watermark: above stable while a transaction is open
 }
 
-// lagOffsets returns the offsets of the given owned partitions.
-type lagOffsets func(ctx context.Context, owned map[string][]int32) (map[string]map[int32]partitionOffsets, error)
-
-// txnOffsets returns the last stable and end offsets of every partition of
-// the given topics (lag unset).
-type txnOffsets func(ctx context.Context, topics []string) (map[string]map[int32]partitionOffsets, error)
+// lagOffsets returns the offsets of the given owned partitions (with their
+// lag) and of the written ones (lag unset; a topic's nil list: every
+// partition), read together.
+type lagOffsets func(ctx context.Context, owned, written map[string][]int32) (inputs, outputs map[string]map[int32]partitionOffsets, err error)
 
 // lagTracker keeps veltrix_consumer_lag and
 // veltrix_open_transaction_age_seconds to the owned partitions, and the
@@ -261,11 +259,10 @@ type lagTracker struct {
 	m       *metrics.Metrics
 	owned   func() map[string][]int32
 	offsets lagOffsets
-	// written returns the partitions written and not read whose open
-	// transactions are watched (a nil list: every partition of the
-	// topic), and ends reads their offsets; both nil: none.
-	written func() map[string][]int32
-	ends    txnOffsets
+	// written returns, given the owned partitions, the partitions written
+	// and not read whose open transactions are watched (a nil list: every
+	// partition of the topic); nil: none.
+	written func(owned map[string][]int32) map[string][]int32
 	every   time.Duration
 	now     func() time.Time
 	log     *slog.Logger
@@ -296,12 +293,12 @@ func (l *lagTracker) run(ctx context.Context) {
 	defer check.Stop()
 	next := time.Now() // the first computation at once
 	for {
-		owned, written := l.owned(), l.writtenNow()
+		owned := l.owned()
+		written := l.writtenBy(owned)
 		l.keep(owned, written)
 		if now := time.Now(); !now.Before(next) {
 			next = now.Add(l.every)
-			l.update(ctx, owned)
-			l.updateWritten(ctx, written)
+			l.update(ctx, owned, written)
 		}
 		select {
 		case <-ctx.Done():
@@ -311,58 +308,44 @@ func (l *lagTracker) run(ctx context.Context) {
 	}
 }
 
-// update reads the offsets of the owned partitions and sets the series of
-// those still owned once the answer is in (a revocation during the
-// requests must not bring a series back).
-func (l *lagTracker) update(ctx context.Context, owned map[string][]int32) {
-	if len(owned) == 0 {
+// update reads the offsets of the owned and written partitions and sets
+// the series of those still owned or written once the answer is in (a
+// revocation during the requests must not bring a series back).
+func (l *lagTracker) update(ctx context.Context, owned, written map[string][]int32) {
+	if len(owned) == 0 && len(written) == 0 {
 		return
 	}
-	offsets, err := l.offsets(ctx, owned)
+	inputs, outputs, err := l.offsets(ctx, owned, written)
 	if err != nil {
 		return // the next interval tries again; the series keep their last value
 	}
 	now := l.now()
 	still := l.owned()
-	for topic, ps := range offsets {
+	for topic, ps := range inputs {
 		for p, o := range ps {
-			if !slices.Contains(still[topic], p) {
-				continue
+			if slices.Contains(still[topic], p) {
+				l.m.Lag(topic, p, o.lag)
+				l.showAge(topic, p, o, now, true)
 			}
-			l.m.Lag(topic, p, o.lag)
-			l.showAge(topic, p, o, now, true)
 		}
 	}
-}
-
-// writtenNow returns the written partitions to watch now (nil when the
-// tracker watches none).
-func (l *lagTracker) writtenNow() map[string][]int32 {
-	if l.written == nil {
-		return nil
-	}
-	return l.written()
-}
-
-// updateWritten reads the offsets of the written partitions and sets the
-// open transaction age of those still watched once the answer is in.
-func (l *lagTracker) updateWritten(ctx context.Context, written map[string][]int32) {
-	if len(written) == 0 {
-		return
-	}
-	offsets, err := l.ends(ctx, slices.Sorted(maps.Keys(written)))
-	if err != nil {
-		return
-	}
-	now := l.now()
-	still := l.writtenNow()
-	for topic, ps := range offsets {
+	stillWritten := l.writtenBy(still)
+	for topic, ps := range outputs {
 		for p, o := range ps {
-			if watches(still, topic, p) {
+			if watches(stillWritten, topic, p) {
 				l.showAge(topic, p, o, now, false)
 			}
 		}
 	}
+}
+
+// writtenBy returns the written partitions to watch while owned are owned
+// (nil when the tracker watches none).
+func (l *lagTracker) writtenBy(owned map[string][]int32) map[string][]int32 {
+	if l.written == nil {
+		return nil
+	}
+	return l.written(owned)
 }
 
 // watches reports whether a partition is in a map of watched partitions,
@@ -463,12 +446,11 @@ func (e *Engine) trackLag(ctx context.Context, base []kgo.Opt) {
 	}
 	l := &lagTracker{m: e.metrics, owned: e.ownedInputs, every: every, now: e.now, log: e.log,
 		hangingAfter: hangingAfter(e.maxTxnTimeout),
-		offsets: func(ctx context.Context, owned map[string][]int32) (map[string]map[int32]partitionOffsets, error) {
-			return groupOffsets(ctx, adm, e.cfg.App.ID, owned)
+		offsets: func(ctx context.Context, owned, written map[string][]int32) (map[string]map[int32]partitionOffsets, map[string]map[int32]partitionOffsets, error) {
+			return clusterOffsets(ctx, adm, e.cfg.App.ID, owned, written)
 		},
-		written: func() map[string][]int32 { return writtenPartitions(outputs(), changelogs, e.ownedInputs()) },
-		ends: func(ctx context.Context, topics []string) (map[string]map[int32]partitionOffsets, error) {
-			return topicOffsets(ctx, adm, topics)
+		written: func(owned map[string][]int32) map[string][]int32 {
+			return writtenPartitions(outputs(), changelogs, owned)
 		}}
 	l.run(ctx)
 }
@@ -516,27 +498,39 @@ func (e *Engine) ownedInputs() map[string][]int32 {
 	return out
 }
 
-// groupOffsets reads the last stable and end offsets of the owned
-// partitions and the group's committed offsets, each with one request, and
-// returns them with the lag: stable - committed (stable - log start before
-// the first commit; never below 0).
-func groupOffsets(ctx context.Context, adm *kadm.Client, group string, owned map[string][]int32) (map[string]map[int32]partitionOffsets, error) {
+// clusterOffsets reads the last stable and end offsets of the owned and
+// written partitions' topics, and the group's committed offsets of the
+// owned ones, each with one request. It returns the owned partitions'
+// offsets with the lag: stable - committed (stable - log start before the
+// first commit; never below 0); and the written topics' offsets.
+func clusterOffsets(ctx context.Context, adm *kadm.Client, group string, owned, written map[string][]int32) (inputs, outputs map[string]map[int32]partitionOffsets, _ error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	topics := slices.Sorted(maps.Keys(owned))
-	offsets, err := topicOffsets(ctx, adm, topics)
+	topics := append(slices.Collect(maps.Keys(owned)), slices.Collect(maps.Keys(written))...)
+	slices.Sort(topics)
+	all, err := topicOffsets(ctx, adm, slices.Compact(topics))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	committed, err := adm.FetchOffsetsForTopics(ctx, group, topics...)
+	outputs = map[string]map[int32]partitionOffsets{}
+	for t := range written {
+		if ps, ok := all[t]; ok {
+			outputs[t] = ps
+		}
+	}
+	if len(owned) == 0 {
+		return nil, outputs, nil
+	}
+	inputTopics := slices.Sorted(maps.Keys(owned))
+	committed, err := adm.FetchOffsetsForTopics(ctx, group, inputTopics...)
 	if err != nil {
-		return nil, fmt.Errorf("fetch committed offsets: %w", err)
+		return nil, nil, fmt.Errorf("fetch committed offsets: %w", err)
 	}
 	var starts kadm.ListedOffsets
-	out := map[string]map[int32]partitionOffsets{}
+	inputs = map[string]map[int32]partitionOffsets{}
 	for topic, ps := range owned {
 		for _, p := range ps {
-			o, ok := offsets[topic][p]
+			o, ok := all[topic][p]
 			if !ok {
 				continue
 			}
@@ -546,8 +540,8 @@ func groupOffsets(ctx context.Context, adm *kadm.Client, group string, owned map
 			}
 			if pos < 0 {
 				if starts == nil {
-					if starts, err = adm.ListStartOffsets(ctx, topics...); err != nil {
-						return nil, fmt.Errorf("list start offsets: %w", err)
+					if starts, err = adm.ListStartOffsets(ctx, inputTopics...); err != nil {
+						return nil, nil, fmt.Errorf("list start offsets: %w", err)
 					}
 				}
 				s, ok := starts.Lookup(topic, p)
@@ -556,22 +550,20 @@ func groupOffsets(ctx context.Context, adm *kadm.Client, group string, owned map
 				}
 				pos = s.Offset
 			}
-			if out[topic] == nil {
-				out[topic] = map[int32]partitionOffsets{}
+			if inputs[topic] == nil {
+				inputs[topic] = map[int32]partitionOffsets{}
 			}
 			o.lag = max(o.stable-pos, 0)
-			out[topic][p] = o
+			inputs[topic][p] = o
 		}
 	}
-	return out, nil
+	return inputs, outputs, nil
 }
 
 // topicOffsets reads the last stable and end offsets of every partition of
 // topics, with one request each; partitions whose last stable offset could
 // not be read are left out.
 func topicOffsets(ctx context.Context, adm *kadm.Client, topics []string) (map[string]map[int32]partitionOffsets, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	stables, err := adm.ListCommittedOffsets(ctx, topics...)
 	if err != nil {
 		return nil, fmt.Errorf("list last stable offsets: %w", err)
