@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/veltrix/veltrix/internal/metrics"
+	"github.com/veltrix/veltrix/internal/testlog"
 	"github.com/veltrix/veltrix/pkg/diag"
 )
 
@@ -201,27 +201,8 @@ func (c *fakeClock) add(d time.Duration) {
 }
 
 // hangingLogged counts the VX4008 lines in logs.
-func hangingLogged(logs *lockedBuffer) int {
+func hangingLogged(logs *testlog.Buffer) int {
 	return strings.Count(logs.String(), "code="+string(diag.TransactionHanging))
-}
-
-// lockedBuffer is a log destination the code under test writes while the
-// test reads (external tests: LockedBuffer).
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // Records behind an open transaction are not lag (read_committed cannot
@@ -233,7 +214,7 @@ func (b *lockedBuffer) String() string {
 func TestOpenTransactionAge(t *testing.T) {
 	m := metrics.New(prometheus.NewRegistry())
 	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	logs := &lockedBuffer{}
+	logs := &testlog.Buffer{}
 	f := &fakeCluster{}
 	owned := map[string][]int32{"orders": {0, 1}}
 	lags := map[string]map[int32]int64{"orders": {0: 0, 1: 2}}
@@ -297,7 +278,7 @@ func TestOpenTransactionAge(t *testing.T) {
 func TestOpenTransactionAgeOfWrittenPartitions(t *testing.T) {
 	m := metrics.New(prometheus.NewRegistry())
 	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	logs := &lockedBuffer{}
+	logs := &testlog.Buffer{}
 	f := &fakeCluster{
 		ends: map[string]map[int32]partitionOffsets{
 			"sums":                 {0: {stable: 7, end: 7}, 1: {stable: 3, end: 9}},

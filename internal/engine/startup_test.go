@@ -15,6 +15,7 @@ import (
 	"github.com/veltrix/veltrix/internal/config"
 	"github.com/veltrix/veltrix/internal/engine"
 	"github.com/veltrix/veltrix/internal/logging"
+	"github.com/veltrix/veltrix/internal/testlog"
 )
 
 // closedAddr returns an address on 127.0.0.1 where nothing listens.
@@ -40,7 +41,7 @@ func TestStartupUnreachableTimesOut(t *testing.T) {
       - to: out
 `)
 	cfg.Kafka.StartupTimeout = 1500 * time.Millisecond
-	var logs engine.LockedBuffer
+	var logs testlog.Buffer
 	eng := engine.New(cfg, topo, engine.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -123,7 +124,7 @@ func TestFailedRecordLogNamesTopicPartitionOffset(t *testing.T) {
     steps:
       - to: orders.out
 `)
-	var logs engine.LockedBuffer
+	var logs testlog.Buffer
 	log, err := logging.New(&logs, config.Log{Format: config.LogJSON, Level: "info"})
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +169,7 @@ func TestSkippedRecordLogNamesTopicPartitionOffset(t *testing.T) {
     steps:
       - to: orders.out
 `)
-	var logs engine.LockedBuffer
+	var logs testlog.Buffer
 	log, err := logging.New(&logs, config.Log{Format: config.LogJSON, Level: "info"})
 	if err != nil {
 		t.Fatal(err)

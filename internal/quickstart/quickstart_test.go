@@ -7,34 +7,18 @@ import (
 	"log/slog"
 	"regexp"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/veltrix/veltrix/internal/testlog"
 )
-
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
 
 var outRE = regexp.MustCompile(`out (\d+)  dlq (\d+)`)
 
 // The quickstart runs the bundled example end to end: events flow to the
 // outputs and malformed ones to the DLQ, and it stops cleanly.
 func TestQuickstartShowsEventsFlowing(t *testing.T) {
-	out := &syncWriter{}
+	out := &testlog.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
