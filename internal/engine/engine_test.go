@@ -282,6 +282,36 @@ func TestExactlyOnceFilterSetRoute(t *testing.T) {
 	}
 }
 
+// TestIdleEngineEndsNoTransaction: an instance with nothing to read ends no
+// transaction, and the first records after the pause open one. franz-go's
+// End of a transaction that polled and produced nothing blocks for 500 ms
+// (with no TxnOffsetCommit it cannot tell that the broker has KIP-447), so
+// ending one every commit interval while idle would hold up the first
+// records after every pause.
+func TestIdleEngineEndsNoTransaction(t *testing.T) {
+	addr := newCluster(t, "orders")
+	cfg, topo := loadTopology(t, addr, "exactly_once", routeRules)
+	m := metrics.New(prometheus.NewRegistry())
+	eng := engine.New(cfg, topo, engine.WithMetrics(m))
+	run := start(eng)
+	defer run.stop()
+	waitFor(t, run, "readiness", eng.Ready)
+	ended := func() float64 {
+		return testutil.ToFloat64(m.Transactions.WithLabelValues("commit")) + testutil.ToFloat64(m.Transactions.WithLabelValues("abort"))
+	}
+	time.Sleep(20 * cfg.Processing.CommitInterval) // idle: twenty commit intervals (1 s)
+	if n := ended(); n != 0 {
+		t.Fatalf("%v transactions ended in 1 s with nothing to read", n)
+	}
+	recs, created := orders(50)
+	produce(t, addr, recs)
+	got := readCommitted(t, run, addr, len(created), time.Minute, "orders.high", "orders.normal")
+	checkRouted(t, got, created)
+	if n := testutil.ToFloat64(m.Transactions.WithLabelValues("commit")); n < 1 {
+		t.Errorf("commits = %v after the records came, want at least 1", n)
+	}
+}
+
 func TestAtLeastOnceDeliversEverything(t *testing.T) {
 	addr := newCluster(t, "orders")
 	recs, created := orders(5_000)

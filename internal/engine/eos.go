@@ -282,6 +282,11 @@ func (e *Engine) runTransactSession(ctx context.Context, opts []kgo.Opt, ts *tas
 		}
 		e.markReady(sess.Client())
 		if !fetches.Empty() && fetches.NumRecords() > 0 {
+			// A transaction begins with records and never ends empty:
+			// franz-go's End of one that polled and produced nothing
+			// blocks for 500 ms (with no TxnOffsetCommit it cannot tell
+			// that the broker has KIP-447), which would hold up the
+			// first records after every pause.
 			if !inTxn {
 				if err := sess.Begin(); err != nil {
 					return progressed, fmt.Errorf("begin transaction: %w", err)
