@@ -109,20 +109,33 @@ type txnLoop struct {
 	ended  func(committed bool) error // after each (optional); an error ends the loop
 }
 
-// transact runs one transaction per commitInterval until ctx ends: it polls
-// and hands the records to l.each, then ends the transaction, committing
-// unless a produce failed (errs) or ctx ended.
+// transact runs transactions until ctx ends: each begins with the first
+// records polled and lasts commitInterval, handing the records to l.each,
+// then ends, committing unless a produce failed (errs) or ctx ended.
+//
+// A transaction that polled nothing is not ended (as Veltrix does not
+// begin one): franz-go's GroupTransactSession.End of an empty transaction
+// blocks for 500 ms, since without a TxnOffsetCommit it cannot tell that
+// the broker has KIP-447 and waits as for an older one. Ending one every
+// interval while idle kept the loop in those waits, and the first records
+// after a pause waited with it.
 func transact(ctx context.Context, s *kgo.GroupTransactSession, errs *produceErrors, l txnLoop) error {
 	for ctx.Err() == nil {
 		if err := s.Begin(); err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
 		var failed error
-		end := time.Now().Add(commitInterval)
-		for time.Now().Before(end) && ctx.Err() == nil && failed == nil {
-			pctx, cancel := context.WithDeadline(ctx, end)
+		var end time.Time // commitInterval after the first records polled
+		for (end.IsZero() || time.Now().Before(end)) && ctx.Err() == nil && failed == nil {
+			pctx, cancel := ctx, context.CancelFunc(func() {})
+			if !end.IsZero() {
+				pctx, cancel = context.WithDeadline(ctx, end)
+			}
 			fs := s.PollFetches(pctx)
 			cancel()
+			if end.IsZero() && fs.NumRecords() > 0 {
+				end = time.Now().Add(commitInterval)
+			}
 			fs.EachRecord(func(r *kgo.Record) {
 				if failed == nil {
 					failed = l.each(r)
@@ -131,6 +144,9 @@ func transact(ctx context.Context, s *kgo.GroupTransactSession, errs *produceErr
 		}
 		if failed != nil {
 			return failed
+		}
+		if end.IsZero() {
+			return nil // ctx ended with nothing polled
 		}
 		if l.before != nil {
 			l.before()
