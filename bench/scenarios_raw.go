@@ -127,7 +127,7 @@ func transact(ctx context.Context, s *kgo.GroupTransactSession, errs *produceErr
 		var failed error
 		var end time.Time // commitInterval after the first records polled
 		for (end.IsZero() || time.Now().Before(end)) && ctx.Err() == nil && failed == nil {
-			pctx, cancel := ctx, context.CancelFunc(func() {})
+			pctx, cancel := ctx, func() {}
 			if !end.IsZero() {
 				pctx, cancel = context.WithDeadline(ctx, end)
 			}

@@ -10,13 +10,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// TestTransactEndsNoEmptyTransaction: the raw loops' transactions hold
-// records. franz-go's GroupTransactSession.End of a transaction that polled
-// and produced nothing blocks for 500 ms (it sends no TxnOffsetCommit, so it
-// does not learn that the broker has KIP-447 and waits as for an old one),
-// and a loop that ended one every interval sat in those waits while idle:
-// the first records after a pause waited up to half a second, which the
-// raw latency baseline measured as its own.
+// TestTransactEndsNoEmptyTransaction: the raw loops end no transaction
+// that polled nothing (see transact: franz-go takes 500 ms to end one, and
+// an idle loop ending one every interval held up the first records after a
+// pause, which the raw latency baseline measured as its own), and every
+// record polled is in an ended transaction.
 func TestTransactEndsNoEmptyTransaction(t *testing.T) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "in", "out"))
 	if err != nil {
