@@ -230,19 +230,18 @@ func TestOpenTransactionAge(t *testing.T) {
 	go func() { l.run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 
-	hanging := func() int { return hangingLogged(logs) }
 	waitSeries(t, m.OpenTransaction, map[string]float64{"orders/0": 0, "orders/1": 0}, "first seen")
 	waitSeries(t, m.ConsumerLag, map[string]float64{"orders/0": 0, "orders/1": 2}, "lag, records behind the transaction not counted")
 	clock.add(30 * time.Second)
 	waitSeries(t, m.OpenTransaction, map[string]float64{"orders/0": 30, "orders/1": 0}, "held 30 s")
-	if n := hanging(); n != 0 {
+	if n := hangingLogged(logs); n != 0 {
 		t.Fatalf("VX4008 logged %d times after 30 s, before hangingAfter", n)
 	}
 	clock.add(31 * time.Second)
 	waitSeries(t, m.OpenTransaction, map[string]float64{"orders/0": 61, "orders/1": 0}, "held past hangingAfter")
 	clock.add(30 * time.Second)
 	waitSeries(t, m.OpenTransaction, map[string]float64{"orders/0": 91, "orders/1": 0}, "still held")
-	if n := hanging(); n != 1 {
+	if n := hangingLogged(logs); n != 1 {
 		t.Fatalf("VX4008 logged %d times, want once: %s", n, logs)
 	}
 	for _, want := range []string{"topic=orders", "partition=0", "last_stable_offset=10", "records_behind=5", "kafka-transactions.sh find-hanging"} {
@@ -265,7 +264,7 @@ func TestOpenTransactionAge(t *testing.T) {
 	f.txns = open(18, 18)
 	f.mu.Unlock()
 	waitSeries(t, m.OpenTransaction, map[string]float64{"orders/0": 0, "orders/1": 0}, "committed")
-	if n := hanging(); n != 1 {
+	if n := hangingLogged(logs); n != 1 {
 		t.Errorf("VX4008 logged %d times in all, want once", n)
 	}
 }
@@ -303,8 +302,7 @@ func TestOpenTransactionAgeOfWrittenPartitions(t *testing.T) {
 	waitSeries(t, m.OpenTransaction, map[string]float64{"orders/1": 0, "sums/0": 0, "sums/1": 61, "app.counts-changelog/1": 0},
 		"an output partition held past hangingAfter")
 	// The line is logged before the gauge is set.
-	hanging := func() int { return hangingLogged(logs) }
-	if n := hanging(); n != 1 {
+	if n := hangingLogged(logs); n != 1 {
 		t.Fatalf("VX4008 logged %d times, want once: %s", n, logs)
 	}
 	for _, want := range []string{"topic=sums", "partition=1", "last_stable_offset=3", "records_behind=6", "read_committed"} {
@@ -318,7 +316,7 @@ func TestOpenTransactionAgeOfWrittenPartitions(t *testing.T) {
 	f.set(map[string][]int32{}, nil)
 	waitSeries(t, m.OpenTransaction, map[string]float64{"sums/0": 0, "sums/1": 61}, "after the revocation")
 	waitSeries(t, m.ConsumerLag, map[string]float64{}, "no input owned")
-	if n := hanging(); n != 1 {
+	if n := hangingLogged(logs); n != 1 {
 		t.Errorf("VX4008 logged %d times in all, want once: %s", n, logs)
 	}
 }
