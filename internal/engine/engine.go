@@ -437,18 +437,21 @@ func (e *Engine) leaveGroup(base []kgo.Opt, id string) {
 	}
 }
 
-// task is what steps see while the engine processes one record: Emit produces
-// into the open transaction (or the at-least-once producer), Store and
-// StreamTime are those of the record's task.
+// task is what steps see while the engine processes one record: Emit queues
+// an output for the open transaction (or the at-least-once producer), which
+// the pipeline produces when the batch ends; Store and StreamTime are those
+// of the record's task.
 type task struct {
-	e       *Engine
-	produce func(*kgo.Record)
+	e *Engine
+	// pending are the outputs of the batch under way, produced together
+	// when it ends (see pipeline.emitted).
+	pending []*kgo.Record
 	current *kgo.Record   // the record being processed
 	pt      *partTask     // its task
 	obs     *taskOutcomes // its per-record metrics
 }
 
-// Emit produces an output. Like Kafka Streams, outputs carry the timestamp of
+// Emit queues an output. Like Kafka Streams, outputs carry the timestamp of
 // the input record they derive from (its event time), so downstream latency
 // is measured from the original event.
 //
@@ -464,7 +467,7 @@ func (t *task) Emit(o processors.Output) {
 			ts = now
 		}
 	}
-	t.produce(pooled(kgo.Record{Topic: o.Topic, Key: o.Key, Value: o.Value, Headers: o.Headers, Timestamp: ts}))
+	t.pending = append(t.pending, pooled(kgo.Record{Topic: o.Topic, Key: o.Key, Value: o.Value, Headers: o.Headers, Timestamp: ts}))
 }
 
 // records recycles the records Emit and the changelogs produce: the

@@ -27,6 +27,9 @@ type pipeline struct {
 
 	queues map[int32]chan []kgo.FetchTopicPartition // the loop's goroutine only
 	wg     sync.WaitGroup
+	// emitMu makes the tasks hand their batches' outputs to the client one
+	// batch after another (see emitted).
+	emitMu sync.Mutex
 
 	failed atomic.Bool // a task failed: the others skip their batches
 	// then, when set, runs on each task's goroutine once the drain has
@@ -87,7 +90,7 @@ func (pl *pipeline) dispatch(ctx context.Context, fetches kgo.Fetches) error {
 			q = make(chan []kgo.FetchTopicPartition, queueDepth)
 			pl.queues[p] = q
 			pl.wg.Add(1)
-			t := &task{e: pl.e, produce: pl.produce, pt: pt}
+			t := &task{e: pl.e, pt: pt}
 			t.obs = &taskOutcomes{c: pl.e.obs, log: pl.e.log, current: func() *kgo.Record { return t.current }}
 			go pl.work(t, q)
 		}
@@ -105,6 +108,7 @@ func (pl *pipeline) work(t *task, q <-chan []kgo.FetchTopicPartition) {
 		if !pl.failed.Load() {
 			pl.slots <- struct{}{}
 			err = t.run(parts)
+			pl.emitted(t)
 			<-pl.slots
 		}
 		n := 0
@@ -120,6 +124,23 @@ func (pl *pipeline) work(t *task, q <-chan []kgo.FetchTopicPartition) {
 		<-pl.slots
 		pl.finished(0, err)
 	}
+}
+
+// emitted produces the outputs of a task's batch, in order. Each record
+// produced takes the client's producer lock: two workers producing record
+// by record keep moving that lock (and the partitions' buffers) between
+// cores, which cost more CPU than the batch's wait to be produced.
+func (pl *pipeline) emitted(t *task) {
+	if len(t.pending) == 0 {
+		return
+	}
+	pl.emitMu.Lock()
+	for _, r := range t.pending {
+		pl.produce(r)
+	}
+	pl.emitMu.Unlock()
+	clear(t.pending)
+	t.pending = t.pending[:0]
 }
 
 // finished accounts for n processed records and a task's failure.

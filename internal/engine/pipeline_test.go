@@ -125,6 +125,37 @@ func TestPipelineRunsEveryTaskInOrder(t *testing.T) {
 	}
 }
 
+// TestPipelineProducesABatchAtATime: each batch's outputs reach the
+// producer together, in order, never mixed with another task's: workers
+// producing record by record kept moving the client's producer lock between
+// cores.
+func TestPipelineProducesABatchAtATime(t *testing.T) {
+	const n = 500 // records per task per poll
+	pl, c := newTestPipeline(t, 2, "      - to: out\n")
+	next := map[int32]int{}
+	for range 10 {
+		pl.room(4 * n)
+		if err := pl.dispatch(context.Background(), pollOf(next, map[int32]int{0: n, 1: n, 2: n, 3: n})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pl.drain(); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.out) != 40*n {
+		t.Fatalf("%d outputs, want %d", len(c.out), 40*n)
+	}
+	for i := 0; i < len(c.out); i += n {
+		first := c.out[i]
+		for j, v := range c.out[i : i+n] {
+			if v.P != first.P || v.N != first.N+j {
+				t.Fatalf("output %d is record %d of partition %d inside a batch of partition %d from record %d",
+					i+j, v.N, v.P, first.P, first.N)
+			}
+		}
+	}
+}
+
 func TestPipelineStopsAtAFailureAndResets(t *testing.T) {
 	pl, c := newTestPipeline(t, 2, "      - filter: 'event.d != 0.0 || event.nope == 1.0'\n      - to: out\n")
 	poll := pollOf(map[int32]int{}, map[int32]int{0: 50, 1: 50})
