@@ -444,8 +444,9 @@ func (e *Engine) leaveGroup(base []kgo.Opt, id string) {
 type task struct {
 	e *Engine
 	// pending are the outputs of the batch under way, produced together
-	// when it ends (see pipeline.emitted).
-	pending []*kgo.Record
+	// when it ends (see pipeline.emitted). Each batch's records are one
+	// allocation, which the client holds until they are produced.
+	pending []kgo.Record
 	current *kgo.Record   // the record being processed
 	pt      *partTask     // its task
 	obs     *taskOutcomes // its per-record metrics
@@ -467,19 +468,7 @@ func (t *task) Emit(o processors.Output) {
 			ts = now
 		}
 	}
-	t.pending = append(t.pending, pooled(kgo.Record{Topic: o.Topic, Key: o.Key, Value: o.Value, Headers: o.Headers, Timestamp: ts}))
-}
-
-// records recycles the records Emit and the changelogs produce: the
-// producer puts each back once its produce result is handled, when the
-// client no longer holds it.
-var records = sync.Pool{New: func() any { return new(kgo.Record) }}
-
-// pooled returns a record from records set to r.
-func pooled(r kgo.Record) *kgo.Record {
-	p := records.Get().(*kgo.Record)
-	*p = r
-	return p
+	t.pending = append(t.pending, kgo.Record{Topic: o.Topic, Key: o.Key, Value: o.Value, Headers: o.Headers, Timestamp: ts})
 }
 
 func (t *task) Now() time.Time { return t.e.now() }

@@ -54,8 +54,7 @@ func (p *producer) send(r *kgo.Record) {
 	p.produce(context.Background(), r, p.onDone)
 }
 
-// done handles a produce result. The client is done with r: it goes back
-// to the pool Emit takes records from.
+// done handles a produce result.
 func (p *producer) done(r *kgo.Record, err error) {
 	if err != nil {
 		p.mu.Lock()
@@ -63,7 +62,6 @@ func (p *producer) done(r *kgo.Record, err error) {
 			p.err = fmt.Errorf("produce to %s: %w", r.Topic, err)
 		}
 		p.mu.Unlock()
-		records.Put(r)
 		return
 	}
 	if p.track[r.Topic] {
@@ -78,7 +76,6 @@ func (p *producer) done(r *kgo.Record, err error) {
 	}
 	p.produced.get(r.Topic).Inc()
 	p.e.produced.Add(1)
-	records.Put(r)
 }
 
 func (p *producer) failed() error {

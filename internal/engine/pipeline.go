@@ -134,13 +134,15 @@ func (pl *pipeline) emitted(t *task) {
 	if len(t.pending) == 0 {
 		return
 	}
+	recs := t.pending
+	// The next batch's records go into storage of their own, sized as
+	// this one's: the client holds these until they are produced.
+	t.pending = make([]kgo.Record, 0, len(recs))
 	pl.emitMu.Lock()
-	for _, r := range t.pending {
-		pl.produce(r)
+	for i := range recs {
+		pl.produce(&recs[i])
 	}
 	pl.emitMu.Unlock()
-	clear(t.pending)
-	t.pending = t.pending[:0]
 }
 
 // finished accounts for n processed records and a task's failure.

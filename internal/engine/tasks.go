@@ -369,8 +369,10 @@ func (ts *tasks) changelog(t *partTask, send func(*kgo.Record)) error {
 	if err != nil {
 		return fmt.Errorf("changelog of task %d: %w", t.partition, err)
 	}
-	for _, r := range recs {
-		send(pooled(kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value}))
+	out := make([]kgo.Record, len(recs)) // one allocation, held by the client until produced
+	for i, r := range recs {
+		out[i] = kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value}
+		send(&out[i])
 	}
 	return nil
 }
