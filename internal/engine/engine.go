@@ -445,8 +445,12 @@ type task struct {
 	e *Engine
 	// pending are the outputs of the batch under way, produced together
 	// when it ends (see pipeline.emitted). Each batch's records are one
-	// allocation, which the client holds until they are produced.
-	pending []kgo.Record
+	// allocation, which the client holds until they are produced, made at
+	// the batch's first output for batchLen (its input records): most
+	// rules write one output per input, and a slice grown record by record
+	// copies them each time.
+	pending  []kgo.Record
+	batchLen int
 	current *kgo.Record   // the record being processed
 	pt      *partTask     // its task
 	obs     *taskOutcomes // its per-record metrics
@@ -467,6 +471,9 @@ func (t *task) Emit(o processors.Output) {
 		if now := t.e.now(); t.e.topo.AheadOfClock(ts, now) {
 			ts = now
 		}
+	}
+	if t.pending == nil {
+		t.pending = make([]kgo.Record, 0, max(t.batchLen, 1))
 	}
 	t.pending = append(t.pending, kgo.Record{Topic: o.Topic, Key: o.Key, Value: o.Value, Headers: o.Headers, Timestamp: ts})
 }

@@ -135,9 +135,7 @@ func (pl *pipeline) emitted(t *task) {
 		return
 	}
 	recs := t.pending
-	// The next batch's records go into storage of their own, sized as
-	// this one's: the client holds these until they are produced.
-	t.pending = make([]kgo.Record, 0, len(recs))
+	t.pending = nil // the client holds recs until they are produced
 	pl.emitMu.Lock()
 	for i := range recs {
 		pl.produce(&recs[i])
@@ -219,6 +217,10 @@ func (t *task) run(parts []kgo.FetchTopicPartition) error {
 		e.progress.setStreamTime(t.pt.partition, t.pt.streamTime)
 	}()
 	rules := e.rules.Load() // the loop swaps it only while the pipeline is drained
+	t.batchLen = 0
+	for _, p := range parts {
+		t.batchLen += len(p.Records)
+	}
 	for _, p := range parts {
 		e.metrics.RecordsConsumed.WithLabelValues(p.Topic).Add(float64(len(p.Records)))
 		for _, r := range p.Records {
