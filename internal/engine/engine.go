@@ -451,9 +451,9 @@ type task struct {
 	// copies them each time.
 	pending  []kgo.Record
 	batchLen int
-	current *kgo.Record   // the record being processed
-	pt      *partTask     // its task
-	obs     *taskOutcomes // its per-record metrics
+	current  *kgo.Record   // the record being processed
+	pt       *partTask     // its task
+	obs      *taskOutcomes // its per-record metrics
 }
 
 // Emit queues an output. Like Kafka Streams, outputs carry the timestamp of

@@ -104,16 +104,17 @@ func (pl *pipeline) dispatch(ctx context.Context, fetches kgo.Fetches) error {
 func (pl *pipeline) work(t *task, q <-chan []kgo.FetchTopicPartition) {
 	defer pl.wg.Done()
 	for parts := range q {
-		var err error
-		if !pl.failed.Load() {
-			pl.slots <- struct{}{}
-			err = t.run(parts)
-			pl.emitted(t)
-			<-pl.slots
-		}
 		n := 0
 		for _, p := range parts {
 			n += len(p.Records)
+		}
+		var err error
+		if !pl.failed.Load() {
+			pl.slots <- struct{}{}
+			t.batchLen = n
+			err = t.run(parts)
+			pl.emitted(t)
+			<-pl.slots
 		}
 		pl.finished(n, err)
 	}
@@ -217,10 +218,6 @@ func (t *task) run(parts []kgo.FetchTopicPartition) error {
 		e.progress.setStreamTime(t.pt.partition, t.pt.streamTime)
 	}()
 	rules := e.rules.Load() // the loop swaps it only while the pipeline is drained
-	t.batchLen = 0
-	for _, p := range parts {
-		t.batchLen += len(p.Records)
-	}
 	for _, p := range parts {
 		e.metrics.RecordsConsumed.WithLabelValues(p.Topic).Add(float64(len(p.Records)))
 		for _, r := range p.Records {
