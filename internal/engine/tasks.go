@@ -369,10 +369,8 @@ func (ts *tasks) changelog(t *partTask, send func(*kgo.Record)) error {
 	if err != nil {
 		return fmt.Errorf("changelog of task %d: %w", t.partition, err)
 	}
-	out := make([]kgo.Record, len(recs)) // one allocation, held by the client until produced
-	for i, r := range recs {
-		out[i] = kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value}
-		send(&out[i])
+	for i := range recs {
+		send(&recs[i])
 	}
 	return nil
 }

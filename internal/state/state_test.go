@@ -122,7 +122,7 @@ func TestTransactionSemantics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Record{
+	want := []kgo.Record{
 		{Topic: topic, Partition: 3, Key: []byte("a"), Value: []byte("3")},
 		{Topic: topic, Partition: 3, Key: []byte("b"), Value: nil},
 	}
@@ -342,10 +342,10 @@ func rec(topic string, p int32, k, v string) *kgo.Record {
 	return r
 }
 
-func toKgo(recs []Record) []*kgo.Record {
+func toKgo(recs []kgo.Record) []*kgo.Record {
 	out := make([]*kgo.Record, len(recs))
-	for i, r := range recs {
-		out[i] = &kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value}
+	for i := range recs {
+		out[i] = &recs[i]
 	}
 	return out
 }

@@ -7,21 +7,10 @@ import (
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/veltrix/veltrix/processors"
 )
-
-// Record is a changelog record to produce in the task's open transaction.
-// Partition is always the task's partition: the engine must produce it there
-// (for example with kgo.ManualPartitioner, or a partitioner that honours a
-// set partition), not let a key partitioner pick one, because store keys
-// (window keys, for instance) need not hash to the task's partition.
-type Record struct {
-	Topic     string
-	Partition int32
-	Key       []byte
-	// Value is the stored value; nil is a tombstone (the key was deleted).
-	Value []byte
-}
 
 // Task is the state of one task (input partition): its stores, and the
 // writes of its open transaction.
@@ -193,7 +182,14 @@ func (t *Task) Dirty() bool {
 // Calling it does not end the transaction; it can be called again and
 // returns the same records if nothing was written in between. The values
 // are shared with the task: the caller must not change them.
-func (t *Task) Changelog() ([]Record, error) {
+//
+// The records are ready to produce in the task's open transaction, one
+// allocation that the client may hold until they are produced. Partition is
+// always the task's partition: the engine must produce them there (for
+// example with kgo.ManualPartitioner, or a partitioner that honours a set
+// partition), not let a key partitioner pick one, because store keys
+// (window keys, for instance) need not hash to the task's partition.
+func (t *Task) Changelog() ([]kgo.Record, error) {
 	if t.closed {
 		return nil, ErrClosed
 	}
@@ -212,12 +208,12 @@ func (t *Task) Changelog() ([]Record, error) {
 	}
 	// The keys share one allocation.
 	keys := make([]byte, 0, size)
-	out := make([]Record, 0, n)
+	out := make([]kgo.Record, 0, n)
 	for _, s := range t.stores {
 		for _, sl := range s.dirty {
 			keys = append(keys, sl.key...)
 			key := keys[len(keys)-len(sl.key) : len(keys) : len(keys)]
-			out = append(out, Record{Topic: s.topic, Partition: t.partition, Key: key, Value: sl.txn})
+			out = append(out, kgo.Record{Topic: s.topic, Partition: t.partition, Key: key, Value: sl.txn})
 		}
 	}
 	return out, nil
