@@ -21,21 +21,26 @@ import (
 // false when a needs encoding/json (a latest value or a number that is not
 // finite).
 func appendResult(dst []byte, a *aggState) (_ []byte, ok bool) {
-	if a.Latest != nil || !finite(a.Sum) || !finite(a.Min) || !finite(a.Max) || !finite(a.Avg) {
+	if a.Latest != nil {
 		return dst, false
 	}
+	for k := range a.nums {
+		if v, ok := a.num(k); ok && (math.IsNaN(v) || math.IsInf(v, 0)) {
+			return dst, false
+		}
+	}
 	dst = append(dst, '{')
-	dst = appendNum(dst, `"avg":`, a.Avg)
-	if a.Avg != nil {
+	dst = appendNum(dst, `"avg":`, a, numAvg)
+	if _, ok := a.num(numAvg); ok {
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"count":`...)
 	dst = strconv.AppendInt(dst, a.Count, 10)
 	dst = append(dst, `,"key":`...)
 	dst = jsonval.AppendString(dst, a.Key)
-	dst = appendNum(dst, `,"max":`, a.Max)
-	dst = appendNum(dst, `,"min":`, a.Min)
-	dst = appendNum(dst, `,"sum":`, a.Sum)
+	dst = appendNum(dst, `,"max":`, a, numMax)
+	dst = appendNum(dst, `,"min":`, a, numMin)
+	dst = appendNum(dst, `,"sum":`, a, numSum)
 	if a.WindowStart != "" {
 		dst = append(dst, `,"window_end":`...)
 		dst = jsonval.AppendString(dst, a.WindowEnd)
@@ -45,14 +50,13 @@ func appendResult(dst []byte, a *aggState) (_ []byte, ok bool) {
 	return append(dst, '}'), true
 }
 
-func finite(f *float64) bool { return f == nil || !math.IsNaN(*f) && !math.IsInf(*f, 0) }
-
-// appendNum appends name and *f when f is set.
-func appendNum(dst []byte, name string, f *float64) []byte {
-	if f == nil {
+// appendNum appends name and a's k-th number when a has it.
+func appendNum(dst []byte, name string, a *aggState, k int) []byte {
+	v, ok := a.num(k)
+	if !ok {
 		return dst
 	}
-	return jsonval.AppendFloat(append(dst, name...), *f)
+	return jsonval.AppendFloat(append(dst, name...), v)
 }
 
 // decodeAggFast decodes a stored result as json.Unmarshal(v, a) would, in
@@ -115,13 +119,13 @@ func decodeAggFast(v []byte, a *aggState) (ok bool) {
 			case "count":
 				a.Count, ok = parseCount(num)
 			case "sum":
-				a.Sum, ok = a.setNum(0, num)
+				ok = a.parseNum(numSum, num)
 			case "min":
-				a.Min, ok = a.setNum(1, num)
+				ok = a.parseNum(numMin, num)
 			case "max":
-				a.Max, ok = a.setNum(2, num)
+				ok = a.parseNum(numMax, num)
 			case "avg":
-				a.Avg, ok = a.setNum(3, num)
+				ok = a.parseNum(numAvg, num)
 			default:
 				return false
 			}
@@ -139,15 +143,15 @@ func decodeAggFast(v []byte, a *aggState) (ok bool) {
 	}
 }
 
-// setNum parses the JSON number num into a.nums[k] and returns a pointer
-// to it; ok is false when float64 cannot hold it.
-func (a *aggState) setNum(k int, num []byte) (_ *float64, ok bool) {
+// parseNum sets a's k-th number to the JSON number num; ok is false when
+// float64 cannot hold it.
+func (a *aggState) parseNum(k int, num []byte) (ok bool) {
 	f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(num), len(num)), 64)
 	if err != nil {
-		return nil, false
+		return false
 	}
-	a.nums[k] = f
-	return &a.nums[k], true
+	a.setNum(k, f)
+	return true
 }
 
 // plainString reads the string starting at v[i] when it is printable ASCII

@@ -216,8 +216,48 @@ func parseWindow(b Builder, n *yaml.Node, path string) (windowSpec, bool) {
 }
 
 // aggState is the stored result of one group (and window): the JSON object
-// the step emits and the query API returns.
+// the step emits and the query API returns (aggJSON has its fields). It
+// holds no pointer into itself, so that the result an event reads, updates
+// and writes back can live on the stack.
 type aggState struct {
+	Key         string
+	Count       int64
+	Latest      json.RawMessage
+	WindowStart string
+	WindowEnd   string
+
+	// nums are the sum, min, max and avg (indexed by numSum...); has has
+	// bit 1<<k set for each one the result holds.
+	nums [4]float64
+	has  uint8
+
+	start, end int64 // window bounds in ms, from WindowStart/WindowEnd
+	// enc is the encoding put stored (appendResult's, which is also the
+	// output value), nil if none.
+	enc []byte
+}
+
+// The numbers of a result, as indexes of aggState.nums, in the order of
+// aggNumNames.
+const (
+	numSum = iota
+	numMin
+	numMax
+	numAvg
+)
+
+// aggNumNames are the JSON names of the numbers.
+var aggNumNames = [4]string{"sum", "min", "max", "avg"}
+
+// num returns the k-th number and whether the result has it.
+func (a *aggState) num(k int) (float64, bool) { return a.nums[k], a.has&(1<<k) != 0 }
+
+// setNum sets the k-th number.
+func (a *aggState) setNum(k int, v float64) { a.nums[k], a.has = v, a.has|1<<k }
+
+// aggJSON is a result as encoding/json writes and reads it: what the
+// hand-written codecs (aggcodec.go) fall back to.
+type aggJSON struct {
 	Key         string          `json:"key"`
 	Count       int64           `json:"count"`
 	Sum         *float64        `json:"sum,omitempty"`
@@ -227,14 +267,28 @@ type aggState struct {
 	Latest      json.RawMessage `json:"latest,omitempty"`
 	WindowStart string          `json:"window_start,omitempty"`
 	WindowEnd   string          `json:"window_end,omitempty"`
+}
 
-	start, end int64 // window bounds in ms, from WindowStart/WindowEnd
-	// nums holds the numbers Sum, Min, Max and Avg point to once decoded or
-	// updated, so that they cost no allocations of their own.
-	nums [4]float64
-	// enc is the encoding put stored (appendResult's, which is also the
-	// output value), nil if none.
-	enc []byte
+// json returns a as encoding/json writes it.
+func (a *aggState) json() *aggJSON {
+	j := &aggJSON{Key: a.Key, Count: a.Count, Latest: a.Latest, WindowStart: a.WindowStart, WindowEnd: a.WindowEnd}
+	for k, p := range [4]**float64{&j.Sum, &j.Min, &j.Max, &j.Avg} {
+		if v, ok := a.num(k); ok {
+			*p = &v
+		}
+	}
+	return j
+}
+
+// state returns the result j holds (without its window bounds in ms).
+func (j *aggJSON) state() aggState {
+	a := aggState{Key: j.Key, Count: j.Count, Latest: j.Latest, WindowStart: j.WindowStart, WindowEnd: j.WindowEnd}
+	for k, p := range [4]*float64{j.Sum, j.Min, j.Max, j.Avg} {
+		if p != nil {
+			a.setNum(k, *p)
+		}
+	}
+	return a
 }
 
 // window is one window an event falls in: [start, end).
@@ -275,8 +329,10 @@ func (s *aggregateStep) Process(t ProcessorContext, ev *Event) (bool, error) {
 		return false, err
 	}
 	if s.window.kind == noWindow {
+		// The store key is the group's: the event's own key when that is
+		// the group already (as after a repartition by it).
 		key := ev.Key
-		if s.key != nil {
+		if s.key != nil && string(key) != group {
 			key = []byte(group)
 		}
 		var res aggState
@@ -392,25 +448,32 @@ func (s *aggregateStep) drop(st Store, key []byte, closeAt int64) error {
 	return nil
 }
 
-// mergeAgg combines two session results (b into a; a may be nil).
+// mergeAgg combines two session results (b into a; a may be nil). A
+// number only one of them has is left as a has it.
 func mergeAgg(a, b *aggState) *aggState {
 	if a == nil {
 		return b
 	}
-	if a.Avg != nil && b.Avg != nil && a.Count+b.Count > 0 {
-		avg := (*a.Avg*float64(a.Count) + *b.Avg*float64(b.Count)) / float64(a.Count+b.Count)
-		a.Avg = &avg
+	if av, ok := a.num(numAvg); ok {
+		if bv, ok := b.num(numAvg); ok && a.Count+b.Count > 0 {
+			a.setNum(numAvg, (av*float64(a.Count)+bv*float64(b.Count))/float64(a.Count+b.Count))
+		}
 	}
 	a.Count += b.Count
-	if a.Sum != nil && b.Sum != nil {
-		sum := *a.Sum + *b.Sum
-		a.Sum = &sum
+	if av, ok := a.num(numSum); ok {
+		if bv, ok := b.num(numSum); ok {
+			a.setNum(numSum, av+bv)
+		}
 	}
-	if a.Min != nil && b.Min != nil && *b.Min < *a.Min {
-		a.Min = b.Min
+	if av, ok := a.num(numMin); ok {
+		if bv, ok := b.num(numMin); ok && bv < av {
+			a.setNum(numMin, bv)
+		}
 	}
-	if a.Max != nil && b.Max != nil && *b.Max > *a.Max {
-		a.Max = b.Max
+	if av, ok := a.num(numMax); ok {
+		if bv, ok := b.num(numMax); ok && bv > av {
+			a.setNum(numMax, bv)
+		}
 	}
 	return a
 }
@@ -453,7 +516,7 @@ func (s *aggregateStep) put(st Store, key []byte, a *aggState, w window, closeAt
 		a.enc = b
 	} else {
 		var err error
-		if b, err = json.Marshal(a); err != nil {
+		if b, err = json.Marshal(a.json()); err != nil {
 			return stateError(s.store, err)
 		}
 	}
@@ -469,11 +532,12 @@ func (s *aggregateStep) put(st Store, key []byte, a *aggState, w window, closeAt
 }
 
 func decodeAgg(v []byte, a *aggState) error {
-	if key := a.Key; !decodeAggFast(v, a) {
-		*a = aggState{Key: key}
-		if err := json.Unmarshal(v, a); err != nil {
+	if !decodeAggFast(v, a) {
+		j := aggJSON{Key: a.Key}
+		if err := json.Unmarshal(v, &j); err != nil {
 			return fmt.Errorf("decode result: %w", err)
 		}
+		*a = j.state()
 	}
 	if !a.windowBounds() {
 		return fmt.Errorf("decode result: bad window bounds %q, %q", a.WindowStart, a.WindowEnd)
@@ -512,27 +576,22 @@ func (s *aggregateStep) inputs(ev *Event) (aggInput, error) {
 // apply adds one event's inputs to a result.
 func (s *aggregateStep) apply(a *aggState, in aggInput) {
 	a.Count++
-	// New numbers go to a.nums, never through a pointer that may be shared
-	// (mergeAgg takes another session's).
 	if s.sum != nil {
-		v := in.sum
-		if a.Sum != nil {
-			v += *a.Sum
-		}
-		a.nums[0], a.Sum = v, &a.nums[0]
+		v, _ := a.num(numSum) // 0 when unset
+		a.setNum(numSum, v+in.sum)
 	}
-	if s.min != nil && (a.Min == nil || in.min < *a.Min) {
-		a.nums[1], a.Min = in.min, &a.nums[1]
+	if v, ok := a.num(numMin); s.min != nil && (!ok || in.min < v) {
+		a.setNum(numMin, in.min)
 	}
-	if s.max != nil && (a.Max == nil || in.max > *a.Max) {
-		a.nums[2], a.Max = in.max, &a.nums[2]
+	if v, ok := a.num(numMax); s.max != nil && (!ok || in.max > v) {
+		a.setNum(numMax, in.max)
 	}
 	if s.avg != nil {
 		v := in.avg
-		if a.Avg != nil {
-			v = *a.Avg + (in.avg-*a.Avg)/float64(a.Count)
+		if old, ok := a.num(numAvg); ok {
+			v = old + (in.avg-old)/float64(a.Count)
 		}
-		a.nums[3], a.Avg = v, &a.nums[3]
+		a.setNum(numAvg, v)
 	}
 	if s.latest != nil {
 		a.Latest = in.latest
@@ -570,15 +629,11 @@ func (s *aggregateStep) result(ev *Event, a *aggState) (bool, error) {
 // value is the result as a JSON object.
 func (a *aggState) value() (map[string]any, error) {
 	m := map[string]any{"key": a.Key, "count": a.Count}
-	set := func(k string, v *float64) {
-		if v != nil {
-			m[k] = *v
+	for k, name := range aggNumNames {
+		if v, ok := a.num(k); ok {
+			m[name] = v
 		}
 	}
-	set("sum", a.Sum)
-	set("min", a.Min)
-	set("max", a.Max)
-	set("avg", a.Avg)
 	if a.Latest != nil {
 		var v any
 		if err := json.Unmarshal(a.Latest, &v); err != nil {

@@ -295,8 +295,10 @@ func (c clock) observe(t ProcessorContext, st Store, store string, ev *Event) (t
 // keyOf evaluates key (the event's own key when key is nil) and checks that
 // it is a user key; what names it in errors.
 func keyOf(key *expr.Program, ev *Event, what string) (string, error) {
-	k := string(ev.Key)
-	if key != nil {
+	var k string
+	if key == nil {
+		k = string(ev.Key)
+	} else {
 		var err error
 		if k, err = key.String(ev); err != nil {
 			return "", err

@@ -1,0 +1,64 @@
+package topology
+
+import (
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/veltrix/veltrix/internal/state"
+)
+
+// TestAggregateUpdateAllocations counts the allocations of an update of an
+// existing group by a key expression, on a record keyed by the group (as
+// after a repartition): the result stays on the stack and the record's key
+// serves as the store key, so what remains is the group key read from the
+// event, the result's encoding (the output value, also stored) and the
+// store's copy of it.
+func TestAggregateUpdateAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts need the race detector off; make test runs this test without it")
+	}
+	top, err := Build(parseConfig(t, "veltrix.yaml", `
+app: {id: allocs}
+topics: {orders: {key: event.customer_id}}
+rules:
+  - name: agg
+    from: orders
+    steps:
+      - aggregate: {store: counts, key: event.customer_id, count: true, sum: event.total, emit: on_update}
+      - to: out
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := state.Open(state.Options{Dir: t.TempDir(), AppID: "allocs", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	st, err := db.OpenTask(0, top.StoreNames()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := &stateTask{st: st}
+	rec := &kgo.Record{Topic: "orders", Key: []byte("c-032598"), Value: benchOrderEvent(42, 100_000), Timestamp: time.UnixMilli(1_700_000_000_000)}
+	if err := top.Process(tk, rec, nil); err != nil {
+		t.Fatal(err)
+	}
+	n := testing.AllocsPerRun(200, func() {
+		if err := top.Process(tk, rec, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n > 3 {
+		t.Errorf("an update of a group allocates %v times, want at most 3 (the group key, the encoding and the store's copy)", n)
+	}
+	v, ok, err := st.Store("counts").Get(rec.Key)
+	if err != nil || !ok || !strings.HasPrefix(string(v), `{"count":202,"key":"c-032598",`) {
+		t.Errorf("stored result = %s, %v, %v; want the count of 202 updates", v, ok, err)
+	}
+}
