@@ -511,8 +511,12 @@ func (s *aggregateStep) put(st Store, key []byte, a *aggState, w window, closeAt
 		}
 	}
 	a.enc = nil
-	b, ok := appendResult(make([]byte, 0, encodedSizeHint(a)), a)
-	if ok {
+	// Encoded on the stack, then copied once into a slice of its size:
+	// the store keeps it, and its cache counts it by its capacity.
+	var scratch [256]byte
+	var b []byte
+	if enc, ok := appendResult(scratch[:0], a); ok {
+		b = append(make([]byte, 0, len(enc)), enc...)
 		a.enc = b
 	} else {
 		var err error
@@ -520,7 +524,9 @@ func (s *aggregateStep) put(st Store, key []byte, a *aggState, w window, closeAt
 			return stateError(s.store, err)
 		}
 	}
-	if err := st.Put(key, b); err != nil {
+	// b is the output value too: neither the store nor the output changes
+	// it, so both share it.
+	if err := PutOwned(st, key, b); err != nil {
 		return stateError(s.store, err)
 	}
 	if closeAt >= 0 {

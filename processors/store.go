@@ -15,3 +15,22 @@ type Store interface {
 	// returns false. key and value are valid only during the call.
 	Scan(prefix []byte, fn func(key, value []byte) bool) error
 }
+
+// OwnedPutter is a Store that can keep a value as it is, without Put's
+// copy: PutOwned is Put of a value the caller gives up. The caller must
+// never change the value afterwards (it may keep reading it) and should
+// pass a slice that holds no more memory than the value needs, since the
+// store may keep all of it. A nil value is stored as an empty one, as with
+// Put.
+type OwnedPutter interface {
+	PutOwned(key, value []byte) error
+}
+
+// PutOwned writes a value the caller gives up (see OwnedPutter) to st,
+// without a copy when st can keep it.
+func PutOwned(st Store, key, value []byte) error {
+	if o, ok := st.(OwnedPutter); ok {
+		return o.PutOwned(key, value)
+	}
+	return st.Put(key, value)
+}

@@ -259,3 +259,35 @@ func TestMissesSkipPebbleWhileEveryKeyIsCached(t *testing.T) {
 		})
 	}
 }
+
+// TestPutOwnedKeepsTheValue checks that PutOwned keeps the caller's slice
+// instead of a copy, and stores nil as an empty value, not a delete, through
+// a commit.
+func TestPutOwnedKeepsTheValue(t *testing.T) {
+	db := openSmallDB(t, 0)
+	task := openTask(t, db, 0, "s")
+	s := task.Store("s")
+	v := []byte("kept")
+	for _, kv := range []struct {
+		k string
+		v []byte
+	}{{"a", v}, {"b", nil}} {
+		if err := processors.PutOwned(s, []byte(kv.k), kv.v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, ok, err := s.Get([]byte("a")); err != nil || !ok || &got[0] != &v[0] {
+		t.Fatalf("Get(a) = %q, %v, %v; want the slice PutOwned was given", got, ok, err)
+	}
+	if err := task.Commit(map[string]int64{ChangelogTopic(testApp, "s"): 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := task.settle(); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{"a": "kept", "b": ""} {
+		if got, ok, err := db.Get("s", 0, []byte(k)); err != nil || !ok || string(got) != want {
+			t.Errorf("committed %s = %q, %v, %v; want %q", k, got, ok, err, want)
+		}
+	}
+}

@@ -573,6 +573,14 @@ func (s *taskStore) Put(key, value []byte) error {
 	return s.write(key, clone(value))
 }
 
+// PutOwned implements processors.OwnedPutter: value is kept as it is.
+func (s *taskStore) PutOwned(key, value []byte) error {
+	if value == nil {
+		value = []byte{} // nil is a delete
+	}
+	return s.write(key, value)
+}
+
 // Delete implements Store.
 func (s *taskStore) Delete(key []byte) error {
 	return s.write(key, nil)
