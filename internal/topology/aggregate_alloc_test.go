@@ -1,15 +1,11 @@
 package topology
 
 import (
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/veltrix/veltrix/internal/state"
 )
 
 // TestAggregateUpdateAllocations counts the allocations of an update of an
@@ -35,12 +31,7 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := state.Open(state.Options{Dir: t.TempDir(), AppID: "allocs", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	st, err := db.OpenTask(0, top.StoreNames()...)
+	st, err := openStateDB(t, "allocs").OpenTask(0, top.StoreNames()...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,18 @@ func (t *stateTask) commit(off map[string]int64) error {
 	return t.st.Commit(off)
 }
 
+// openStateDB opens a state database in a temporary directory, closed at
+// the end of the test.
+func openStateDB(tb testing.TB, app string) *state.DB {
+	tb.Helper()
+	db, err := state.Open(state.Options{Dir: tb.TempDir(), AppID: app, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
 // benchOrderEvent is the value of order i, as the benchmark program writes
 // it (about 200 bytes).
 func benchOrderEvent(i, customers int) []byte {
@@ -83,11 +95,7 @@ rules:
 	if err != nil {
 		b.Fatal(err)
 	}
-	db, err := state.Open(state.Options{Dir: b.TempDir(), AppID: "bench", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	db := openStateDB(b, "bench")
 	repart := RepartitionTopic("bench", "agg")
 	var ts [tasks]*stateTask
 	for p := range ts {
