@@ -510,13 +510,9 @@ func (s *aggregateStep) put(st Store, key []byte, a *aggState, w window, closeAt
 			a.WindowEnd = rfc3339(w.end) // the last event's time
 		}
 	}
+	b, ok := encodeResult(a)
 	a.enc = nil
-	// Encoded on the stack, then copied once into a slice of its size:
-	// the store keeps it, and its cache counts it by its capacity.
-	var scratch [256]byte
-	var b []byte
-	if enc, ok := appendResult(scratch[:0], a); ok {
-		b = append(make([]byte, 0, len(enc)), enc...)
+	if ok {
 		a.enc = b
 	} else {
 		var err error
@@ -604,11 +600,17 @@ func (s *aggregateStep) apply(a *aggState, in aggInput) {
 	}
 }
 
-// encodedSizeHint is room enough for most encodings of a, so that they
-// are written in one allocation: each number takes up to about 24 bytes
-// and its name, the window bounds 30 each.
-func encodedSizeHint(a *aggState) int {
-	return 128 + 2*len(a.Key) + len(a.WindowStart) + len(a.WindowEnd)
+// encodeResult returns appendResult's encoding of a in a slice of its own
+// length (ok false: a needs encoding/json). It is encoded on the stack and
+// copied once: a store keeps the slice, and its cache counts it by its
+// capacity.
+func encodeResult(a *aggState) (_ []byte, ok bool) {
+	var scratch [256]byte
+	enc, ok := appendResult(scratch[:0], a)
+	if !ok {
+		return nil, false
+	}
+	return append(make([]byte, 0, len(enc)), enc...), true
 }
 
 // result replaces the event with a result, keyed by the group key.
@@ -618,7 +620,7 @@ func (s *aggregateStep) result(ev *Event, a *aggState) (bool, error) {
 	}
 	enc, ok := a.enc, a.enc != nil
 	if !ok {
-		enc, ok = appendResult(make([]byte, 0, encodedSizeHint(a)), a)
+		enc, ok = encodeResult(a)
 	}
 	if ok {
 		ev.SetJSON(enc)
